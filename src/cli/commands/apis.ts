@@ -1,0 +1,28 @@
+import type { ApiView } from '../../apis/index.ts';
+import { invalidInput } from '../../errors.ts';
+import { onePositional, parse, required, type Output } from '../io.ts';
+import type { CommandContext } from '../index.ts';
+
+const json = (api: ApiView) => ({ id: api.id, name: api.name, audience: api.audience, scopes: api.scopes, created_at: api.createdAt });
+const text = (api: ApiView) => `${api.id}  ${api.name}  ${api.audience}  scopes: ${api.scopes.join(' ') || '-'}`;
+
+export async function apisCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
+  const { apis } = await ctx.services();
+  if (verb === 'create') {
+    const { values } = parse(args, { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true } });
+    const api = await apis.create({ name: required(values.name, '--name'), audience: required(values.audience, '--audience'), scopes: values.scope ?? [] });
+    return out.result(json(api), () => `created API ${text(api)}`);
+  }
+  if (verb === 'list') {
+    parse(args, {});
+    const list = await apis.list();
+    return out.result(list.map(json), () => list.map(text).join('\n') || 'no APIs');
+  }
+  if (verb === 'delete') {
+    const { positionals } = parse(args, {}, true);
+    const id = onePositional(positionals, 'API id or audience');
+    await apis.delete(id);
+    return out.result({ deleted: id }, () => `deleted API ${id}`);
+  }
+  throw invalidInput('usage: ostiary apis create|list|delete');
+}

@@ -1,0 +1,42 @@
+import { invalidInput } from '../../errors.ts';
+import type { UserView } from '../../users/index.ts';
+import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
+import type { CommandContext } from '../index.ts';
+
+const json = (u: UserView) => ({ id: u.id, email: u.email, email_verified: u.emailVerified, name: u.name, disabled: u.disabled, created_at: u.createdAt });
+const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
+
+const PASSWORD_REQUIRED = '--password-stdin is required: pipe the password on standard input (passwords are never taken as arguments)';
+
+export async function usersCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
+  if (verb === 'create') {
+    const { values } = parse(args, {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      'email-verified': { type: 'boolean' },
+      'password-stdin': { type: 'boolean' },
+    });
+    const email = required(values.email, '--email');
+    if (!values['password-stdin']) throw invalidInput(PASSWORD_REQUIRED);
+    const password = await readStdinSecret('Password');
+    const { users } = await ctx.services();
+    const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'] });
+    return out.result(json(user), () => `created user ${text(user)}`);
+  }
+  if (verb === 'list') {
+    parse(args, {});
+    const { users } = await ctx.services();
+    const list = await users.list();
+    return out.result(list.map(json), () => list.map(text).join('\n') || 'no users');
+  }
+  if (verb === 'set-password') {
+    const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean' } }, true);
+    const who = onePositional(positionals, 'user id or email');
+    if (!values['password-stdin']) throw invalidInput(PASSWORD_REQUIRED);
+    const password = await readStdinSecret('New password');
+    const { users } = await ctx.services();
+    const user = await users.setPassword(who, password);
+    return out.result(json(user), () => `password changed for ${user.email}`);
+  }
+  throw invalidInput('usage: ostiary users create|list|set-password');
+}

@@ -1,0 +1,68 @@
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { OstiaryError } from '../errors.ts';
+import { createServices, type Services } from '../services.ts';
+import { apisCommand } from './commands/apis.ts';
+import { clientsCommand } from './commands/clients.ts';
+import { migrate } from './commands/migrate.ts';
+import { serve } from './commands/serve.ts';
+import { usersCommand } from './commands/users.ts';
+import { createOutput, type Output } from './io.ts';
+
+export interface CommandContext {
+  config: Config;
+  /** Opens the database (migrated) and the services on first use. */
+  services(): Promise<Services>;
+}
+
+const USAGE = `usage: ostiary <command> [options] [--json]
+
+  serve                               start the server
+  migrate                             apply the database migrations
+  apis create|list|delete             manage APIs (resource servers)
+  clients create|list|show|delete     manage clients
+  users create|list|set-password      manage users
+
+See README.md for every option.`;
+
+/** Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 not found, 4 conflict. */
+const EXIT = { invalid_input: 2, not_found: 3, conflict: 4 } as const;
+
+type NounCommand = (verb: string | undefined, args: string[], ctx: CommandContext, out: Output) => Promise<void>;
+const NOUNS: Record<string, NounCommand> = { apis: apisCommand, clients: clientsCommand, users: usersCommand };
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const out = createOutput(rest.includes('--json'));
+  let services: Services | undefined;
+  try {
+    if (!command || command === '--help' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command ? 0 : 2;
+    }
+    const config = loadConfig();
+    if (command === 'serve') return await serve(config).then(() => 0);
+    if (command === 'migrate') return await migrate(config, out).then(() => 0);
+    const noun = NOUNS[command];
+    if (!noun) throw new OstiaryError('invalid_input', `unknown command ${command}\n${USAGE}`);
+    const ctx: CommandContext = {
+      config,
+      services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: true })),
+    };
+    const [verb, ...args] = rest;
+    await noun(verb, args, ctx, out);
+    return 0;
+  } catch (error) {
+    if (error instanceof OstiaryError) {
+      out.log(`error: ${error.message}`);
+      return EXIT[error.code];
+    }
+    if (error instanceof ConfigError) {
+      out.log(`configuration error: ${error.message}`);
+      return 2;
+    }
+    out.log(`error: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await services?.close();
+  }
+}

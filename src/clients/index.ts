@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import type { Apis } from '../apis/index.ts';
+import type { Database } from '../db/index.ts';
+import { invalidInput, notFound } from '../errors.ts';
+import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
+import { generateClientSecret, hashClientSecret } from './secrets.ts';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+export interface ClientInput {
+  name: string;
+  grantTypes: readonly string[];
+  redirectUris?: readonly string[];
+  postLogoutRedirectUris?: readonly string[];
+  scopes?: readonly string[];
+  public?: boolean;
+  firstParty?: boolean;
+}
+
+export interface ClientView {
+  clientId: string;
+  name: string;
+  grantTypes: string[];
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  scope: string;
+  tokenEndpointAuthMethod: string;
+  firstParty: boolean;
+  createdAt: Date;
+}
+
+type ClientRow = Awaited<ReturnType<Database['client']['findUniqueOrThrow']>>;
+
+const strings = (json: unknown) => (Array.isArray(json) ? json.filter((v): v is string => typeof v === 'string') : []);
+
+function view(row: ClientRow): ClientView {
+  return {
+    clientId: row.id,
+    name: row.name,
+    grantTypes: strings(row.grantTypes),
+    redirectUris: strings(row.redirectUris),
+    postLogoutRedirectUris: strings(row.postLogoutRedirectUris),
+    scope: row.scope,
+    tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
+    firstParty: row.firstParty,
+    createdAt: row.createdAt,
+  };
+}
+
+function checkGrantTypes(values: readonly string[], isPublic: boolean): GrantType[] {
+  const grants = [...new Set(values)];
+  if (grants.length === 0) throw invalidInput(`at least one --grant is required (${GRANT_TYPES.join(', ')})`);
+  for (const grant of grants) {
+    if (!(GRANT_TYPES as readonly string[]).includes(grant)) {
+      throw invalidInput(`unsupported grant type ${grant}; supported: ${GRANT_TYPES.join(', ')}`);
+    }
+  }
+  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
+    throw invalidInput('refresh_token needs the authorization_code grant too');
+  }
+  if (isPublic && grants.includes('client_credentials')) {
+    throw invalidInput('a public client cannot use client_credentials: it has no secret');
+  }
+  return grants as GrantType[];
+}
+
+/** Absolute URIs without fragments, compared exactly by the provider (RFC 9700 section 4.1.3). */
+function checkRedirectUris(values: readonly string[], label: string): string[] {
+  return [...new Set(values)].map((value) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw invalidInput(`${label} must be an absolute URI: ${value}`);
+    }
+    if (url.hash || value.includes('#')) throw invalidInput(`${label} must not contain a fragment: ${value}`);
+    if (url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+      throw invalidInput(`${label} must use https (http is allowed only for localhost): ${value}`);
+    }
+    return value;
+  });
+}
+
+export function createClients(db: Database, apis: Apis) {
+  /** OIDC scopes follow from the grants; API scopes must exist on some API. */
+  async function resolveScopes(requested: readonly string[], grants: GrantType[]): Promise<string> {
+    const scopes = splitScopes(requested);
+    const known = await apis.knownScopes();
+    for (const scope of scopes) {
+      if (!SCOPE_TOKEN.test(scope)) throw invalidInput(`invalid scope value: ${JSON.stringify(scope)}`);
+      if (!isOidcScope(scope) && !known.has(scope)) {
+        throw invalidInput(`scope ${scope} is not defined by any API (create it with: apis create ... --scope ${scope})`);
+      }
+    }
+    const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email'] : [];
+    if (grants.includes('refresh_token')) oidc.push('offline_access');
+    return [...new Set([...oidc, ...scopes])].join(' ');
+  }
+
+  return {
+    /** Creates a client; the secret (confidential clients) is returned here and never again. */
+    async create(input: ClientInput): Promise<{ client: ClientView; clientSecret: string | null }> {
+      if (!input.name.trim()) throw invalidInput('name is required');
+      const isPublic = input.public ?? false;
+      const grants = checkGrantTypes(input.grantTypes, isPublic);
+      const redirectUris = checkRedirectUris(input.redirectUris ?? [], 'redirect URI');
+      if (grants.includes('authorization_code') && redirectUris.length === 0) {
+        throw invalidInput('the authorization_code grant needs at least one --redirect-uri');
+      }
+      if (!grants.includes('authorization_code') && redirectUris.length > 0) {
+        throw invalidInput('redirect URIs are only used by the authorization_code grant');
+      }
+      const clientSecret = isPublic ? null : generateClientSecret();
+      const row = await db.client.create({
+        data: {
+          id: randomBytes(16).toString('base64url'),
+          name: input.name.trim(),
+          secretHash: clientSecret && hashClientSecret(clientSecret),
+          tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
+          redirectUris,
+          postLogoutRedirectUris: checkRedirectUris(input.postLogoutRedirectUris ?? [], 'post-logout redirect URI'),
+          grantTypes: grants,
+          scope: await resolveScopes(input.scopes ?? [], grants),
+          firstParty: input.firstParty ?? false,
+        },
+      });
+      return { client: view(row), clientSecret };
+    },
+
+    async list(): Promise<ClientView[]> {
+      return (await db.client.findMany({ orderBy: { createdAt: 'asc' } })).map(view);
+    },
+
+    async show(clientId: string): Promise<ClientView> {
+      const row = await db.client.findUnique({ where: { id: clientId } });
+      if (!row) throw notFound(`no client ${clientId}`);
+      return view(row);
+    },
+
+    /** Deletes the client and everything the provider stored for it (grants, tokens, codes). */
+    async delete(clientId: string): Promise<void> {
+      const { count } = await db.client.deleteMany({ where: { id: clientId } });
+      if (count === 0) throw notFound(`no client ${clientId}`);
+      await purgeClientPayloads(db, clientId);
+    },
+  };
+}
+
+async function purgeClientPayloads(db: Database, clientId: string): Promise<void> {
+  const grants = await db.oidcPayload.findMany({ where: { type: 'Grant' }, select: { id: true, payload: true } });
+  const grantIds = grants.filter((g) => (g.payload as { clientId?: string }).clientId === clientId).map((g) => g.id);
+  if (grantIds.length) await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+}
+
+export type Clients = ReturnType<typeof createClients>;
+
+/** What the provider sees of a client: RFC 7591 metadata plus Ostiary's own properties. */
+export function createClientStore(db: Database) {
+  return {
+    async providerMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      const row = await db.client.findUnique({ where: { id: clientId } });
+      if (!row) return undefined;
+      const scopes = row.scope.split(' ').filter(Boolean);
+      const grantTypes = strings(row.grantTypes);
+      return {
+        client_id: row.id,
+        client_name: row.name,
+        // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
+        ...(row.secretHash ? { client_secret: row.secretHash } : {}),
+        token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+        grant_types: grantTypes,
+        response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+        redirect_uris: strings(row.redirectUris),
+        post_logout_redirect_uris: strings(row.postLogoutRedirectUris),
+        scope: scopes.filter(isOidcScope).join(' ') || 'openid',
+        api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
+        first_party: row.firstParty,
+      };
+    },
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;

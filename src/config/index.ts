@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const flag = z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1');
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+// Every variable Ostiary reads, with its default. Units are in the names.
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: httpUrl.optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z.string().regex(/^(file:|postgres(ql)?:\/\/)/, 'must start with file: or postgres(ql)://').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TRUST_PROXY: flag,
+  KEY_ENCRYPTION_KEY: z.string().optional(),
+  KEY_ENCRYPTION_KEY_FILE: z.string().optional(),
+  DEFAULT_RESOURCE: httpUrl.optional(),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(900),
+  ID_TOKEN_TTL_SECONDS: seconds(900),
+  AUTHORIZATION_CODE_TTL_SECONDS: seconds(60),
+  REFRESH_TOKEN_TTL_SECONDS: seconds(14 * 24 * 3600),
+  SESSION_TTL_SECONDS: seconds(14 * 24 * 3600),
+  INTERACTION_TTL_SECONDS: seconds(3600),
+});
+
+export interface Config {
+  readonly production: boolean;
+  readonly port: number;
+  readonly host: string;
+  readonly issuer: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string;
+  readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  readonly trustProxy: boolean;
+  /** The key-encryption key as given (base64 or hex text); undefined means "use the development key". */
+  readonly keyEncryptionKey: string | undefined;
+  readonly defaultResource: string | undefined;
+  readonly ttl: Readonly<{
+    accessToken: number;
+    idToken: number;
+    authorizationCode: number;
+    refreshToken: number;
+    session: number;
+    interaction: number;
+  }>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function readSecret(env: Env, name: 'KEY_ENCRYPTION_KEY'): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (env[name] && file) throw new ConfigError(`${name} and ${name}_FILE are both set: set only one`);
+  if (!file) return env[name];
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new ConfigError(`${name}_FILE: cannot read ${file}`);
+  }
+}
+
+function checkIssuer(issuer: string, production: boolean): string {
+  const url = new URL(issuer);
+  if (url.search || url.hash) throw new ConfigError('ISSUER must not have a query or fragment');
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (production && url.protocol !== 'https:' && !local) throw new ConfigError('ISSUER must use https in production');
+  return issuer.replace(/\/$/, '');
+}
+
+/** Reads and validates the environment once; any bad value stops the start naming its variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const blankless = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = EnvSchema.safeParse(blankless);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new ConfigError(`invalid configuration\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  const dataDir = resolve(e.DATA_DIR);
+  return Object.freeze({
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    issuer: checkIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`, production),
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? `file:${dataDir}/ostiary.db`,
+    logLevel: e.LOG_LEVEL,
+    trustProxy: e.TRUST_PROXY,
+    keyEncryptionKey: readSecret(blankless, 'KEY_ENCRYPTION_KEY'),
+    defaultResource: e.DEFAULT_RESOURCE,
+    ttl: Object.freeze({
+      accessToken: e.ACCESS_TOKEN_TTL_SECONDS,
+      idToken: e.ID_TOKEN_TTL_SECONDS,
+      authorizationCode: e.AUTHORIZATION_CODE_TTL_SECONDS,
+      refreshToken: e.REFRESH_TOKEN_TTL_SECONDS,
+      session: e.SESSION_TTL_SECONDS,
+      interaction: e.INTERACTION_TTL_SECONDS,
+    }),
+  });
+}

@@ -1,0 +1,40 @@
+import { readFile } from 'node:fs/promises';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import * as bindings from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type { SchemaEngine } from '@prisma/schema-engine-wasm';
+
+// TypeScript declares WebAssembly only in the DOM library; this is the part used here.
+declare const WebAssembly: {
+  compile(bytes: Uint8Array): Promise<object>;
+  instantiate(module: object, imports: object): Promise<{ exports: object }>;
+};
+
+// Prisma's schema engine, in its WebAssembly build: the native CLI engine is downloaded from a
+// CDN at install time, which machines without internet access cannot reach.
+let initialised: Promise<void> | undefined;
+
+function initialiseWasm(): Promise<void> {
+  initialised ??= (async () => {
+    const wasmUrl = new URL('schema_engine_bg.wasm', import.meta.resolve('@prisma/schema-engine-wasm'));
+    const module = await WebAssembly.compile(await readFile(wasmUrl));
+    const instance = await WebAssembly.instantiate(module, { './schema_engine_bg.js': bindings });
+    const exports = instance.exports as Record<string, unknown> & { __wbindgen_start(): void };
+    bindings.__wbg_set_wasm(exports);
+    exports.__wbindgen_start();
+  })();
+  return initialised;
+}
+
+export async function openSchemaEngine(
+  schema: { path: string; content: string },
+  factory: SqlMigrationAwareDriverAdapterFactory,
+  log: (message: string) => void = () => {},
+): Promise<SchemaEngine> {
+  await initialiseWasm();
+  return bindings.SchemaEngine.new(
+    { datamodels: [[schema.path, schema.content]] },
+    (line: string) => log(line),
+    bindMigrationAwareSqlAdapterFactory(factory),
+  );
+}

@@ -1,0 +1,113 @@
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import type { Users } from '../users/index.ts';
+
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    interaction: Interaction;
+  }
+}
+
+const EXPIRED = 'This sign-in request has expired or is not valid. Go back to the application and start again.';
+const INVALID_LOGIN = 'Invalid email or password.';
+
+interface Deps {
+  provider: Provider;
+  users: Users;
+}
+
+/** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
+export async function interactionRoutes(app: FastifyInstance, { provider, users }: Deps): Promise<void> {
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+
+  app.decorateRequest('interaction', null as unknown as Interaction);
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+  });
+  app.addHook('preHandler', async (request, reply) => {
+    try {
+      request.interaction = await provider.interactionDetails(request.raw, reply.raw);
+    } catch (error) {
+      if (!(error instanceof errors.SessionNotFound)) throw error;
+      return reply.code(400).view('error', { message: EXPIRED });
+    }
+  });
+
+  async function clientOf(interaction: Interaction) {
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    const metadata: Record<string, unknown> = client?.metadata() ?? {};
+    return { name: String(metadata.client_name ?? metadata.client_id ?? 'the application'), firstParty: metadata.first_party === true };
+  }
+
+  async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {
+    const url = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+    return reply.redirect(url, 303);
+  }
+
+  /** Grants what the consent prompt found missing, on the existing grant or a new one. */
+  async function grantMissing(interaction: Interaction): Promise<string> {
+    const { prompt, params, session, grantId } = interaction;
+    const grant = grantId
+      ? await provider.Grant.find(grantId)
+      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    if (!grant) throw new errors.SessionNotFound('grant not found');
+    const details = prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
+    if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+    if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+    for (const [resource, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
+      grant.addResourceScope(resource, scopes.join(' '));
+    }
+    return grant.save();
+  }
+
+  function requestedScopes(interaction: Interaction): string[] {
+    const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+    return [...(details.missingOIDCScope ?? []), ...Object.values(details.missingResourceScopes ?? {}).flat()];
+  }
+
+  const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });
+
+  app.get('/interaction/:uid', async (request, reply) => {
+    const { interaction } = request;
+    const client = await clientOf(interaction);
+    if (interaction.prompt.name === 'login') {
+      return reply.view('login', { uid: interaction.uid, clientName: client.name, email: interaction.params.login_hint ?? '', error: null });
+    }
+    if (interaction.prompt.name === 'consent') {
+      if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
+      const user = await users.findById(String(interaction.session?.accountId));
+      return reply.view('consent', { uid: interaction.uid, clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction) });
+    }
+    return wrongPrompt(reply);
+  });
+
+  app.post<{ Body: { email?: unknown; password?: unknown } }>('/interaction/:uid/login', async (request, reply) => {
+    const { interaction } = request;
+    if (interaction.prompt.name !== 'login') return wrongPrompt(reply);
+    const email = typeof request.body?.email === 'string' ? request.body.email : '';
+    const password = typeof request.body?.password === 'string' ? request.body.password : '';
+    const user = email && password ? await users.authenticate(email, password) : null;
+    if (!user) {
+      const client = await clientOf(interaction);
+      return reply.code(401).view('login', { uid: interaction.uid, clientName: client.name, email, error: INVALID_LOGIN });
+    }
+    return finish(request, reply, { login: { accountId: user.id } });
+  });
+
+  app.post('/interaction/:uid/consent', async (request, reply) => {
+    const { interaction } = request;
+    if (interaction.prompt.name !== 'consent') return wrongPrompt(reply);
+    return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
+  });
+
+  app.post('/interaction/:uid/abort', async (request, reply) =>
+    finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' }),
+  );
+}

@@ -1,0 +1,121 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Apis } from '../apis/index.ts';
+import { clientSecretMatches } from '../clients/secrets.ts';
+import type { ClientStore } from '../clients/index.ts';
+import type { Config } from '../config/index.ts';
+import type { Database } from '../db/index.ts';
+import type { Views } from '../interactions/views.ts';
+import type { SigningKeys } from '../keys/index.ts';
+import type { Secrets } from '../secrets/index.ts';
+import type { Users } from '../users/index.ts';
+import { createFindAccount } from './account.ts';
+import { createAdapterFactory } from './adapter.ts';
+import { createResourceIndicators } from './resources.ts';
+import { OIDC_CLAIMS, OIDC_SCOPES } from './scopes.ts';
+
+export interface ProviderDeps {
+  config: Config;
+  db: Database;
+  secrets: Secrets;
+  signingKeys: SigningKeys;
+  clients: ClientStore;
+  users: Users;
+  apis: Apis;
+  views: Views;
+}
+
+const PROVIDER_ERROR_MESSAGE = 'The request could not be completed.';
+
+/** Pages the provider renders itself (errors it cannot redirect, logout), from views/. */
+function pages(views: Views) {
+  return {
+    async renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
+      ctx.type = 'html';
+      ctx.set('cache-control', 'no-store');
+      const message = ctx.status >= 500 ? PROVIDER_ERROR_MESSAGE : out.error_description || PROVIDER_ERROR_MESSAGE;
+      ctx.body = await views.render('error', { message, code: out.error });
+    },
+    async logoutSource(ctx: KoaContextWithOIDC, form: string) {
+      ctx.body = await views.render('logout', { form, clientName: ctx.oidc.client?.clientName });
+    },
+    async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+      ctx.body = await views.render('logged-out', {});
+    },
+  };
+}
+
+/** Allows a browser origin only when it is the origin of one of the client's redirect URIs. */
+function clientBasedCORS(_ctx: KoaContextWithOIDC, origin: string, client: { redirectUris?: readonly string[] }) {
+  if (origin === 'null') return false;
+  return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
+}
+
+/**
+ * Every departure from oidc-provider's defaults is here, each with its reason. The option
+ * reference is docs/README.md in the oidc-provider repository.
+ */
+export async function createProvider(deps: ProviderDeps): Promise<Provider> {
+  const { config, db, secrets, signingKeys, clients, users, apis, views } = deps;
+  const { renderError, logoutSource, postLogoutSuccessSource } = pages(views);
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(db, clients),
+    findAccount: createFindAccount(users),
+    jwks: await signingKeys.privateJwks(),
+    // The same keys on every instance, derived from the key-encryption key: no extra secret to share.
+    cookies: { keys: [secrets.derive('cookie signing').toString('base64url')] },
+    // Authorization code only: no implicit or hybrid (OAuth 2.0 Security BCP, RFC 9700).
+    responseTypes: ['code'],
+    // PKCE (S256, the only method v9 offers) for every client, confidential ones included.
+    pkce: { required: () => true },
+    // Redirect URIs are always sent and compared exactly.
+    allowOmittingSingleRegisteredRedirectUri: false,
+    scopes: OIDC_SCOPES,
+    claims: { ...OIDC_CLAIMS },
+    // Secrets are stored hashed, so no method may use them as key material (client_secret_jwt).
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    extraClientMetadata: {
+      properties: ['first_party', 'api_scopes'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
+        if (key === 'api_scopes' && value !== undefined && typeof value !== 'string') throw new Error('api_scopes must be a string');
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: createResourceIndicators(apis, config),
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      // DPoP proof nonces must verify on every instance and across restarts.
+      dPoP: { enabled: true, nonceSecret: secrets.derive('dpop nonce') },
+    },
+    // A refresh token for every client allowed the refresh_token grant; without offline_access
+    // it ends with the user's session. Each use rotates it.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      ClientCredentials: config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      IdToken: config.ttl.idToken,
+      RefreshToken: config.ttl.refreshToken,
+      // A grant must outlive its refresh tokens, or refreshing fails when the grant expires.
+      Grant: config.ttl.refreshToken,
+      Session: config.ttl.session,
+      Interaction: config.ttl.interaction,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    clientBasedCORS,
+    renderError,
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
+  provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
+    return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);
+  };
+  return provider;
+}

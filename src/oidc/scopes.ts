@@ -1,0 +1,19 @@
+/** The OpenID Connect scopes and the user claims each releases (OIDC Core 5.4). */
+export const OIDC_CLAIMS = {
+  openid: ['sub'],
+  profile: ['name'],
+  email: ['email', 'email_verified'],
+} as const;
+
+/** Scopes the provider knows itself; every other scope belongs to an API (resource server). */
+export const OIDC_SCOPES = ['openid', 'offline_access', ...Object.keys(OIDC_CLAIMS).filter((s) => s !== 'openid')];
+
+export const isOidcScope = (scope: string) => OIDC_SCOPES.includes(scope);
+
+/** RFC 6749 section 3.3 scope-token. */
+export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** Splits repeated and space-separated scope values into a de-duplicated list. */
+export function splitScopes(values: readonly string[]): string[] {
+  return [...new Set(values.flatMap((v) => v.split(' ')).filter(Boolean))];
+}

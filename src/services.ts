@@ -1,0 +1,44 @@
+import { createApis } from './apis/index.ts';
+import { createClients, createClientStore } from './clients/index.ts';
+import type { Config } from './config/index.ts';
+import { openDatabase, type DatabaseHandle } from './db/index.ts';
+import { createSigningKeys } from './keys/index.ts';
+import { createSecrets, loadKeyEncryptionKey } from './secrets/index.ts';
+import { createUsers } from './users/index.ts';
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * Everything behind the HTTP server and the CLI, built once from the config: the database
+ * (migrated when asked), the secrets envelope, and one service per concern.
+ */
+export async function createServices(config: Config, logger: Logger, options: { migrate?: boolean } = {}) {
+  const database = await openDatabase(config.databaseUrl, options);
+  try {
+    if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
+    const secrets = createSecrets(await loadKeyEncryptionKey(config, (m) => logger.warn(m)));
+    const { db } = database;
+    const apis = createApis(db);
+    return {
+      config,
+      database,
+      db,
+      secrets,
+      apis,
+      users: createUsers(db),
+      clients: createClients(db, apis),
+      clientStore: createClientStore(db),
+      signingKeys: createSigningKeys(db, secrets),
+      close: () => database.close(),
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+export type Services = Awaited<ReturnType<typeof createServices>>;
+export type { DatabaseHandle };
