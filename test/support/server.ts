@@ -1,0 +1,72 @@
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig } from '../../src/config/index.ts';
+import { buildServer } from '../../src/server.ts';
+import { createServices, type Services } from '../../src/services.ts';
+import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './databases.ts';
+
+const quiet = { info: () => {}, warn: () => {} };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestServer {
+  issuer: string;
+  database: TestDatabase;
+  services: Services;
+  app: FastifyInstance;
+  /** Stops and starts the server on the same port and database, as a process restart would. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A real server on a loopback port with a database of its own, built as `ostiary serve` builds it. */
+export async function startTestServer(kind: TestDatabaseKind, env: Record<string, string> = {}): Promise<TestServer> {
+  const database = await createTestDatabase(kind);
+  const port = await freePort();
+  const config = loadConfig({
+    PORT: String(port),
+    ISSUER: `http://127.0.0.1:${port}`,
+    DATA_DIR: database.dataDir,
+    DATABASE_URL: database.url,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+
+  async function boot() {
+    const services = await createServices(config, quiet, { migrate: true });
+    await services.signingKeys.ensureCurrent();
+    const app = await buildServer(services);
+    await app.listen({ port, host: '127.0.0.1' });
+    return { services, app };
+  }
+
+  let running = await boot();
+  const server: TestServer = {
+    issuer: config.issuer,
+    database,
+    services: running.services,
+    app: running.app,
+    async restart() {
+      await running.app.close();
+      await running.services.close();
+      running = await boot();
+      server.services = running.services;
+      server.app = running.app;
+    },
+    async stop() {
+      await running.app.close();
+      await running.services.close();
+      await database.drop();
+    },
+  };
+  return server;
+}
