@@ -26,15 +26,36 @@ function initialiseWasm(): Promise<void> {
   return initialised;
 }
 
+export interface OpenEngine {
+  engine: SchemaEngine;
+  /** Frees the engine and closes its connections (they hold Prisma's migration advisory lock). */
+  close(): Promise<void>;
+}
+
 export async function openSchemaEngine(
   schema: { path: string; content: string },
   factory: SqlMigrationAwareDriverAdapterFactory,
   log: (message: string) => void = () => {},
-): Promise<SchemaEngine> {
+): Promise<OpenEngine> {
   await initialiseWasm();
-  return bindings.SchemaEngine.new(
+  const connections: { dispose(): Promise<void> }[] = [];
+  const track = <T extends { dispose(): Promise<void> }>(adapter: T) => (connections.push(adapter), adapter);
+  const tracked: SqlMigrationAwareDriverAdapterFactory = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => track(await factory.connect()),
+    connectToShadowDb: async () => track(await factory.connectToShadowDb()),
+  };
+  const engine = await bindings.SchemaEngine.new(
     { datamodels: [[schema.path, schema.content]] },
     (line: string) => log(line),
-    bindMigrationAwareSqlAdapterFactory(factory),
+    bindMigrationAwareSqlAdapterFactory(tracked),
   );
+  return {
+    engine,
+    async close() {
+      engine.free();
+      await Promise.all(connections.map((c) => c.dispose()));
+    },
+  };
 }

@@ -42,13 +42,13 @@ async function engineFor(target: DatabaseTarget) {
  * exactly as `prisma migrate deploy` does. Returns the names applied now.
  */
 export async function applyMigrations(target: DatabaseTarget): Promise<string[]> {
-  const engine = await engineFor(target);
+  const { engine, close } = await engineFor(target);
   try {
     const migrationsList = await loadMigrations(target.provider);
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: NO_FILTERS });
     return appliedMigrationNames;
   } finally {
-    engine.free();
+    await close();
   }
 }
 
@@ -57,7 +57,7 @@ export async function applyMigrations(target: DatabaseTarget): Promise<string[]>
  * two schema texts alone (no database is described, so it works for every provider).
  */
 export async function migrationSql(target: DatabaseTarget, fromSchema: string | null, toSchema: string): Promise<string> {
-  const engine = await engineFor(target);
+  const { engine, close } = await engineFor(target);
   const file = (content: string) => ({ tag: 'schemaDatamodel' as const, files: [{ path: 'schema.prisma', content }] });
   try {
     const result = await engine.diff({
@@ -69,7 +69,7 @@ export async function migrationSql(target: DatabaseTarget, fromSchema: string | 
     });
     return (result.stdout ?? '').replace(/^-- This is an empty migration\.\s*$/m, '').trim();
   } finally {
-    engine.free();
+    await close();
   }
 }
 

@@ -3,26 +3,10 @@ import { DATABASES } from '../support/databases.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
 
-const REDIRECT = 'https://app.example.com/cb';
 const BILLING = 'https://billing.example.com';
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
-
-async function startFlow(rp: oidc.Configuration, extra: Record<string, string> = {}) {
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(rp, {
-    redirect_uri: REDIRECT,
-    scope: 'openid email profile',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    ...extra,
-  });
-  return { url, verifier, state, nonce };
-}
 
 describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   let server: TestServer;
@@ -140,7 +124,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   it('refuses plain PKCE and a request without PKCE', async () => {
     const rp = await discover(server.issuer, web.clientId, web.secret);
     const verifier = oidc.randomPKCECodeVerifier();
-    for (const pkce of [{ code_challenge: verifier, code_challenge_method: 'plain' }, {}]) {
+    for (const pkce of [{ code_challenge: verifier, code_challenge_method: 'plain' }, {}] as Record<string, string>[]) {
       const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', state: 's', ...pkce });
       const response = await new UserAgent().request(url);
       expect(response.status).toBe(303);

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../support/databases.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+describe.each(DATABASES)('discovery and JWKS (%s)', (kind) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+  });
+  afterAll(() => server?.stop());
+
+  it('publishes a complete OpenID Provider configuration with our policy', async () => {
+    const response = await fetch(`${server.issuer}/.well-known/openid-configuration`);
+    expect(response.status).toBe(200);
+    const meta = (await response.json()) as Record<string, string[]>;
+    const at = (path: string) => `${server.issuer}${path}`;
+    expect(meta).toMatchObject({
+      issuer: server.issuer,
+      authorization_endpoint: at('/auth'),
+      token_endpoint: at('/token'),
+      userinfo_endpoint: at('/me'),
+      jwks_uri: at('/jwks'),
+      end_session_endpoint: at('/session/end'),
+      introspection_endpoint: at('/token/introspection'),
+      revocation_endpoint: at('/token/revocation'),
+      pushed_authorization_request_endpoint: at('/request'),
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      authorization_response_iss_parameter_supported: true,
+    });
+    expect(meta.grant_types_supported?.sort()).toEqual(['authorization_code', 'client_credentials', 'refresh_token']);
+    expect(meta.token_endpoint_auth_methods_supported?.sort()).toEqual(['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt']);
+    expect(meta.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'offline_access']));
+    expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'email_verified', 'name']));
+    expect(meta.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256']));
+  });
+
+  it('serves the RFC 8414 metadata location too', async () => {
+    const response = await fetch(`${server.issuer}/.well-known/oauth-authorization-server`);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { issuer: string }).issuer).toBe(server.issuer);
+  });
+
+  it('publishes only public RS256 key material in the JWKS', async () => {
+    const response = await fetch(`${server.issuer}/jwks`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('application/jwk-set+json');
+    const { keys } = (await response.json()) as { keys: Record<string, string>[] };
+    expect(keys).toHaveLength(1);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', e: 'AQAB' });
+      expect(key.kid).toEqual(expect.any(String));
+      expect(Buffer.from(key.n!, 'base64url').length).toBe(256);
+      for (const member of PRIVATE_MEMBERS) expect(key).not.toHaveProperty(member);
+    }
+  });
+
+  it('leaves other paths to Fastify', async () => {
+    const response = await fetch(`${server.issuer}/no-such-path`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ error: 'not_found', error_description: 'No such endpoint.' });
+  });
+});
