@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ostiary(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+describe('ostiary CLI', () => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+  const run = (args: string[], stdin?: string) => ostiary(args, env, stdin);
+  /** A successful --json command: exactly one JSON document on stdout. */
+  async function json(args: string[], stdin?: string) {
+    const result = await run([...args, '--json'], stdin);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout);
+  }
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    env = { DATA_DIR: database.dataDir, DATABASE_URL: database.url };
+  });
+  afterAll(() => database?.drop());
+
+  it('migrate applies the committed migrations once', async () => {
+    const first = await json(['migrate']);
+    expect(first.database).toBe('sqlite');
+    expect(first.applied.length).toBeGreaterThan(0);
+    expect((await json(['migrate'])).applied).toEqual([]);
+  });
+
+  it('creates and lists APIs, clients and users with snake_case JSON', async () => {
+    const api = await json(['apis', 'create', '--name', 'Billing API', '--audience', 'https://billing.example.com', '--scope', 'invoices:read', '--scope', 'invoices:write ledger:read']);
+    expect(api).toMatchObject({ name: 'Billing API', audience: 'https://billing.example.com', scopes: ['invoices:read', 'invoices:write', 'ledger:read'] });
+    expect(api.id).toEqual(expect.any(String));
+
+    const worker = await json(['clients', 'create', '--name', 'billing-worker', '--grant', 'client_credentials', '--scope', 'invoices:read']);
+    expect(worker).toMatchObject({ client_name: 'billing-worker', grant_types: ['client_credentials'], scope: 'invoices:read', token_endpoint_auth_method: 'client_secret_basic' });
+    expect(worker.client_secret).toMatch(/^[\w-]{43}$/);
+
+    const web = await json(['clients', 'create', '--name', 'web', '--grant', 'authorization_code', '--grant', 'refresh_token', '--redirect-uri', 'https://app.example.com/cb', '--public', '--first-party']);
+    expect(web).toMatchObject({ token_endpoint_auth_method: 'none', first_party: true, redirect_uris: ['https://app.example.com/cb'] });
+    expect(web).not.toHaveProperty('client_secret');
+
+    const shown = await json(['clients', 'show', worker.client_id]);
+    expect(shown.client_id).toBe(worker.client_id);
+    expect(shown).not.toHaveProperty('client_secret');
+    expect((await json(['clients', 'list'])).map((c: { client_id: string }) => c.client_id)).toEqual([worker.client_id, web.client_id]);
+
+    const user = await json(['users', 'create', '--email', 'Ada@Example.com', '--name', 'Ada', '--password-stdin'], 'a long enough password\n');
+    expect(user).toMatchObject({ email: 'ada@example.com', name: 'Ada', email_verified: false, disabled: false });
+    expect(user).not.toHaveProperty('password_hash');
+    expect((await json(['users', 'set-password', 'ada@example.com', '--password-stdin'], 'another long password\n')).id).toBe(user.id);
+    expect(await json(['users', 'list'])).toHaveLength(1);
+    expect(await json(['apis', 'list'])).toHaveLength(1);
+
+    await json(['clients', 'delete', web.client_id]);
+    const missing = await run(['clients', 'show', web.client_id]);
+    expect(missing.code).toBe(3);
+  });
+
+  it.each([
+    [['clients', 'create', '--name', 'x', '--grant', 'implicit'], 2, /unsupported grant type implicit/],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code'], 2, /needs at least one --redirect-uri/],
+    [['clients', 'create', '--name', 'x', '--grant', 'authorization_code', '--redirect-uri', 'https://a.example.com/cb#frag'], 2, /fragment/],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--scope', 'nope:read'], 2, /not defined by any API/],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--public'], 2, /public client cannot use client_credentials/],
+    [['clients', 'create', '--name', 'x', '--bogus'], 2, /bogus/],
+    [['apis', 'create', '--name', 'x', '--audience', 'not a url'], 2, /absolute URI/],
+    [['users', 'create', '--email', 'bob@example.com'], 2, /--password-stdin is required/],
+    [['nonsense'], 2, /unknown command nonsense/],
+  ])('%j fails with exit %i and a clear message, printing nothing on stdout', async (args, code, message) => {
+    const result = await run([...(args as string[]), '--json']);
+    expect(result.code).toBe(code);
+    expect(result.stderr).toMatch(message as RegExp);
+    expect(result.stdout).toBe('');
+  });
+
+  it('refuses a duplicate user with exit 4 and a short password with exit 2', async () => {
+    expect((await run(['users', 'create', '--email', 'ada@example.com', '--password-stdin'], 'a long enough password')).code).toBe(4);
+    const short = await run(['users', 'create', '--email', 'eve@example.com', '--password-stdin'], 'short');
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/at least 8 characters/);
+  });
+
+  it('names the variable when the configuration is wrong', async () => {
+    const result = await ostiary(['clients', 'list'], { ...env, PORT: 'abc' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/PORT/);
+    const production = await ostiary(['serve'], { ...env, NODE_ENV: 'production', ISSUER: 'https://id.example.com', PORT: '0' });
+    expect(production.code).toBe(2);
+    expect(production.stderr).toMatch(/KEY_ENCRYPTION_KEY/);
+  });
+});
