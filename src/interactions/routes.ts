@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import { OIDC_SCOPE_DESCRIPTIONS } from '../oidc/scopes.ts';
 import type { Users } from '../users/index.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -67,9 +68,12 @@ export async function interactionRoutes(app: FastifyInstance, { provider, users 
     return grant.save();
   }
 
+  /** Human descriptions of what consent would grant: OIDC scopes by meaning, API scopes by name and API. */
   function requestedScopes(interaction: Interaction): string[] {
     const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-    return [...(details.missingOIDCScope ?? []), ...Object.values(details.missingResourceScopes ?? {}).flat()];
+    const oidc = (details.missingOIDCScope ?? []).map((scope) => OIDC_SCOPE_DESCRIPTIONS[scope] ?? scope);
+    const api = Object.entries(details.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => `${s} on ${resource}`));
+    return [...oidc, ...api];
   }
 
   const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });

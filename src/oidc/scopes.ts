@@ -8,6 +8,14 @@ export const OIDC_CLAIMS = {
 /** Scopes the provider knows itself; every other scope belongs to an API (resource server). */
 export const OIDC_SCOPES = ['openid', 'offline_access', ...Object.keys(OIDC_CLAIMS).filter((s) => s !== 'openid')];
 
+/** What the consent page says each OpenID Connect scope shares. */
+export const OIDC_SCOPE_DESCRIPTIONS: Record<string, string> = {
+  openid: 'Your account identifier',
+  profile: 'Your name',
+  email: 'Your email address',
+  offline_access: 'Access while you are not signed in',
+};
+
 export const isOidcScope = (scope: string) => OIDC_SCOPES.includes(scope);
 
 /** RFC 6749 section 3.3 scope-token. */
