@@ -3,9 +3,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createViews, VIEWS_DIR } from './interactions/views.ts';
-import { createProvider } from './oidc/provider.ts';
+import { startKeyScheduler, type KeyScheduler } from './keys/scheduler.ts';
+import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { providerRoutes } from './oidc/routes.ts';
 import type { Services } from './services.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ostiary: { live: LiveProvider; keys: KeyScheduler };
+  }
+}
 
 const GENERIC_ERROR = 'The server could not handle this request.';
 
@@ -25,9 +32,12 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
     bodyLimit: 64 * 1024,
   });
   const views = createViews();
-  const provider = await createProvider({ ...services, clients: services.clientStore, views });
-
-  provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error'));
+  const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) =>
+    provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error')),
+  );
+  const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log });
+  app.decorate('ostiary', { live, keys });
+  app.addHook('onClose', async () => keys.stop());
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
 
@@ -39,7 +49,7 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
-  await app.register(providerRoutes, { provider });
-  await app.register(interactionRoutes, { provider, users: services.users });
+  await app.register(providerRoutes, { live });
+  await app.register(interactionRoutes, { live, users: services.users });
   return app;
 }

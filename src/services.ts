@@ -2,8 +2,8 @@ import { createApis } from './apis/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle } from './db/index.ts';
-import { createSigningKeys } from './keys/index.ts';
-import { createSecrets, loadKeyEncryptionKey } from './secrets/index.ts';
+import { createSigningKeys, keyPolicy } from './keys/index.ts';
+import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
 import { createUsers } from './users/index.ts';
 
 export interface Logger {
@@ -15,11 +15,18 @@ export interface Logger {
  * Everything behind the HTTP server and the CLI, built once from the config: the database
  * (migrated when asked), the secrets envelope, and one service per concern.
  */
-export async function createServices(config: Config, logger: Logger, options: { migrate?: boolean } = {}) {
+export interface ServiceOptions {
+  /** Apply pending migrations first (the server and the CLI do). */
+  migrate?: boolean;
+  /** The time key transitions are scheduled by; tests pass a controllable one. */
+  clock?: () => Date;
+}
+
+export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
   const database = await openDatabase(config.databaseUrl, options);
   try {
     if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
-    const secrets = createSecrets(await loadKeyEncryptionKey(config, (m) => logger.warn(m)));
+    const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
     const apis = createApis(db);
     return {
@@ -31,7 +38,7 @@ export async function createServices(config: Config, logger: Logger, options: { 
       users: createUsers(db),
       clients: createClients(db, apis),
       clientStore: createClientStore(db),
-      signingKeys: createSigningKeys(db, secrets),
+      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),
       close: () => database.close(),
     };
   } catch (error) {

@@ -25,6 +25,10 @@ const EnvSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: seconds(14 * 24 * 3600),
   SESSION_TTL_SECONDS: seconds(14 * 24 * 3600),
   INTERACTION_TTL_SECONDS: seconds(3600),
+  KEY_ROTATION_INTERVAL_SECONDS: seconds(30 * 24 * 3600),
+  KEY_PREPUBLISH_SECONDS: seconds(24 * 3600),
+  JWKS_MAX_AGE_SECONDS: seconds(3600),
+  KEY_RELOAD_SECONDS: seconds(60),
 });
 
 export interface Config {
@@ -46,6 +50,16 @@ export interface Config {
     refreshToken: number;
     session: number;
     interaction: number;
+  }>;
+  readonly keys: Readonly<{
+    /** How long a key signs before the next one takes over. */
+    rotationInterval: number;
+    /** How long a next key is published before it signs. */
+    prepublish: number;
+    /** Cache-Control max-age of the JWKS. */
+    jwksMaxAge: number;
+    /** Bound on how long an instance takes to notice another instance's key transition. */
+    reload: number;
   }>;
 }
 
@@ -74,6 +88,17 @@ function checkIssuer(issuer: string, production: boolean): string {
   return issuer.replace(/\/$/, '');
 }
 
+function checkKeyTimings(e: z.infer<typeof EnvSchema>): void {
+  if (e.KEY_PREPUBLISH_SECONDS < e.JWKS_MAX_AGE_SECONDS + e.KEY_RELOAD_SECONDS) {
+    throw new ConfigError(
+      'KEY_PREPUBLISH_SECONDS must be at least JWKS_MAX_AGE_SECONDS + KEY_RELOAD_SECONDS, so every cached JWKS holds a key before it signs',
+    );
+  }
+  if (e.KEY_ROTATION_INTERVAL_SECONDS <= e.KEY_PREPUBLISH_SECONDS) {
+    throw new ConfigError('KEY_ROTATION_INTERVAL_SECONDS must be longer than KEY_PREPUBLISH_SECONDS');
+  }
+}
+
 /** Reads and validates the environment once; any bad value stops the start naming its variable. */
 export function loadConfig(env: Env = process.env): Config {
   const blankless = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
@@ -83,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`invalid configuration\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  checkKeyTimings(e);
   const production = e.NODE_ENV === 'production';
   const dataDir = resolve(e.DATA_DIR);
   return Object.freeze({
@@ -103,6 +129,12 @@ export function loadConfig(env: Env = process.env): Config {
       refreshToken: e.REFRESH_TOKEN_TTL_SECONDS,
       session: e.SESSION_TTL_SECONDS,
       interaction: e.INTERACTION_TTL_SECONDS,
+    }),
+    keys: Object.freeze({
+      rotationInterval: e.KEY_ROTATION_INTERVAL_SECONDS,
+      prepublish: e.KEY_PREPUBLISH_SECONDS,
+      jwksMaxAge: e.JWKS_MAX_AGE_SECONDS,
+      reload: e.KEY_RELOAD_SECONDS,
     }),
   });
 }

@@ -1,6 +1,8 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import Provider, { errors, type InteractionResults } from 'oidc-provider';
+import { errors, type InteractionResults } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { LiveProvider } from '../oidc/live-provider.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../oidc/scopes.ts';
 import type { Users } from '../users/index.ts';
 
@@ -16,12 +18,14 @@ const EXPIRED = 'This sign-in request has expired or is not valid. Go back to th
 const INVALID_LOGIN = 'Invalid email or password.';
 
 interface Deps {
-  provider: Provider;
+  live: LiveProvider;
   users: Users;
 }
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { provider, users }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users }: Deps): Promise<void> {
+  // Read on each use: the provider is replaced when the signing keys change.
+  const provider = (): Provider => live.provider;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
   app.decorateRequest('interaction', null as unknown as Interaction);
@@ -30,7 +34,7 @@ export async function interactionRoutes(app: FastifyInstance, { provider, users 
   });
   app.addHook('preHandler', async (request, reply) => {
     try {
-      request.interaction = await provider.interactionDetails(request.raw, reply.raw);
+      request.interaction = await provider().interactionDetails(request.raw, reply.raw);
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
       return reply.code(400).view('error', { message: EXPIRED });
@@ -38,22 +42,23 @@ export async function interactionRoutes(app: FastifyInstance, { provider, users 
   });
 
   async function clientOf(interaction: Interaction) {
-    const client = await provider.Client.find(String(interaction.params.client_id));
+    const client = await provider().Client.find(String(interaction.params.client_id));
     const metadata: Record<string, unknown> = client?.metadata() ?? {};
     return { name: String(metadata.client_name ?? metadata.client_id ?? 'the application'), firstParty: metadata.first_party === true };
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {
-    const url = await provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
+    const url = await provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: merge });
     return reply.redirect(url, 303);
   }
 
   /** Grants what the consent prompt found missing, on the existing grant or a new one. */
   async function grantMissing(interaction: Interaction): Promise<string> {
     const { prompt, params, session, grantId } = interaction;
+    const { Grant } = provider();
     const grant = grantId
-      ? await provider.Grant.find(grantId)
-      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+      ? await Grant.find(grantId)
+      : new Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (!grant) throw new errors.SessionNotFound('grant not found');
     const details = prompt.details as {
       missingOIDCScope?: string[];

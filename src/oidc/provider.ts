@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
 import { clientSecretMatches } from '../clients/secrets.ts';
@@ -51,6 +52,20 @@ function clientBasedCORS(_ctx: KoaContextWithOIDC, origin: string, client: { red
 }
 
 /**
+ * Lets relying parties cache the JWKS, for less than the time a new key is published before it
+ * signs, and revalidate it cheaply (ETag, 304).
+ */
+function jwksCaching(maxAge: number) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    await next();
+    if (ctx.oidc?.route !== 'jwks' || ctx.status !== 200) return;
+    ctx.set('cache-control', `public, max-age=${maxAge}`);
+    ctx.etag = createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url');
+    if (ctx.fresh) ctx.status = 304;
+  };
+}
+
+/**
  * Every departure from oidc-provider's defaults is here, each with its reason. The option
  * reference is docs/README.md in the oidc-provider repository.
  */
@@ -62,8 +77,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     adapter: createAdapterFactory(db, clients),
     findAccount: createFindAccount(users),
     jwks: await signingKeys.privateJwks(),
-    // The same keys on every instance, derived from the key-encryption key: no extra secret to share.
-    cookies: { keys: [secrets.derive('cookie signing').toString('base64url')] },
+    // Derived from the key-encryption keys: the same on every instance, no extra secret to share,
+    // and rotated with them (the first signs, all verify).
+    cookies: { keys: secrets.deriveAll('cookie signing').map((key) => key.toString('base64url')) },
     // Authorization code only: no implicit or hybrid (OAuth 2.0 Security BCP, RFC 9700).
     responseTypes: ['code'],
     // PKCE (S256, the only method v9 offers) for every client, confidential ones included.
@@ -113,6 +129,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(jwksCaching(config.keys.jwksMaxAge));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);

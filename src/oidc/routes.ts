@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type Provider from 'oidc-provider';
+import type { LiveProvider } from './live-provider.ts';
 
 /**
  * The provider's endpoints (with the default `routes` of oidc-provider). Only these paths reach
@@ -20,15 +20,14 @@ export const PROVIDER_PATHS = [
   '/session/end/*',
 ];
 
-export async function providerRoutes(app: FastifyInstance, { provider }: { provider: Provider }): Promise<void> {
+export async function providerRoutes(app: FastifyInstance, { live }: { live: LiveProvider }): Promise<void> {
   // The provider reads and limits request bodies itself; Fastify must leave the stream alone.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-  const callback = provider.callback();
   for (const url of PROVIDER_PATHS) {
     app.all(url, (request, reply) => {
       reply.hijack();
-      void callback(request.raw, reply.raw);
+      void live.callback(request.raw, reply.raw);
     });
   }
 }

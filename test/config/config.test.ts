@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
-import { createSecrets, parseKeyEncryptionKey, SecretDecryptionError } from '../../src/secrets/index.ts';
+import { createSecrets, parseKeyEncryptionKey, parseKeyEncryptionKeys, SecretDecryptionError } from '../../src/secrets/index.ts';
 
 describe('configuration', () => {
   it('has working defaults', () => {
@@ -32,16 +32,30 @@ describe('secret envelope', () => {
   const key = parseKeyEncryptionKey(Buffer.alloc(32, 7).toString('base64'));
 
   it('round-trips, binds the context, and refuses another key', () => {
-    const secrets = createSecrets(key);
+    const secrets = createSecrets([key]);
     const sealed = secrets.seal('private material', 'signing-key:a');
     expect(sealed).not.toContain('private material');
     expect(secrets.open(sealed, 'signing-key:a')).toBe('private material');
     expect(() => secrets.open(sealed, 'signing-key:b')).toThrow(SecretDecryptionError);
-    expect(() => createSecrets(Buffer.alloc(32, 8)).open(sealed, 'signing-key:a')).toThrow(SecretDecryptionError);
+    expect(() => createSecrets([Buffer.alloc(32, 8)]).open(sealed, 'signing-key:a')).toThrow(/not configured/);
+  });
+
+  it('seals under the first key and opens under any configured key', () => {
+    const old = createSecrets([key]);
+    const sealedOld = old.seal('kept', 'c');
+    const rotated = createSecrets([Buffer.alloc(32, 9), key]);
+    expect(rotated.open(sealedOld, 'c')).toBe('kept');
+    expect(rotated.isCurrent(sealedOld)).toBe(false);
+    const sealedNew = rotated.seal('kept', 'c');
+    expect(rotated.isCurrent(sealedNew)).toBe(true);
+    expect(() => old.open(sealedNew, 'c')).toThrow(SecretDecryptionError);
+    expect(rotated.deriveAll('cookies')).toHaveLength(2);
+    expect(rotated.deriveAll('cookies')[1]).toEqual(old.derive('cookies'));
   });
 
   it('accepts 32-byte keys in hex or base64 only', () => {
     expect(parseKeyEncryptionKey('ab'.repeat(32))).toHaveLength(32);
     expect(() => parseKeyEncryptionKey('too short')).toThrow(/32 bytes/);
+    expect(parseKeyEncryptionKeys(`${'ab'.repeat(32)}, ${Buffer.alloc(32, 1).toString('base64')}`)).toHaveLength(2);
   });
 });
