@@ -3,6 +3,7 @@ import { OstiaryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { apisCommand } from './commands/apis.ts';
 import { clientsCommand } from './commands/clients.ts';
+import { keysCommand, secretsCommand } from './commands/keys.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { usersCommand } from './commands/users.ts';
@@ -21,6 +22,8 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|delete     manage clients
   users create|list|set-password      manage users
+  keys list|rotate|revoke KID --yes   manage signing keys
+  secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
 
 See README.md for every option.`;
 
@@ -28,7 +31,13 @@ See README.md for every option.`;
 const EXIT = { invalid_input: 2, not_found: 3, conflict: 4 } as const;
 
 type NounCommand = (verb: string | undefined, args: string[], ctx: CommandContext, out: Output) => Promise<void>;
-const NOUNS: Record<string, NounCommand> = { apis: apisCommand, clients: clientsCommand, users: usersCommand };
+const NOUNS: Record<string, NounCommand> = {
+  apis: apisCommand,
+  clients: clientsCommand,
+  users: usersCommand,
+  keys: keysCommand,
+  secrets: secretsCommand,
+};
 
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

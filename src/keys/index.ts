@@ -2,7 +2,8 @@ import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
-import { isUniqueViolation, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
+import { withLock, type Transaction } from '../db/lock.ts';
 import type { Secrets } from '../secrets/index.ts';
 
 export type KeyState = 'next' | 'current' | 'retired' | 'removed';
@@ -70,66 +71,72 @@ function summary(row: KeyRow): SigningKeySummary {
   return { ...rest, fingerprint: fingerprint(publicJwk) };
 }
 
-/** Thrown inside a transaction when another instance changed the row first. */
-class LostRace extends Error {}
+const LOCK = 'signing-keys';
+
+interface KeyMaterial {
+  kid: string;
+  publicJwk: JWK;
+  privateJwk: JWK;
+}
+
+/** RSA generation is slow (tens of ms): done before taking the lock, kept only if needed. */
+async function generateKeyMaterial(): Promise<KeyMaterial> {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return {
+    kid,
+    publicJwk: { kty: jwk.kty, n: jwk.n, e: jwk.e, kid, alg: SIGNING_ALG, use: 'sig' },
+    privateJwk: { ...jwk, kid, alg: SIGNING_ALG, use: 'sig' },
+  };
+}
 
 export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPolicy, clock: () => Date = () => new Date()) {
-  const byState = (state: KeyState) => db.signingKey.findFirst({ where: { alg: SIGNING_ALG, state }, orderBy: { generation: 'desc' } });
+  const byState = (tx: Transaction | Database, state: KeyState) =>
+    tx.signingKey.findFirst({ where: { alg: SIGNING_ALG, state }, orderBy: { generation: 'desc' } });
 
-  /** Adds a key; returns null when another instance added this generation first. */
-  async function create(state: 'next' | 'current', times: { activatesAt?: Date; activatedAt?: Date; retiresAt?: Date }): Promise<KeyRow | null> {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const jwk = privateKey.export({ format: 'jwk' }) as JWK;
-    const kid = await calculateJwkThumbprint(jwk, 'sha256');
-    const latest = await db.signingKey.findFirst({ where: { alg: SIGNING_ALG }, orderBy: { generation: 'desc' }, select: { generation: true } });
-    try {
-      return await db.signingKey.create({
-        data: {
-          kid,
-          alg: SIGNING_ALG,
-          state,
-          generation: (latest?.generation ?? -1) + 1,
-          publicJwk: { kty: jwk.kty, n: jwk.n, e: jwk.e, kid, alg: SIGNING_ALG, use: 'sig' },
-          privateJwkEncrypted: secrets.seal(JSON.stringify({ ...jwk, kid, alg: SIGNING_ALG, use: 'sig' }), sealContext(kid)),
-          ...times,
-        },
+  type Schedule = Partial<Pick<KeyRow, 'activatesAt' | 'activatedAt' | 'retiresAt'>>;
+
+  async function insert(tx: Transaction, material: KeyMaterial, state: 'next' | 'current', times: Schedule): Promise<KeyRow> {
+    const latest = await tx.signingKey.findFirst({ where: { alg: SIGNING_ALG }, orderBy: { generation: 'desc' }, select: { generation: true } });
+    return tx.signingKey.create({
+      data: {
+        kid: material.kid,
+        alg: SIGNING_ALG,
+        state,
+        generation: (latest?.generation ?? -1) + 1,
+        publicJwk: material.publicJwk as object,
+        privateJwkEncrypted: secrets.seal(JSON.stringify(material.privateJwk), sealContext(material.kid)),
+        ...times,
+      },
+    });
+  }
+
+  /** next -> current, and the current (if any) -> retired. Caller holds the lock. */
+  async function promote(tx: Transaction, next: KeyRow, current: KeyRow | null, now: Date): Promise<void> {
+    await tx.signingKey.update({
+      where: { kid: next.kid },
+      data: { state: 'current', activatedAt: now, retiresAt: later(now, policy.rotationInterval) },
+    });
+    if (current) {
+      await tx.signingKey.update({
+        where: { kid: current.kid },
+        data: { state: 'retired', retiredAt: now, removesAt: later(now, policy.retention) },
       });
-    } catch (error) {
-      if (isUniqueViolation(error)) return null;
-      throw error;
     }
   }
 
-  /** next -> current and current -> retired in one transaction; false if another instance did it. */
-  async function promote(next: KeyRow, current: KeyRow | null): Promise<boolean> {
+  /** Makes sure a key signs: promotes a waiting next key, or adds one. Caller holds the lock. */
+  async function ensureCurrentLocked(tx: Transaction, material: () => Promise<KeyMaterial>): Promise<Transition | null> {
+    if (await byState(tx, 'current')) return null;
     const now = clock();
-    try {
-      await db.$transaction(async (tx) => {
-        const promoted = await tx.signingKey.updateMany({
-          where: { kid: next.kid, state: 'next' },
-          data: { state: 'current', activatedAt: now, retiresAt: later(now, policy.rotationInterval) },
-        });
-        if (promoted.count !== 1) throw new LostRace();
-        if (!current) return;
-        const retired = await tx.signingKey.updateMany({
-          where: { kid: current.kid, state: 'current' },
-          data: { state: 'retired', retiredAt: now, removesAt: later(now, policy.retention) },
-        });
-        if (retired.count !== 1) throw new LostRace();
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof LostRace) return false;
-      throw error;
+    const next = await byState(tx, 'next');
+    if (next) {
+      await promote(tx, next, null, now);
+      return { kid: next.kid, from: 'next', to: 'current' };
     }
-  }
-
-  async function ensureCurrent(): Promise<KeyRow | null> {
-    if (await byState('current')) return null;
-    const now = clock();
-    const next = await byState('next');
-    if (next) return (await promote(next, null)) ? next : null;
-    return create('current', { activatedAt: now, retiresAt: later(now, policy.rotationInterval) });
+    const row = await insert(tx, await material(), 'current', { activatedAt: now, retiresAt: later(now, policy.rotationInterval) });
+    return { kid: row.kid, from: null, to: 'current' };
   }
 
   /** Grants that had a code or token issued since `since`: what a key active since then signed for. */
@@ -145,55 +152,74 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
     return grantIds.length;
   }
 
+  /** Is a transition due, judged without the lock (then checked again under it)? */
+  async function nextKeyNeeded(now: Date): Promise<boolean> {
+    const [current, next] = await Promise.all([byState(db, 'current'), byState(db, 'next')]);
+    if (!current) return !next;
+    const retiresAt = current.retiresAt ?? later(current.activatedAt ?? current.createdAt, policy.rotationInterval);
+    return !next && now.getTime() >= retiresAt.getTime() - policy.prepublish * 1000;
+  }
+
   return {
-    /** Creates the first signing key when none is current. Returns it when this call created it. */
-    async ensureCurrent(): Promise<SigningKeySummary | null> {
-      const row = await ensureCurrent();
-      return row && summary(row);
+    /** Creates the first signing key when none is current. Returns the transition when this call made one. */
+    async ensureCurrent(): Promise<Transition | null> {
+      if (await byState(db, 'current')) return null;
+      const material = await generateKeyMaterial();
+      return withLock(db, LOCK, (tx) => ensureCurrentLocked(tx, async () => material));
     },
 
     /**
-     * Performs every transition that is due, on the schedule the rows carry. Safe to run on
-     * every instance at once: each transition is a conditional write that only one can win.
+     * Performs every transition that is due, on the schedule the rows carry. Every instance
+     * runs it; the lock makes each transition happen once.
      */
     async tick(): Promise<Transition[]> {
-      const done: Transition[] = [];
       const now = clock();
-      const created = await ensureCurrent();
-      if (created) done.push({ kid: created.kid, from: created.state === 'next' ? 'next' : null, to: 'current' });
+      const material = (await nextKeyNeeded(now)) ? await generateKeyMaterial() : undefined;
+      const need = async () => material ?? generateKeyMaterial();
+      return withLock(db, LOCK, async (tx) => {
+        const done: Transition[] = [];
+        const ensured = await ensureCurrentLocked(tx, need);
+        if (ensured) done.push(ensured);
 
-      const current = await byState('current');
-      let next = await byState('next');
-      const retiresAt = current?.retiresAt ?? later(current?.activatedAt ?? now, policy.rotationInterval);
-      if (current && !next && now.getTime() >= retiresAt.getTime() - policy.prepublish * 1000) {
-        // Published at least `prepublish` before it signs, even after downtime.
-        const activatesAt = new Date(Math.max(retiresAt.getTime(), later(now, policy.prepublish).getTime()));
-        next = await create('next', { activatesAt });
-        if (next) done.push({ kid: next.kid, from: null, to: 'next' });
-      }
-      if (current && next?.activatesAt && now >= next.activatesAt && (await promote(next, current))) {
-        done.push({ kid: next.kid, from: 'next', to: 'current' }, { kid: current.kid, from: 'current', to: 'retired' });
-      }
+        const current = await byState(tx, 'current');
+        let next = await byState(tx, 'next');
+        const retiresAt = current?.retiresAt ?? later(current?.activatedAt ?? now, policy.rotationInterval);
+        if (current && !next && now.getTime() >= retiresAt.getTime() - policy.prepublish * 1000) {
+          // Published at least `prepublish` before it signs, even after downtime.
+          const activatesAt = new Date(Math.max(retiresAt.getTime(), later(now, policy.prepublish).getTime()));
+          next = await insert(tx, await need(), 'next', { activatesAt });
+          done.push({ kid: next.kid, from: null, to: 'next' });
+        }
+        if (current && next?.activatesAt && now >= next.activatesAt) {
+          await promote(tx, next, current, now);
+          done.push({ kid: next.kid, from: 'next', to: 'current' }, { kid: current.kid, from: 'current', to: 'retired' });
+        }
 
-      const expired = await db.signingKey.findMany({ where: { state: 'retired', removesAt: { lte: now } } });
-      for (const key of expired) {
-        const { count } = await db.signingKey.updateMany({ where: { kid: key.kid, state: 'retired' }, data: { state: 'removed', removedAt: now } });
-        if (count === 1) done.push({ kid: key.kid, from: 'retired', to: 'removed' });
-      }
-      return done;
+        const expired = await tx.signingKey.findMany({ where: { state: 'retired', removesAt: { lte: now } } });
+        for (const key of expired) {
+          await tx.signingKey.update({ where: { kid: key.kid }, data: { state: 'removed', removedAt: now } });
+          done.push({ kid: key.kid, from: 'retired', to: 'removed' });
+        }
+        return done;
+      });
     },
 
     /**
      * Rotates now: the next key (made if there is none) becomes current, the current retires.
-     * Concurrent calls perform one rotation between them.
+     * Calls that overlap perform one rotation between them: a call that finds the current key
+     * changed since it started leaves it alone.
      */
     async rotate(): Promise<{ current: string; retired: string | null; rotated: boolean }> {
-      const current = await byState('current');
-      const next = (await byState('next')) ?? (await create('next', { activatesAt: clock() })) ?? (await byState('next'));
-      if (!next) throw new Error('no next key could be created');
-      const rotated = await promote(next, current);
-      const now = await byState('current');
-      return { current: now?.kid ?? next.kid, retired: rotated ? (current?.kid ?? null) : null, rotated };
+      const seen = await byState(db, 'current');
+      const material = await generateKeyMaterial();
+      return withLock(db, LOCK, async (tx) => {
+        const current = await byState(tx, 'current');
+        if (seen && current?.kid !== seen.kid) return { current: current?.kid ?? '', retired: null, rotated: false };
+        const now = clock();
+        const next = (await byState(tx, 'next')) ?? (await insert(tx, material, 'next', { activatesAt: now }));
+        await promote(tx, next, current, now);
+        return { current: next.kid, retired: current?.kid ?? null, rotated: true };
+      });
     },
 
     /**
@@ -201,13 +227,17 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
      * A revoked current key is replaced immediately so signing continues.
      */
     async revoke(kid: string): Promise<{ kid: string; revokedGrants: number; current: string | null }> {
-      const key = await db.signingKey.findUnique({ where: { kid } });
-      if (!key || key.state === 'removed') throw notFound(`no published signing key ${kid}`);
-      const now = clock();
-      await db.signingKey.updateMany({ where: { kid, state: key.state }, data: { state: 'removed', removedAt: now, revokedAt: now } });
-      if (key.state === 'current') await ensureCurrent();
+      const material = await generateKeyMaterial();
+      const key = await withLock(db, LOCK, async (tx) => {
+        const row = await tx.signingKey.findUnique({ where: { kid } });
+        if (!row || row.state === 'removed') throw notFound(`no published signing key ${kid}`);
+        const now = clock();
+        await tx.signingKey.update({ where: { kid }, data: { state: 'removed', removedAt: now, revokedAt: now } });
+        await ensureCurrentLocked(tx, async () => material);
+        return row;
+      });
       const revokedGrants = key.state === 'next' ? 0 : await revokeGrantsSince(key.activatedAt ?? key.createdAt);
-      return { kid, revokedGrants, current: (await byState('current'))?.kid ?? null };
+      return { kid, revokedGrants, current: (await byState(db, 'current'))?.kid ?? null };
     },
 
     /** Private JWKs for the provider's keystore: the signing key first, then the others published. */

@@ -10,9 +10,9 @@ export function discover(issuer: string, clientId: string, clientSecret?: string
     : oidc.discovery(new URL(issuer), clientId, clientSecret, undefined, insecure);
 }
 
-/** Verifies a JWT against the issuer's published JWKS (signature, iss, aud, exp). */
-export async function verifyJwt(issuer: string, token: string, audience: string, typ?: string) {
-  const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`));
+/** Verifies a JWT against the published JWKS (signature, iss, aud, exp); by default the issuer's own. */
+export async function verifyJwt(issuer: string, token: string, audience: string, typ?: string, jwksFrom = issuer) {
+  const jwks = createRemoteJWKSet(new URL(`${jwksFrom}/jwks`));
   const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'], ...(typ ? { typ } : {}) });
   return { payload, header: protectedHeader };
 }

@@ -28,9 +28,20 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+export interface TestServerOptions {
+  /** Share this database (and data directory) instead of creating one; `stop` then leaves it. */
+  database?: TestDatabase;
+  /** The clock key transitions follow. */
+  clock?: () => Date;
+}
+
 /** A real server on a loopback port with a database of its own, built as `ostiary serve` builds it. */
-export async function startTestServer(kind: TestDatabaseKind, env: Record<string, string> = {}): Promise<TestServer> {
-  const database = await createTestDatabase(kind);
+export async function startTestServer(
+  kind: TestDatabaseKind,
+  env: Record<string, string> = {},
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const database = options.database ?? (await createTestDatabase(kind));
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
@@ -42,7 +53,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
   });
 
   async function boot() {
-    const services = await createServices(config, quiet, { migrate: true });
+    const services = await createServices(config, quiet, { migrate: true, clock: options.clock });
     await services.signingKeys.ensureCurrent();
     const app = await buildServer(services);
     await app.listen({ port, host: '127.0.0.1' });
@@ -65,7 +76,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
     async stop() {
       await running.app.close();
       await running.services.close();
-      await database.drop();
+      if (!options.database) await database.drop();
     },
   };
   return server;

@@ -22,10 +22,17 @@ function banner(config: Config, address: string, provider: string): string {
 export async function serve(config: Config): Promise<void> {
   const log = pino(loggerOptions(config), pino.destination(2));
   const services = await createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true });
-  const created = await services.signingKeys.ensureCurrent();
-  if (created) log.info({ kid: created.kid }, 'generated the first signing key');
-  const app = await buildServer(services, log);
-  const address = await app.listen({ port: config.port, host: config.host });
+  let app: Awaited<ReturnType<typeof buildServer>>;
+  let address: string;
+  try {
+    const created = await services.signingKeys.ensureCurrent();
+    if (created) log.info({ kid: created.kid }, 'generated the first signing key');
+    app = await buildServer(services, log);
+    address = await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    await services.close();
+    throw error;
+  }
   process.stderr.write(banner(config, address, services.database.target.provider));
 
   let stopping = false;

@@ -1,0 +1,5 @@
+-- CreateTable
+CREATE TABLE "Lock" (
+    "name" TEXT NOT NULL PRIMARY KEY,
+    "updatedAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+);

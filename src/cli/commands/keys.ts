@@ -1,0 +1,63 @@
+import { invalidInput } from '../../errors.ts';
+import type { SigningKeySummary } from '../../keys/index.ts';
+import { onePositional, parse, type Output } from '../io.ts';
+import type { CommandContext } from '../index.ts';
+
+const json = (k: SigningKeySummary) => ({
+  kid: k.kid,
+  state: k.state,
+  alg: k.alg,
+  fingerprint: k.fingerprint,
+  created_at: k.createdAt,
+  activates_at: k.activatesAt,
+  activated_at: k.activatedAt,
+  retires_at: k.retiresAt,
+  retired_at: k.retiredAt,
+  removes_at: k.removesAt,
+  removed_at: k.removedAt,
+  revoked_at: k.revokedAt,
+});
+
+const when = (date: Date | null) => date?.toISOString() ?? '-';
+const text = (k: SigningKeySummary) =>
+  `${k.state.padEnd(8)} ${k.kid}  ${k.alg}  created ${when(k.createdAt)}  activates ${when(k.activatedAt ?? k.activatesAt)}  ` +
+  `retires ${when(k.retiredAt ?? k.retiresAt)}${k.revokedAt ? '  REVOKED' : ''}\n         sha256 ${k.fingerprint}`;
+
+const RELOAD_NOTE = 'Running servers switch within KEY_RELOAD_SECONDS.';
+
+export async function keysCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
+  const { signingKeys } = await ctx.services();
+  if (verb === 'list') {
+    parse(args, {});
+    const keys = await signingKeys.list();
+    return out.result(keys.map(json), () => keys.map(text).join('\n') || 'no signing keys (the server makes one on start)');
+  }
+  if (verb === 'rotate') {
+    parse(args, {});
+    await signingKeys.ensureCurrent();
+    const result = await signingKeys.rotate();
+    return out.result(result, () =>
+      result.rotated ? `now signing with ${result.current}; ${result.retired ?? 'no key'} retired. ${RELOAD_NOTE}` : `another rotation won; signing with ${result.current}`,
+    );
+  }
+  if (verb === 'revoke') {
+    const { values, positionals } = parse(args, { yes: { type: 'boolean' } }, true);
+    const kid = onePositional(positionals, 'key id (kid)');
+    if (!values.yes) {
+      throw invalidInput(`revoking ${kid} removes it from the JWKS now: every token it signed stops verifying and its grants are revoked. Add --yes to proceed`);
+    }
+    const result = await signingKeys.revoke(kid);
+    return out.result({ revoked: result.kid, revoked_grants: result.revokedGrants, current: result.current }, () =>
+      `revoked ${result.kid}; ${result.revokedGrants} grants revoked; signing with ${result.current}. ${RELOAD_NOTE}`,
+    );
+  }
+  throw invalidInput('usage: ostiary keys list|rotate|revoke KID --yes');
+}
+
+export async function secretsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
+  if (verb !== 'rewrap') throw invalidInput('usage: ostiary secrets rewrap');
+  parse(args, {});
+  const { signingKeys } = await ctx.services();
+  const rewrapped = await signingKeys.rewrap();
+  return out.result({ rewrapped }, () => `re-encrypted ${rewrapped} secrets under the first KEY_ENCRYPTION_KEY`);
+}
