@@ -152,12 +152,20 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
     return grantIds.length;
   }
 
-  /** Is a transition due, judged without the lock (then checked again under it)? */
-  async function nextKeyNeeded(now: Date): Promise<boolean> {
-    const [current, next] = await Promise.all([byState(db, 'current'), byState(db, 'next')]);
-    if (!current) return !next;
-    const retiresAt = current.retiresAt ?? later(current.activatedAt ?? current.createdAt, policy.rotationInterval);
-    return !next && now.getTime() >= retiresAt.getTime() - policy.prepublish * 1000;
+  /**
+   * What is due, judged without the lock (and judged again under it): most ticks find nothing
+   * and take no lock at all.
+   */
+  async function due(now: Date): Promise<{ any: boolean; newKey: boolean }> {
+    const [current, next, expired] = await Promise.all([
+      byState(db, 'current'),
+      byState(db, 'next'),
+      db.signingKey.count({ where: { state: 'retired', removesAt: { lte: now } } }),
+    ]);
+    const retiresAt = current && (current.retiresAt ?? later(current.activatedAt ?? current.createdAt, policy.rotationInterval));
+    const newKey = current ? !next && now.getTime() >= retiresAt!.getTime() - policy.prepublish * 1000 : !next;
+    const promotion = Boolean(next?.activatesAt && now >= next.activatesAt);
+    return { any: !current || newKey || promotion || expired > 0, newKey };
   }
 
   return {
@@ -174,7 +182,9 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
      */
     async tick(): Promise<Transition[]> {
       const now = clock();
-      const material = (await nextKeyNeeded(now)) ? await generateKeyMaterial() : undefined;
+      const { any, newKey } = await due(now);
+      if (!any) return [];
+      const material = newKey ? await generateKeyMaterial() : undefined;
       const need = async () => material ?? generateKeyMaterial();
       return withLock(db, LOCK, async (tx) => {
         const done: Transition[] = [];
