@@ -1,6 +1,7 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config/index.ts';
+import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createViews, VIEWS_DIR } from './interactions/views.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/scheduler.ts';
@@ -32,9 +33,10 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
     bodyLimit: 64 * 1024,
   });
   const views = createViews();
-  const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) =>
-    provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error')),
-  );
+  const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
+    provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error'));
+    auditProviderEvents(provider as never, services.audit);
+  });
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log });
   app.decorate('ostiary', { live, keys });
   app.addHook('onClose', async () => keys.stop());
@@ -50,6 +52,6 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
   await app.register(providerRoutes, { live });
-  await app.register(interactionRoutes, { live, users: services.users });
+  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit });
   return app;
 }

@@ -1,4 +1,8 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { createApis } from './apis/index.ts';
+import { createAudit } from './audit/index.ts';
+import { createGrants } from './grants/index.ts';
+import { createRoles } from './roles/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
 import type { Config } from './config/index.ts';
 import { openDatabase, type DatabaseHandle } from './db/index.ts';
@@ -20,6 +24,8 @@ export interface ServiceOptions {
   migrate?: boolean;
   /** The time key transitions are scheduled by; tests pass a controllable one. */
   clock?: () => Date;
+  /** Where audit events are also written as log lines. */
+  log?: FastifyBaseLogger;
 }
 
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
@@ -29,14 +35,19 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
     const apis = createApis(db);
+    const roles = createRoles(db);
+    const grants = createGrants(db);
     return {
       config,
       database,
       db,
       secrets,
       apis,
-      users: createUsers(db),
-      clients: createClients(db, apis),
+      roles,
+      grants,
+      audit: createAudit(db, options.log),
+      users: createUsers(db, roles),
+      clients: createClients(db, apis, roles, grants),
       clientStore: createClientStore(db),
       signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),
       close: () => database.close(),

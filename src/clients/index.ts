@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
 import type { Database } from '../db/index.ts';
+import type { Grants } from '../grants/index.ts';
+import type { Roles } from '../roles/index.ts';
 import { invalidInput, notFound } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 import { generateClientSecret, hashClientSecret } from './secrets.ts';
@@ -16,6 +18,12 @@ export interface ClientInput {
   scopes?: readonly string[];
   public?: boolean;
   firstParty?: boolean;
+  roles?: readonly string[];
+  /** Audiences of APIs whose tokens this client may introspect (it is their resource server). */
+  introspectionAudiences?: readonly string[];
+  accessTokenTtl?: number;
+  idTokenTtl?: number;
+  refreshTokenTtl?: number;
 }
 
 export interface ClientView {
@@ -27,10 +35,16 @@ export interface ClientView {
   scope: string;
   tokenEndpointAuthMethod: string;
   firstParty: boolean;
+  roles: string[];
+  introspectionAudiences: string[];
+  accessTokenTtl: number | null;
+  idTokenTtl: number | null;
+  refreshTokenTtl: number | null;
   createdAt: Date;
 }
 
-type ClientRow = Awaited<ReturnType<Database['client']['findUniqueOrThrow']>>;
+const WITH_ROLES = { roles: { select: { role: { select: { name: true } } } } } as const;
+type ClientRow = Awaited<ReturnType<Database['client']['findUniqueOrThrow']>> & { roles: { role: { name: string } }[] };
 
 const strings = (json: unknown) => (Array.isArray(json) ? json.filter((v): v is string => typeof v === 'string') : []);
 
@@ -44,13 +58,20 @@ function view(row: ClientRow): ClientView {
     scope: row.scope,
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
     firstParty: row.firstParty,
+    roles: row.roles.map((r) => r.role.name).sort(),
+    introspectionAudiences: strings(row.introspectionAudiences),
+    accessTokenTtl: row.accessTokenTtl,
+    idTokenTtl: row.idTokenTtl,
+    refreshTokenTtl: row.refreshTokenTtl,
     createdAt: row.createdAt,
   };
 }
 
-function checkGrantTypes(values: readonly string[], isPublic: boolean): GrantType[] {
+function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceServer: boolean): GrantType[] {
   const grants = [...new Set(values)];
-  if (grants.length === 0) throw invalidInput(`at least one --grant is required (${GRANT_TYPES.join(', ')})`);
+  if (grants.length === 0 && !resourceServer) {
+    throw invalidInput(`at least one --grant is required (${GRANT_TYPES.join(', ')}), or --introspect for a resource server`);
+  }
   for (const grant of grants) {
     if (!(GRANT_TYPES as readonly string[]).includes(grant)) {
       throw invalidInput(`unsupported grant type ${grant}; supported: ${GRANT_TYPES.join(', ')}`);
@@ -82,7 +103,13 @@ function checkRedirectUris(values: readonly string[], label: string): string[] {
   });
 }
 
-export function createClients(db: Database, apis: Apis) {
+function checkTtl(value: number | undefined, label: string): number | null {
+  if (value === undefined) return null;
+  if (!Number.isInteger(value) || value < 1 || value > 366 * 24 * 3600) throw invalidInput(`${label} must be a whole number of seconds, 1 to 31622400`);
+  return value;
+}
+
+export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants) {
   /** OIDC scopes follow from the grants; API scopes must exist on some API. */
   async function resolveScopes(requested: readonly string[], grants: GrantType[]): Promise<string> {
     const scopes = splitScopes(requested);
@@ -93,7 +120,7 @@ export function createClients(db: Database, apis: Apis) {
         throw invalidInput(`scope ${scope} is not defined by any API (create it with: apis create ... --scope ${scope})`);
       }
     }
-    const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email'] : [];
+    const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email', 'roles'] : [];
     if (grants.includes('refresh_token')) oidc.push('offline_access');
     return [...new Set([...oidc, ...scopes])].join(' ');
   }
@@ -103,7 +130,12 @@ export function createClients(db: Database, apis: Apis) {
     async create(input: ClientInput): Promise<{ client: ClientView; clientSecret: string | null }> {
       if (!input.name.trim()) throw invalidInput('name is required');
       const isPublic = input.public ?? false;
-      const grants = checkGrantTypes(input.grantTypes, isPublic);
+      const introspectionAudiences = [...new Set(input.introspectionAudiences ?? [])];
+      for (const audience of introspectionAudiences) {
+        if (!(await apis.findByAudience(audience))) throw invalidInput(`no API with audience ${audience}`);
+      }
+      const grants = checkGrantTypes(input.grantTypes, isPublic, introspectionAudiences.length > 0);
+      const roleIds = await roles.idsOf(input.roles ?? []);
       const redirectUris = checkRedirectUris(input.redirectUris ?? [], 'redirect URI');
       if (grants.includes('authorization_code') && redirectUris.length === 0) {
         throw invalidInput('the authorization_code grant needs at least one --redirect-uri');
@@ -123,17 +155,23 @@ export function createClients(db: Database, apis: Apis) {
           grantTypes: grants,
           scope: await resolveScopes(input.scopes ?? [], grants),
           firstParty: input.firstParty ?? false,
+          introspectionAudiences,
+          accessTokenTtl: checkTtl(input.accessTokenTtl, 'access token lifetime'),
+          idTokenTtl: checkTtl(input.idTokenTtl, 'ID token lifetime'),
+          refreshTokenTtl: checkTtl(input.refreshTokenTtl, 'refresh token lifetime'),
+          roles: { create: roleIds.map((roleId) => ({ roleId })) },
         },
+        include: WITH_ROLES,
       });
       return { client: view(row), clientSecret };
     },
 
     async list(): Promise<ClientView[]> {
-      return (await db.client.findMany({ orderBy: { createdAt: 'asc' } })).map(view);
+      return (await db.client.findMany({ orderBy: { createdAt: 'asc' }, include: WITH_ROLES })).map(view);
     },
 
     async show(clientId: string): Promise<ClientView> {
-      const row = await db.client.findUnique({ where: { id: clientId } });
+      const row = await db.client.findUnique({ where: { id: clientId }, include: WITH_ROLES });
       if (!row) throw notFound(`no client ${clientId}`);
       return view(row);
     },
@@ -142,15 +180,9 @@ export function createClients(db: Database, apis: Apis) {
     async delete(clientId: string): Promise<void> {
       const { count } = await db.client.deleteMany({ where: { id: clientId } });
       if (count === 0) throw notFound(`no client ${clientId}`);
-      await purgeClientPayloads(db, clientId);
+      await grants.revokeForClient(clientId);
     },
   };
-}
-
-async function purgeClientPayloads(db: Database, clientId: string): Promise<void> {
-  const grants = await db.oidcPayload.findMany({ where: { type: 'Grant' }, select: { id: true, payload: true } });
-  const grantIds = grants.filter((g) => (g.payload as { clientId?: string }).clientId === clientId).map((g) => g.id);
-  if (grantIds.length) await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
 }
 
 export type Clients = ReturnType<typeof createClients>;
@@ -176,6 +208,10 @@ export function createClientStore(db: Database) {
         scope: scopes.filter(isOidcScope).join(' ') || 'openid',
         api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
         first_party: row.firstParty,
+        introspection_audiences: strings(row.introspectionAudiences),
+        access_token_ttl: row.accessTokenTtl,
+        id_token_ttl: row.idTokenTtl,
+        refresh_token_ttl: row.refreshTokenTtl,
       };
     },
   };

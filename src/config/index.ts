@@ -23,6 +23,7 @@ const EnvSchema = z.object({
   ID_TOKEN_TTL_SECONDS: seconds(900),
   AUTHORIZATION_CODE_TTL_SECONDS: seconds(60),
   REFRESH_TOKEN_TTL_SECONDS: seconds(14 * 24 * 3600),
+  REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS: seconds(90 * 24 * 3600),
   SESSION_TTL_SECONDS: seconds(14 * 24 * 3600),
   INTERACTION_TTL_SECONDS: seconds(3600),
   KEY_ROTATION_INTERVAL_SECONDS: seconds(30 * 24 * 3600),
@@ -47,7 +48,10 @@ export interface Config {
     accessToken: number;
     idToken: number;
     authorizationCode: number;
+    /** Sliding: each rotation gets this long again... */
     refreshToken: number;
+    /** ...but never past this long after the first refresh token of the grant. */
+    refreshTokenAbsolute: number;
     session: number;
     interaction: number;
   }>;
@@ -109,6 +113,9 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   checkKeyTimings(e);
+  if (e.REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS < e.REFRESH_TOKEN_TTL_SECONDS) {
+    throw new ConfigError('REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS must be at least REFRESH_TOKEN_TTL_SECONDS');
+  }
   const production = e.NODE_ENV === 'production';
   const dataDir = resolve(e.DATA_DIR);
   return Object.freeze({
@@ -127,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
       idToken: e.ID_TOKEN_TTL_SECONDS,
       authorizationCode: e.AUTHORIZATION_CODE_TTL_SECONDS,
       refreshToken: e.REFRESH_TOKEN_TTL_SECONDS,
+      refreshTokenAbsolute: e.REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS,
       session: e.SESSION_TTL_SECONDS,
       interaction: e.INTERACTION_TTL_SECONDS,
     }),

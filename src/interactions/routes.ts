@@ -4,6 +4,7 @@ import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../oidc/scopes.ts';
+import type { Audit } from '../audit/index.ts';
 import type { Users } from '../users/index.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -20,10 +21,11 @@ const INVALID_LOGIN = 'Invalid email or password.';
 interface Deps {
   live: LiveProvider;
   users: Users;
+  audit: Audit;
 }
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
@@ -103,6 +105,17 @@ export async function interactionRoutes(app: FastifyInstance, { live, users }: D
     const email = typeof request.body?.email === 'string' ? request.body.email : '';
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
     const user = email && password ? await users.authenticate(email, password) : null;
+    const clientId = String(interaction.params.client_id);
+    await audit.record({
+      type: user ? 'login.success' : 'login.failure',
+      outcome: user ? 'success' : 'failure',
+      subject: user?.id ?? null,
+      clientId,
+      ip: request.ip,
+      requestId: request.id,
+      // The email is not stored for a failure: it may be a mistyped password.
+      ...(user ? {} : { details: { reason: 'invalid_credentials' } }),
+    });
     if (!user) {
       const client = await clientOf(interaction);
       return reply.code(401).view('login', { uid: interaction.uid, clientName: client.name, email, error: INVALID_LOGIN });
@@ -113,10 +126,16 @@ export async function interactionRoutes(app: FastifyInstance, { live, users }: D
   app.post('/interaction/:uid/consent', async (request, reply) => {
     const { interaction } = request;
     if (interaction.prompt.name !== 'consent') return wrongPrompt(reply);
-    return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
+    const grantId = await grantMissing(interaction);
+    await audit.record({ type: 'consent.granted', outcome: 'success', subject: String(interaction.session?.accountId), clientId: String(interaction.params.client_id), ip: request.ip, requestId: request.id });
+    return finish(request, reply, { consent: { grantId } }, true);
   });
 
-  app.post('/interaction/:uid/abort', async (request, reply) =>
-    finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' }),
-  );
+  app.post('/interaction/:uid/abort', async (request, reply) => {
+    const { interaction } = request;
+    if (interaction.prompt.name === 'consent') {
+      await audit.record({ type: 'consent.denied', outcome: 'failure', subject: String(interaction.session?.accountId), clientId: String(interaction.params.client_id), ip: request.ip, requestId: request.id });
+    }
+    return finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' });
+  });
 }

@@ -257,6 +257,12 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
       return { keys: rows.map((row) => JSON.parse(secrets.open(row.privateJwkEncrypted, sealContext(row.kid))) as JWK) };
     },
 
+    /** The public keys of the JWKS (no private material). */
+    async publicJwks(): Promise<{ keys: JWK[] }> {
+      const rows = await db.signingKey.findMany({ where: { state: { in: PUBLISHED } }, select: { publicJwk: true } });
+      return { keys: rows.map((row) => row.publicJwk as JWK) };
+    },
+
     /** Changes whenever the published keys or their states change: cheap to poll. */
     async publishedVersion(): Promise<string> {
       const rows = await db.signingKey.findMany({ where: { state: { in: PUBLISHED } }, select: { kid: true, state: true }, orderBy: { kid: 'asc' } });

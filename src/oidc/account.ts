@@ -12,6 +12,7 @@ export function createFindAccount(users: Users): FindAccount {
         sub: user.id,
         email: user.email,
         email_verified: user.emailVerified,
+        roles: user.roles,
         ...(user.name ? { name: user.name } : {}),
       }),
     };

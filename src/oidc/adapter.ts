@@ -58,6 +58,8 @@ class PrismaModelAdapter implements Adapter {
     const fields = {
       payload: stored as object,
       grantId: payload.grantId ?? null,
+      accountId: payload.accountId ?? null,
+      clientId: payload.clientId ?? null,
       userCode: payload.userCode ?? null,
       uid: payload.uid ?? null,
       expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,

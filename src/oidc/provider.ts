@@ -7,11 +7,15 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import type { Views } from '../interactions/views.ts';
 import type { SigningKeys } from '../keys/index.ts';
+import type { Roles } from '../roles/index.ts';
 import type { Secrets } from '../secrets/index.ts';
 import type { Users } from '../users/index.ts';
 import { createFindAccount } from './account.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { jwtIntrospection, mayIntrospect } from './introspection.ts';
+import { lifetimes } from './lifetimes.ts';
 import { createResourceIndicators } from './resources.ts';
+import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from './scopes.ts';
 
 export interface ProviderDeps {
@@ -22,8 +26,19 @@ export interface ProviderDeps {
   clients: ClientStore;
   users: Users;
   apis: Apis;
+  roles: Roles;
   views: Views;
 }
+
+/** Ostiary's own client metadata (see clients/), each with its type check. */
+const EXTRA_METADATA = {
+  first_party: (v: unknown) => typeof v === 'boolean',
+  api_scopes: (v: unknown) => typeof v === 'string',
+  introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
+  access_token_ttl: Number.isInteger,
+  id_token_ttl: Number.isInteger,
+  refresh_token_ttl: Number.isInteger,
+};
 
 const PROVIDER_ERROR_MESSAGE = 'The request could not be completed.';
 
@@ -70,7 +85,7 @@ function jwksCaching(maxAge: number) {
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, db, secrets, signingKeys, clients, users, apis, views } = deps;
+  const { config, db, secrets, signingKeys, clients, users, apis, roles, views } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views);
 
   const configuration: Configuration = {
@@ -91,16 +106,16 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // Secrets are stored hashed, so no method may use them as key material (client_secret_jwt).
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {
-      properties: ['first_party', 'api_scopes'],
+      properties: Object.keys(EXTRA_METADATA),
       validator(_ctx, key, value) {
-        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') throw new Error('first_party must be a boolean');
-        if (key === 'api_scopes' && value !== undefined && typeof value !== 'string') throw new Error('api_scopes must be a string');
+        const check = EXTRA_METADATA[key as keyof typeof EXTRA_METADATA];
+        if (value !== undefined && value !== null && check && !check(value)) throw new Error(`invalid ${key}`);
       },
     },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client as never, token) },
       revocation: { enabled: true },
       resourceIndicators: createResourceIndicators(apis, config),
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -111,17 +126,11 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // it ends with the user's session. Each use rotates it.
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
-    ttl: {
-      AccessToken: config.ttl.accessToken,
-      ClientCredentials: config.ttl.accessToken,
-      AuthorizationCode: config.ttl.authorizationCode,
-      IdToken: config.ttl.idToken,
-      RefreshToken: config.ttl.refreshToken,
-      // A grant must outlive its refresh tokens, or refreshing fails when the grant expires.
-      Grant: config.ttl.refreshToken,
-      Session: config.ttl.session,
-      Interaction: config.ttl.interaction,
-    },
+    // Per client where it says so; a grant outlives its refresh tokens (else refreshing fails early).
+    ttl: lifetimes(config) as Configuration['ttl'],
+    extraTokenClaims: createExtraTokenClaims(apis, roles) as Configuration['extraTokenClaims'],
+    // Scope-released claims (email, name, roles) go into the ID token too, not only UserInfo.
+    conformIdTokenClaims: false,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     clientBasedCORS,
     renderError,
@@ -130,6 +139,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(jwksCaching(config.keys.jwksMaxAge));
+  provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks()));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);

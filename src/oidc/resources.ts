@@ -1,6 +1,7 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
 import type { Config } from '../config/index.ts';
+import { clientLifetime } from './lifetimes.ts';
 import { isOidcScope } from './scopes.ts';
 
 /** The API scopes a client may hold, kept in its `api_scopes` metadata (see clients/). */
@@ -27,7 +28,7 @@ export function createResourceIndicators(apis: Apis, config: Config) {
     return {
       scope: scopes.join(' '),
       audience: api.audience,
-      accessTokenTTL: config.ttl.accessToken,
+      accessTokenTTL: clientLifetime(client, 'access_token_ttl', config.ttl.accessToken),
       accessTokenFormat: 'jwt',
       jwt: { sign: { alg: 'RS256' } },
     };

@@ -3,6 +3,7 @@ export const OIDC_CLAIMS = {
   openid: ['sub'],
   profile: ['name'],
   email: ['email', 'email_verified'],
+  roles: ['roles'],
 } as const;
 
 /** Scopes the provider knows itself; every other scope belongs to an API (resource server). */
@@ -13,6 +14,7 @@ export const OIDC_SCOPE_DESCRIPTIONS: Record<string, string> = {
   openid: 'Your account identifier',
   profile: 'Your name',
   email: 'Your email address',
+  roles: 'Your roles',
   offline_access: 'Access while you are not signed in',
 };
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/index.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
+import type { Roles } from '../roles/index.ts';
 import {
   dummyPasswordHash,
   hashPassword,
@@ -16,10 +17,23 @@ export interface UserView {
   emailVerified: boolean;
   name: string | null;
   disabled: boolean;
+  roles: string[];
   createdAt: Date;
 }
 
-const VIEW = { id: true, email: true, emailVerified: true, name: true, disabled: true, createdAt: true } as const;
+const SELECT = {
+  id: true,
+  email: true,
+  emailVerified: true,
+  name: true,
+  disabled: true,
+  createdAt: true,
+  roles: { select: { role: { select: { name: true } } } },
+} as const;
+
+function view({ roles, ...user }: { roles: { role: { name: string } }[] } & Omit<UserView, 'roles'>): UserView {
+  return { ...user, roles: roles.map((r) => r.role.name).sort() };
+}
 
 // Deliberately loose (RFC 5322 is not a regex): one @, something on each side, a dot after it.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -35,22 +49,42 @@ function checkPassword(password: string): void {
   if (password.length > MAX_PASSWORD_LENGTH) throw invalidInput(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
 }
 
-export function createUsers(db: Database) {
+export function createUsers(db: Database, roles: Roles) {
+  /** By id, or by email when it has an @. */
+  const whereUser = (idOrEmail: string) => (idOrEmail.includes('@') ? { email: normalizeEmail(idOrEmail) } : { id: idOrEmail });
+
+  async function findById(id: string): Promise<UserView | null> {
+    const row = await db.user.findUnique({ where: { id }, select: SELECT });
+    return row && view(row);
+  }
+
+  async function resolve(idOrEmail: string): Promise<UserView> {
+    const row = await db.user.findFirst({ where: whereUser(idOrEmail), select: SELECT });
+    if (!row) throw notFound(`no user ${idOrEmail}`);
+    return view(row);
+  }
+
   return {
-    async create(input: { email: string; password: string; name?: string; emailVerified?: boolean }): Promise<UserView> {
+    resolve,
+
+    async create(input: { email: string; password: string; name?: string; emailVerified?: boolean; roles?: readonly string[] }): Promise<UserView> {
       const email = normalizeEmail(input.email);
       checkPassword(input.password);
+      const roleIds = await roles.idsOf(input.roles ?? []);
       try {
-        return await db.user.create({
-          data: {
-            id: randomUUID(),
-            email,
-            name: input.name?.trim() || null,
-            emailVerified: input.emailVerified ?? false,
-            passwordHash: await hashPassword(input.password),
-          },
-          select: VIEW,
-        });
+        return view(
+          await db.user.create({
+            data: {
+              id: randomUUID(),
+              email,
+              name: input.name?.trim() || null,
+              emailVerified: input.emailVerified ?? false,
+              passwordHash: await hashPassword(input.password),
+              roles: { create: roleIds.map((roleId) => ({ roleId })) },
+            },
+            select: SELECT,
+          }),
+        );
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`a user with email ${email} already exists`);
         throw error;
@@ -58,21 +92,18 @@ export function createUsers(db: Database) {
     },
 
     async list(): Promise<UserView[]> {
-      return db.user.findMany({ select: VIEW, orderBy: { createdAt: 'asc' } });
+      return (await db.user.findMany({ select: SELECT, orderBy: { createdAt: 'asc' } })).map(view);
     },
 
-    async findById(id: string): Promise<UserView | null> {
-      return db.user.findUnique({ where: { id }, select: VIEW });
-    },
+    findById,
 
     /** By id or email. */
     async setPassword(idOrEmail: string, password: string): Promise<UserView> {
       checkPassword(password);
       const passwordHash = await hashPassword(password);
-      const where = idOrEmail.includes('@') ? { email: normalizeEmail(idOrEmail) } : { id: idOrEmail };
-      const { count } = await db.user.updateMany({ where, data: { passwordHash } });
+      const { count } = await db.user.updateMany({ where: whereUser(idOrEmail), data: { passwordHash } });
       if (count === 0) throw notFound(`no user ${idOrEmail}`);
-      return (await db.user.findFirst({ where, select: VIEW }))!;
+      return resolve(idOrEmail);
     },
 
     /**
@@ -90,8 +121,7 @@ export function createUsers(db: Database) {
       if (needsRehash(user.passwordHash)) {
         await db.user.update({ where: { id: user.id }, data: { passwordHash: await hashPassword(password) } });
       }
-      const { passwordHash: _, ...view } = user;
-      return view;
+      return (await findById(user.id))!;
     },
   };
 }

@@ -19,12 +19,27 @@ async function freshDatabase(kind: 'sqlite' | 'postgresql') {
 /** Tables, columns, indexes and constraints of a database, in a comparable form. */
 async function describeSchema(kind: 'sqlite' | 'postgresql', url: string): Promise<string[]> {
   if (kind === 'sqlite') {
+    // Column order is not compared: SQLite appends added columns, which changes nothing.
     const client = createClient({ url });
-    const { rows } = await client.execute(
-      "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_prisma%' ORDER BY name",
-    );
-    client.close();
-    return rows.map((r) => `${r.type} ${r.name}: ${String(r.sql).replace(/\s+/g, ' ')}`);
+    try {
+      const { rows: objects } = await client.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_prisma%' ORDER BY name",
+      );
+      const described: string[] = [];
+      for (const object of objects) {
+        if (object.type !== 'table') {
+          described.push(`${object.type} ${object.name}: ${String(object.sql).replace(/\s+/g, ' ')}`);
+          continue;
+        }
+        const columns = await client.execute(`PRAGMA table_info("${object.name}")`);
+        for (const c of columns.rows) described.push(`column ${object.name}.${c.name} ${c.type} notnull=${c.notnull} default=${c.dflt_value} pk=${c.pk}`);
+        const keys = await client.execute(`PRAGMA foreign_key_list("${object.name}")`);
+        for (const k of keys.rows) described.push(`foreign key ${object.name}.${k.from} -> ${k.table}.${k.to} ${k.on_update} ${k.on_delete}`);
+      }
+      return described.sort();
+    } finally {
+      client.close();
+    }
   }
   const client = new pg.Client({ connectionString: url });
   await client.connect();

@@ -21,7 +21,7 @@ function banner(config: Config, address: string, provider: string): string {
 /** Starts the server: migrates, makes a first signing key if none, listens, stops on SIGTERM/SIGINT. */
 export async function serve(config: Config): Promise<void> {
   const log = pino(loggerOptions(config), pino.destination(2));
-  const services = await createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true });
+  const services = await createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true, log });
   let app: Awaited<ReturnType<typeof buildServer>>;
   let address: string;
   try {

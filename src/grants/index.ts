@@ -1,0 +1,63 @@
+import type { Database } from '../db/index.ts';
+
+export interface GrantView {
+  grantId: string;
+  clientId: string;
+  clientName: string | null;
+  scope: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+}
+
+interface GrantPayload {
+  openid?: { scope?: string };
+  resources?: Record<string, string>;
+}
+
+/** Every scope a grant holds: its OpenID Connect scopes and each API's. */
+function grantedScopes(payload: GrantPayload): string {
+  const scopes = [payload.openid?.scope ?? '', ...Object.values(payload.resources ?? {})].flatMap((s) => s.split(' ')).filter(Boolean);
+  return [...new Set(scopes)].join(' ');
+}
+
+/** The consents users gave to clients (oidc-provider Grants), and their revocation. */
+export function createGrants(db: Database) {
+  /** Deletes grants and every code, token and session-bound row issued under them. */
+  async function revoke(grantIds: string[]): Promise<number> {
+    if (grantIds.length === 0) return 0;
+    await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+    return grantIds.length;
+  }
+
+  const grantIdsWhere = async (where: { accountId?: string; clientId?: string }) =>
+    (await db.oidcPayload.findMany({ where: { type: 'Grant', ...where }, select: { id: true } })).map((g) => g.id);
+
+  return {
+    async listForUser(accountId: string): Promise<GrantView[]> {
+      const rows = await db.oidcPayload.findMany({ where: { type: 'Grant', accountId }, orderBy: { createdAt: 'asc' } });
+      const clients = await db.client.findMany({ where: { id: { in: rows.map((r) => r.clientId!) } }, select: { id: true, name: true } });
+      const names = new Map(clients.map((c) => [c.id, c.name]));
+      return rows.map((row) => ({
+        grantId: row.id,
+        clientId: row.clientId ?? '',
+        clientName: names.get(row.clientId ?? '') ?? null,
+        scope: grantedScopes(row.payload as GrantPayload),
+        createdAt: row.createdAt,
+        expiresAt: row.expiresAt,
+      }));
+    },
+
+    /** A user's grants, to one client or to all; returns how many were revoked. */
+    async revokeForUser(accountId: string, clientId?: string): Promise<number> {
+      return revoke(await grantIdsWhere({ accountId, ...(clientId ? { clientId } : {}) }));
+    },
+
+    async revokeForClient(clientId: string): Promise<number> {
+      return revoke(await grantIdsWhere({ clientId }));
+    },
+
+    revoke,
+  };
+}
+
+export type Grants = ReturnType<typeof createGrants>;

@@ -1,0 +1,63 @@
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+
+type Client = NonNullable<KoaContextWithOIDC['oidc']['client']> & { [key: string]: unknown };
+
+/**
+ * Who may introspect a token: the client it was issued to, or a resource server client
+ * registered for the token's API (`introspection_audiences`).
+ */
+export function mayIntrospect(client: Client, token: { clientId?: string; aud?: unknown }): boolean {
+  if (token.clientId === client.clientId) return true;
+  const audiences = Array.isArray(client.introspection_audiences) ? (client.introspection_audiences as string[]) : [];
+  const tokenAudiences = Array.isArray(token.aud) ? token.aud : [token.aud];
+  return tokenAudiences.some((aud) => typeof aud === 'string' && audiences.includes(aud));
+}
+
+function isJwt(token: unknown): token is string {
+  try {
+    return typeof token === 'string' && Boolean(decodeProtectedHeader(token));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * oidc-provider answers `unsupported_token_type` for structured (JWT) access tokens; this runs
+ * after it, for an authenticated client, and answers RFC 7662 for our own JWTs: signature and
+ * lifetime checked against our keys, then the grant (or the client, for client credentials) must
+ * still exist. Anything else is `active: false`.
+ */
+export function jwtIntrospection(issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    await next();
+    const body = ctx.body as { error?: string } | undefined;
+    const { oidc } = ctx;
+    if (oidc?.route !== 'introspection' || body?.error !== 'unsupported_token_type' || !oidc.client) return;
+    const token = oidc.params?.token;
+    if (!isJwt(token)) return;
+    ctx.status = 200;
+    ctx.body = await introspectJwt(oidc.provider, oidc.client as Client, token, issuer, publicJwks);
+  };
+}
+
+async function introspectJwt(provider: Provider, client: Client, token: string, issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>) {
+  const inactive = { active: false };
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, createLocalJWKSet(await publicJwks()), { issuer, typ: 'at+jwt', clockTolerance: 15 }));
+  } catch {
+    return inactive;
+  }
+  const clientId = String(payload.client_id ?? '');
+  if (!mayIntrospect(client, { clientId, aud: payload.aud })) return inactive;
+  if (typeof payload.grant_id === 'string') {
+    const grant = await provider.Grant.find(payload.grant_id);
+    if (!grant || grant.clientId !== clientId || grant.accountId !== payload.sub) return inactive;
+  } else if (!(await provider.Client.find(clientId))) {
+    return inactive;
+  }
+  const { grant_id: _, ...claims } = payload;
+  return { active: true, token_type: 'Bearer', ...claims };
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '../db/index.ts';
+import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
+import { SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
+
+export interface RoleView {
+  id: string;
+  name: string;
+  permissions: string[];
+  createdAt: Date;
+}
+
+export type RoleHolder = { userId: string } | { clientId: string };
+
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const withPermissions = { permissions: { select: { permission: true }, orderBy: { permission: 'asc' as const } } };
+
+function view(row: { id: string; name: string; createdAt: Date; permissions: { permission: string }[] }): RoleView {
+  return { id: row.id, name: row.name, createdAt: row.createdAt, permissions: row.permissions.map((p) => p.permission) };
+}
+
+/** A permission is a scope value, or a prefix ending in `*` that stands for every scope it starts. */
+function checkPermission(permission: string): string {
+  const star = permission.indexOf('*');
+  if (!SCOPE_TOKEN.test(permission) || (star !== -1 && star !== permission.length - 1)) {
+    throw invalidInput(`invalid permission ${JSON.stringify(permission)}: a scope value, or a prefix ending in * (invoices:*)`);
+  }
+  return permission;
+}
+
+export const permissionMatches = (permission: string, scope: string) =>
+  permission.endsWith('*') ? scope.startsWith(permission.slice(0, -1)) : permission === scope;
+
+export function createRoles(db: Database) {
+  async function idsOf(names: readonly string[]): Promise<string[]> {
+    const unique = [...new Set(names)];
+    const rows = await db.role.findMany({ where: { name: { in: unique } }, select: { id: true, name: true } });
+    const missing = unique.filter((n) => !rows.some((r) => r.name === n));
+    if (missing.length) throw notFound(`no role ${missing.join(', ')} (create it with: roles create --name ${missing[0]})`);
+    return rows.map((r) => r.id);
+  }
+
+  return {
+    idsOf,
+
+    async create(input: { name: string; permissions: readonly string[] }): Promise<RoleView> {
+      if (!ROLE_NAME.test(input.name)) throw invalidInput(`invalid role name ${JSON.stringify(input.name)}: letters, digits, _ . : - (at most 64)`);
+      const permissions = splitScopes(input.permissions).map(checkPermission);
+      try {
+        const row = await db.role.create({
+          data: { id: randomUUID(), name: input.name, permissions: { create: permissions.map((permission) => ({ permission })) } },
+          include: withPermissions,
+        });
+        return view(row);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw conflict(`a role named ${input.name} already exists`);
+        throw error;
+      }
+    },
+
+    async list(): Promise<RoleView[]> {
+      return (await db.role.findMany({ include: withPermissions, orderBy: { name: 'asc' } })).map(view);
+    },
+
+    async delete(name: string): Promise<void> {
+      const { count } = await db.role.deleteMany({ where: { name } });
+      if (count === 0) throw notFound(`no role ${name}`);
+    },
+
+    async grant(name: string, holder: RoleHolder): Promise<void> {
+      const [roleId] = await idsOf([name]);
+      try {
+        if ('userId' in holder) await db.userRole.create({ data: { userId: holder.userId, roleId: roleId! } });
+        else await db.clientRole.create({ data: { clientId: holder.clientId, roleId: roleId! } });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error; // already held: granting is idempotent
+      }
+    },
+
+    async revoke(name: string, holder: RoleHolder): Promise<boolean> {
+      const [roleId] = await idsOf([name]);
+      const { count } =
+        'userId' in holder
+          ? await db.userRole.deleteMany({ where: { userId: holder.userId, roleId } })
+          : await db.clientRole.deleteMany({ where: { clientId: holder.clientId, roleId } });
+      return count > 0;
+    },
+
+    /** The roles a user or client holds now, read fresh for every token. */
+    async of(holder: RoleHolder): Promise<RoleView[]> {
+      const where = 'userId' in holder ? { users: { some: { userId: holder.userId } } } : { clients: { some: { clientId: holder.clientId } } };
+      return (await db.role.findMany({ where, include: withPermissions, orderBy: { name: 'asc' } })).map(view);
+    },
+  };
+}
+
+export type Roles = ReturnType<typeof createRoles>;
