@@ -4,6 +4,7 @@ import { createServices, type Services } from '../services.ts';
 import { apisCommand } from './commands/apis.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { keysCommand, secretsCommand } from './commands/keys.ts';
+import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { usersCommand } from './commands/users.ts';
@@ -21,7 +22,8 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|delete     manage clients
-  users create|list|set-password      manage users
+  users create|list|set-password|grants|revoke-grants   manage users and their grants
+  roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
 
@@ -35,6 +37,7 @@ const NOUNS: Record<string, NounCommand> = {
   apis: apisCommand,
   clients: clientsCommand,
   users: usersCommand,
+  roles: rolesCommand,
   keys: keysCommand,
   secrets: secretsCommand,
 };

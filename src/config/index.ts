@@ -32,6 +32,9 @@ const EnvSchema = z.object({
   KEY_RELOAD_SECONDS: seconds(60),
 });
 
+/** Every environment variable read, for the README's table (a test compares them). */
+export const ENV_VARIABLES = Object.keys(EnvSchema.shape);
+
 export interface Config {
   readonly production: boolean;
   readonly port: number;

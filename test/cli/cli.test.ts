@@ -56,6 +56,24 @@ describe('ostiary CLI', () => {
     expect(missing.code).toBe(3);
   });
 
+  it('manages roles and shows them on users and clients', async () => {
+    const role = await json(['roles', 'create', '--name', 'accountant', '--permission', 'invoices:read', '--permission', 'invoices:*']);
+    expect(role).toMatchObject({ name: 'accountant', permissions: ['invoices:*', 'invoices:read'] });
+    const user = await json(['users', 'create', '--email', 'grace@example.com', '--role', 'accountant', '--password-stdin'], 'a long enough password');
+    expect(user.roles).toEqual(['accountant']);
+    const client = await json(['clients', 'create', '--name', 'svc', '--grant', 'client_credentials', '--role', 'accountant', '--access-token-ttl', '300']);
+    expect(client).toMatchObject({ roles: ['accountant'], access_token_ttl: 300 });
+    await json(['roles', 'revoke', 'accountant', '--user', 'grace@example.com']);
+    expect((await json(['users', 'list'])).find((u: { email: string }) => u.email === 'grace@example.com').roles).toEqual([]);
+    await json(['roles', 'grant', 'accountant', '--user', user.id]);
+    expect(await json(['users', 'grants', 'grace@example.com'])).toEqual([]);
+    expect(await json(['users', 'revoke-grants', 'grace@example.com'])).toEqual({ revoked: 0 });
+    expect((await json(['roles', 'list'])).map((r: { name: string }) => r.name)).toEqual(['accountant']);
+    const unknownRole = await run(['users', 'create', '--email', 'x@example.com', '--role', 'nope', '--password-stdin'], 'a long enough password');
+    expect(unknownRole.code).toBe(3);
+    expect(unknownRole.stderr).toMatch(/no role nope/);
+  });
+
   it.each([
     [['clients', 'create', '--name', 'x', '--grant', 'implicit'], 2, /unsupported grant type implicit/],
     [['clients', 'create', '--name', 'x', '--grant', 'authorization_code'], 2, /needs at least one --redirect-uri/],
@@ -66,6 +84,10 @@ describe('ostiary CLI', () => {
     [['apis', 'create', '--name', 'x', '--audience', 'not a url'], 2, /absolute URI/],
     [['users', 'create', '--email', 'bob@example.com'], 2, /--password-stdin is required/],
     [['nonsense'], 2, /unknown command nonsense/],
+    [['roles', 'create', '--name', 'r', '--permission', 'inv*oices'], 2, /invalid permission/],
+    [['roles', 'grant', 'accountant'], 2, /exactly one of --user/],
+    [['keys', 'revoke', 'some-kid'], 2, /--yes/],
+    [['clients', 'create', '--name', 'x', '--grant', 'client_credentials', '--access-token-ttl', '1h'], 2, /whole number of seconds/],
   ])('%j fails with exit %i and a clear message, printing nothing on stdout', async (args, code, message) => {
     const result = await run([...(args as string[]), '--json']);
     expect(result.code).toBe(code);

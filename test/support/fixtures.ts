@@ -22,3 +22,21 @@ export async function m2mToken(server: TestServer, worker: Worker): Promise<stri
   const rp = await discover(server.issuer, worker.id, worker.secret);
   return (await oidc.clientCredentialsGrant(rp, { scope: 'invoices:read', resource: BILLING })).access_token;
 }
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+/** POSTs a form to one of the server's endpoints, authenticated as a confidential client. */
+export async function postForm(server: TestServer, path: string, client: { id: string; secret: string } | null, form: Record<string, string>) {
+  return fetch(`${server.issuer}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(client ? { authorization: basic(client.id, client.secret) } : {}) },
+    body: new URLSearchParams(form),
+  });
+}
+
+/** RFC 7662 introspection as `client`. */
+export async function introspect(server: TestServer, client: { id: string; secret: string }, token: string): Promise<Record<string, unknown>> {
+  const response = await postForm(server, '/token/introspection', client, { token });
+  if (response.status !== 200) throw new Error(`introspection answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as Record<string, unknown>;
+}

@@ -12,6 +12,11 @@ const json = (c: ClientView) => ({
   scope: c.scope,
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
   first_party: c.firstParty,
+  roles: c.roles,
+  introspection_audiences: c.introspectionAudiences,
+  access_token_ttl: c.accessTokenTtl,
+  id_token_ttl: c.idTokenTtl,
+  refresh_token_ttl: c.refreshTokenTtl,
   created_at: c.createdAt,
 });
 const text = (c: ClientView) =>
@@ -25,7 +30,19 @@ const CREATE_OPTIONS = {
   scope: { type: 'string', multiple: true },
   public: { type: 'boolean' },
   'first-party': { type: 'boolean' },
+  role: { type: 'string', multiple: true },
+  introspect: { type: 'string', multiple: true },
+  'access-token-ttl': { type: 'string' },
+  'id-token-ttl': { type: 'string' },
+  'refresh-token-ttl': { type: 'string' },
 } as const;
+
+/** A whole number of seconds, or undefined when the flag is absent. */
+function seconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw invalidInput(`${flag} takes a whole number of seconds`);
+  return Number(value);
+}
 
 export async function clientsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
   const { clients } = await ctx.services();
@@ -39,6 +56,11 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
       scopes: values.scope,
       public: values.public,
       firstParty: values['first-party'],
+      roles: values.role,
+      introspectionAudiences: values.introspect,
+      accessTokenTtl: seconds(values['access-token-ttl'], '--access-token-ttl'),
+      idTokenTtl: seconds(values['id-token-ttl'], '--id-token-ttl'),
+      refreshTokenTtl: seconds(values['refresh-token-ttl'], '--refresh-token-ttl'),
     });
     return out.result({ ...json(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
       [`created client ${text(client)}`, `client_id:     ${client.clientId}`, ...(clientSecret ? [`client_secret: ${clientSecret}`, 'The secret is shown only now: store it safely.'] : [])].join('\n'),

@@ -1,9 +1,19 @@
 import { invalidInput } from '../../errors.ts';
+import type { GrantView } from '../../grants/index.ts';
 import type { UserView } from '../../users/index.ts';
 import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (u: UserView) => ({ id: u.id, email: u.email, email_verified: u.emailVerified, name: u.name, disabled: u.disabled, created_at: u.createdAt });
+const json = (u: UserView) => ({
+  id: u.id,
+  email: u.email,
+  email_verified: u.emailVerified,
+  name: u.name,
+  disabled: u.disabled,
+  roles: u.roles,
+  created_at: u.createdAt,
+});
+const grantJson = (g: GrantView) => ({ grant_id: g.grantId, client_id: g.clientId, client_name: g.clientName, scope: g.scope, created_at: g.createdAt, expires_at: g.expiresAt });
 const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
 
 const PASSWORD_REQUIRED = '--password-stdin is required: pipe the password on standard input (passwords are never taken as arguments)';
@@ -15,12 +25,13 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
       name: { type: 'string' },
       'email-verified': { type: 'boolean' },
       'password-stdin': { type: 'boolean' },
+      role: { type: 'string', multiple: true },
     });
     const email = required(values.email, '--email');
     if (!values['password-stdin']) throw invalidInput(PASSWORD_REQUIRED);
     const password = await readStdinSecret('Password');
     const { users } = await ctx.services();
-    const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'] });
+    const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'], roles: values.role });
     return out.result(json(user), () => `created user ${text(user)}`);
   }
   if (verb === 'list') {
@@ -38,5 +49,19 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const user = await users.setPassword(who, password);
     return out.result(json(user), () => `password changed for ${user.email}`);
   }
-  throw invalidInput('usage: ostiary users create|list|set-password');
+  if (verb === 'grants') {
+    const { positionals } = parse(args, {}, true);
+    const { users, grants } = await ctx.services();
+    const user = await users.resolve(onePositional(positionals, 'user id or email'));
+    const list = await grants.listForUser(user.id);
+    return out.result(list.map(grantJson), () => list.map((g) => `${g.clientId}  ${g.clientName ?? '-'}  ${g.scope}`).join('\n') || 'no grants');
+  }
+  if (verb === 'revoke-grants') {
+    const { values, positionals } = parse(args, { client: { type: 'string' } }, true);
+    const { users, grants } = await ctx.services();
+    const user = await users.resolve(onePositional(positionals, 'user id or email'));
+    const revoked = await grants.revokeForUser(user.id, values.client);
+    return out.result({ revoked }, () => `revoked ${revoked} grants of ${user.email}${values.client ? ` to ${values.client}` : ''}`);
+  }
+  throw invalidInput('usage: ostiary users create|list|set-password|grants|revoke-grants');
 }

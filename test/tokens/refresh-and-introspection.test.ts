@@ -1,0 +1,104 @@
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../support/databases.ts';
+import { BILLING, introspect, postForm } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover, oidc } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { authorize, UserAgent } from '../support/user-agent.ts';
+
+const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
+type Creds = { id: string; secret: string };
+
+describe.each(DATABASES)('refresh rotation, reuse detection, introspection and revocation (%s)', (kind) => {
+  let server: TestServer;
+  let web: Creds;
+  let billingApi: Creds;
+  let other: Creds;
+
+  /** Code flow asking for the Billing API; the code exchange returns an opaque UserInfo token. */
+  async function signIn() {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const flow = await startFlow(rp, { scope: 'openid invoices:read', resource: BILLING });
+    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    return { rp, tokens };
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    const { apis, users, clients } = server.services;
+    await apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read'] });
+    await users.create(ADA);
+    const w = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scopes: ['invoices:read'] });
+    web = { id: w.client.clientId, secret: w.clientSecret! };
+    const rs = await clients.create({ name: 'billing-api', grantTypes: [], introspectionAudiences: [BILLING] });
+    billingApi = { id: rs.client.clientId, secret: rs.clientSecret! };
+    const o = await clients.create({ name: 'other', grantTypes: ['client_credentials'] });
+    other = { id: o.client.clientId, secret: o.clientSecret! };
+  });
+  afterAll(() => server?.stop());
+
+  it('rotates on every use; reusing an old refresh token revokes the whole grant and is audited', async () => {
+    const { rp, tokens } = await signIn();
+    const opaqueAccessToken = tokens.access_token;
+    const first = tokens.refresh_token!;
+    const second = await oidc.refreshTokenGrant(rp, first, { resource: BILLING });
+    const jwtAccessToken = second.access_token;
+    expect(decodeJwt(jwtAccessToken).aud).toBe(BILLING);
+    expect(await introspect(server, web, opaqueAccessToken)).toMatchObject({ active: true, client_id: web.id });
+    expect(await introspect(server, web, jwtAccessToken)).toMatchObject({ active: true, aud: BILLING, scope: 'invoices:read' });
+    expect(await introspect(server, web, second.refresh_token!)).toMatchObject({ active: true, client_id: web.id });
+
+    await expect(oidc.refreshTokenGrant(rp, first)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    await expect(oidc.refreshTokenGrant(rp, second.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await introspect(server, web, opaqueAccessToken)).toEqual({ active: false });
+    expect(await introspect(server, web, jwtAccessToken)).toEqual({ active: false });
+    const events = await server.services.audit.list({ type: 'refresh_token.reuse_detected' });
+    expect(events[0]).toMatchObject({ clientId: web.id, outcome: 'failure' });
+    expect(JSON.stringify(events)).not.toContain(first);
+  });
+
+  it('lets the API introspect tokens for it, and no other client', async () => {
+    const { rp, tokens } = await signIn();
+    const api = (await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: BILLING })).access_token;
+    expect(await introspect(server, billingApi, api)).toMatchObject({ active: true, aud: BILLING, client_id: web.id });
+    expect(await introspect(server, other, api)).toEqual({ active: false });
+    expect(await introspect(server, billingApi, 'not-a-token')).toEqual({ active: false });
+    const forged = `${api.slice(0, api.lastIndexOf('.'))}.${Buffer.from('forged').toString('base64url')}`;
+    expect(await introspect(server, billingApi, forged)).toEqual({ active: false });
+    // Without client authentication: refused, with nothing about the token.
+    const anonymous = await postForm(server, '/token/introspection', null, { token: api });
+    expect(anonymous.status).toBe(400);
+    expect(await anonymous.json()).toEqual({ error: 'invalid_request', error_description: 'no client authentication mechanism provided' });
+  });
+
+  it('revoking a refresh token revokes its grant', async () => {
+    const { rp, tokens } = await signIn();
+    const revoked = await postForm(server, '/token/revocation', web, { token: tokens.refresh_token!, token_type_hint: 'refresh_token' });
+    expect(revoked.status).toBe(200);
+    expect(await introspect(server, web, tokens.access_token)).toEqual({ active: false });
+    await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await postForm(server, '/token/revocation', null, { token: tokens.access_token })).status).toBe(400);
+  });
+
+  it.each(['authorization code', 'refresh token'])('redeems one %s exactly once among 20 concurrent requests', async (what) => {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const flow = await startFlow(rp);
+    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+    const code = new URL(callbackUrl).searchParams.get('code')!;
+    let form: Record<string, string> = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: flow.verifier };
+    if (what === 'refresh token') {
+      const first = await postForm(server, '/token', web, form);
+      const { refresh_token } = (await first.json()) as { refresh_token: string };
+      form = { grant_type: 'refresh_token', refresh_token };
+    }
+    const responses = await Promise.all(Array.from({ length: 20 }, () => postForm(server, '/token', web, form)));
+    const bodies = await Promise.all(responses.map(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string } })));
+    expect(bodies.filter((b) => b.status === 200)).toHaveLength(1);
+    const failures = bodies.filter((b) => b.status !== 200);
+    expect(failures).toHaveLength(19);
+    for (const failure of failures) expect(failure).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+});

@@ -1,0 +1,83 @@
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../support/databases.ts';
+import { BILLING } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover, oidc } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { authorize, UserAgent } from '../support/user-agent.ts';
+
+const LEDGER = 'https://ledger.example.com';
+const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
+
+describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
+  let server: TestServer;
+  let web: { id: string; secret: string };
+  let worker: { id: string; secret: string };
+  let userId: string;
+
+  async function userTokens(scope: string, resource?: string) {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const flow = await startFlow(rp, { scope, ...(resource ? { resource } : {}) });
+    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+    return oidc.authorizationCodeGrant(
+      rp,
+      new URL(callbackUrl),
+      { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+      resource ? { resource } : undefined,
+    );
+  }
+  async function workerToken(scope: string) {
+    const rp = await discover(server.issuer, worker.id, worker.secret);
+    return decodeJwt((await oidc.clientCredentialsGrant(rp, { scope, resource: BILLING })).access_token);
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    const { apis, roles, users, clients } = server.services;
+    await apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read', 'invoices:write'] });
+    await apis.create({ name: 'Ledger', audience: LEDGER, scopes: ['ledger:read'] });
+    await roles.create({ name: 'accountant', permissions: ['invoices:read', 'invoices:write'] });
+    await roles.create({ name: 'ledger-reader', permissions: ['ledger:read'] });
+    await roles.create({ name: 'billing-worker', permissions: ['invoices:*'] });
+    userId = (await users.create({ ...ADA, roles: ['accountant', 'ledger-reader'] })).id;
+    const w = await clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['invoices:read', 'invoices:write', 'ledger:read'] });
+    web = { id: w.client.clientId, secret: w.clientSecret! };
+    const m = await clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read', 'invoices:write'], roles: ['billing-worker'] });
+    worker = { id: m.client.clientId, secret: m.clientSecret! };
+  });
+  afterAll(() => server?.stop());
+
+  it("gives a user's API token exactly the granted scopes their roles allow, and nothing of another API", async () => {
+    const tokens = await userTokens('openid invoices:read', BILLING);
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims).toMatchObject({ sub: userId, aud: BILLING, scope: 'invoices:read', permissions: ['invoices:read'], roles: ['accountant'] });
+    expect(JSON.stringify(claims)).not.toContain('ledger');
+  });
+
+  it('gives a service account its permissions under client credentials, wildcards expanded', async () => {
+    expect(await workerToken('invoices:read invoices:write')).toMatchObject({
+      sub: worker.id,
+      permissions: ['invoices:read', 'invoices:write'],
+      roles: ['billing-worker'],
+    });
+    expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
+  });
+
+  it('applies a role change on the very next token', async () => {
+    await server.services.roles.revoke('billing-worker', { clientId: worker.id });
+    expect(await workerToken('invoices:read')).toMatchObject({ permissions: [], roles: [] });
+    await server.services.roles.grant('billing-worker', { clientId: worker.id });
+    expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
+  });
+
+  it('puts roles in the ID token and UserInfo only when the roles scope is granted', async () => {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const withRoles = await userTokens('openid roles');
+    expect(decodeJwt(withRoles.id_token!).roles).toEqual(['accountant', 'ledger-reader']);
+    expect((await oidc.fetchUserInfo(rp, withRoles.access_token, userId)).roles).toEqual(['accountant', 'ledger-reader']);
+    const without = await userTokens('openid email');
+    expect(decodeJwt(without.id_token!)).not.toHaveProperty('roles');
+    expect(await oidc.fetchUserInfo(rp, without.access_token, userId)).not.toHaveProperty('roles');
+  });
+});
