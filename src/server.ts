@@ -1,6 +1,10 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { Config } from './config/index.ts';
+import { createCsrf } from './security/csrf.ts';
+import { registerSecurityHeaders, requestId } from './security/headers.ts';
+import { registerRateLimits } from './security/rate-limits.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createViews, VIEWS_DIR } from './interactions/views.ts';
@@ -31,7 +35,11 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
     ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config) }),
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
+    genReqId: requestId,
+    requestIdHeader: false,
   });
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
+  if (redis) app.addHook('onClose', async () => void (await redis.quit()));
   const views = createViews();
   const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
     provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error'));
@@ -40,18 +48,29 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log });
   app.decorate('ostiary', { live, keys });
   app.addHook('onClose', async () => keys.stop());
+  const pruning = setInterval(() => {
+    services.audit.prune(config.auditRetentionDays).catch((err) => app.log.error({ err }, 'audit pruning failed'));
+  }, 3_600_000);
+  pruning.unref();
+  app.addHook('onClose', async () => clearInterval(pruning));
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
+  await registerSecurityHeaders(app, config);
+  const limits = await registerRateLimits(app, config, redis);
+  const csrf = createCsrf(services.secrets.derive('csrf'));
 
+  // 4xx: the message (ours, written for clients); 5xx: fixed text. Browser pages get the HTML page.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error }, 'request failed');
     const message = status === 500 ? GENERIC_ERROR : error.message;
-    return reply.code(status).header('cache-control', 'no-store').send({ error: status === 500 ? 'server_error' : 'invalid_request', error_description: message });
+    reply.code(status).header('cache-control', 'no-store');
+    if (request.url.startsWith('/interaction/')) return reply.view('error', { message, code: status === 500 ? 'server_error' : undefined });
+    return reply.send({ error: status === 500 ? 'server_error' : status === 429 ? 'too_many_requests' : 'invalid_request', error_description: message });
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
-  await app.register(providerRoutes, { live });
-  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit });
+  await app.register(providerRoutes, { live, limits });
+  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
   return app;
 }

@@ -46,7 +46,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       roles,
       grants,
       audit: createAudit(db, options.log),
-      users: createUsers(db, roles),
+      users: createUsers(db, roles, config.lockout),
       clients: createClients(db, apis, roles, grants),
       clientStore: createClientStore(db),
       signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),

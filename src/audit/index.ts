@@ -6,6 +6,22 @@ import type { Database, Prisma } from '../db/index.ts';
 export const AUDIT_EVENTS = [
   'login.success',
   'login.failure',
+  'login.lockout',
+  'token.issued',
+  'token.revoked',
+  'logout',
+  'client.created',
+  'client.deleted',
+  'user.created',
+  'user.password_changed',
+  'user.grants_revoked',
+  'role.created',
+  'role.deleted',
+  'role.granted',
+  'role.revoked',
+  'api.created',
+  'api.deleted',
+  'signing_key.rotated',
   'consent.granted',
   'consent.denied',
   'refresh_token.reuse_detected',
@@ -18,9 +34,11 @@ export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 export interface AuditEventInput {
   type: AuditEventType;
   outcome: 'success' | 'failure';
+  actor?: string | null;
   subject?: string | null;
   clientId?: string | null;
   ip?: string | null;
+  userAgent?: string | null;
   requestId?: string | null;
   /** Never secrets, passwords or tokens. */
   details?: Prisma.InputJsonValue;
@@ -32,21 +50,65 @@ const REUSE_DETAILS: Record<string, AuditEventType> = {
   'authorization code already consumed': 'authorization_code.reuse_detected',
 };
 
+type ProviderContext = {
+  ip?: string;
+  status?: number;
+  get?(header: string): string;
+  response?: { get(header: string): string };
+  oidc?: {
+    route?: string;
+    client?: { clientId?: string };
+    params?: { grant_type?: unknown };
+    entities?: Record<string, { accountId?: string; resourceServer?: { audience?: string } } | undefined>;
+    session?: { accountId?: string };
+  };
+};
 type ProviderEvents = {
   on(event: 'grant.error', listener: (ctx: ProviderContext, error: { error_detail?: string }) => void): unknown;
   on(event: 'grant.revoked', listener: (ctx: ProviderContext, grantId: string) => void): unknown;
+  on(event: 'grant.success' | 'end_session.success', listener: (ctx: ProviderContext) => void): unknown;
+  use(middleware: (ctx: ProviderContext, next: () => Promise<void>) => Promise<void>): unknown;
 };
-type ProviderContext = { ip?: string; oidc?: { client?: { clientId?: string } }; get?(header: string): string };
 
-/** Audits what the provider does on its own: reuse detection and the grant revocations it causes. */
+/** Audits what happens inside the provider: tokens issued and revoked, reuse detected, logouts. */
 export function auditProviderEvents(provider: ProviderEvents, audit: Audit): void {
-  const where = (ctx: ProviderContext) => ({ clientId: ctx.oidc?.client?.clientId ?? null, ip: ctx.ip ?? null, requestId: ctx.get?.('x-request-id') || null });
+  const where = (ctx: ProviderContext) => ({
+    clientId: ctx.oidc?.client?.clientId ?? null,
+    ip: ctx.ip ?? null,
+    userAgent: ctx.get?.('user-agent') || null,
+    requestId: ctx.response?.get('x-request-id') || null,
+  });
   provider.on('grant.error', (ctx, error) => {
     const type = REUSE_DETAILS[error.error_detail ?? ''];
     if (type) void audit.record({ type, outcome: 'failure', ...where(ctx), details: { reason: error.error_detail! } });
   });
   provider.on('grant.revoked', (ctx, grantId) => {
-    void audit.record({ type: 'grant.revoked', outcome: 'success', ...where(ctx), details: { grantId } });
+    void audit.record({ type: 'grant.revoked', outcome: 'success', actor: 'system', ...where(ctx), details: { grantId } });
+  });
+  provider.on('grant.success', (ctx) => {
+    const entities = ctx.oidc?.entities ?? {};
+    const token = entities.AccessToken ?? entities.ClientCredentials;
+    const subject = entities.Account?.accountId ?? token?.accountId ?? null;
+    const clientId = ctx.oidc?.client?.clientId;
+    void audit.record({
+      type: 'token.issued',
+      outcome: 'success',
+      actor: clientId ? `client:${clientId}` : null,
+      subject,
+      ...where(ctx),
+      details: { grantType: String(ctx.oidc?.params?.grant_type ?? ''), api: token?.resourceServer?.audience ?? null },
+    });
+  });
+  provider.on('end_session.success', (ctx) => {
+    const subject = ctx.oidc?.session?.accountId ?? null;
+    void audit.record({ type: 'logout', outcome: 'success', actor: subject ? `user:${subject}` : null, subject, ...where(ctx) });
+  });
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'revocation' && ctx.status === 200) {
+      const clientId = ctx.oidc.client?.clientId;
+      void audit.record({ type: 'token.revoked', outcome: 'success', actor: clientId ? `client:${clientId}` : null, ...where(ctx) });
+    }
   });
 }
 
@@ -61,6 +123,12 @@ export function createAudit(db: Database, log?: FastifyBaseLogger) {
       } catch (err) {
         log?.error({ err, audit: event.type }, 'audit event not stored');
       }
+    },
+
+    /** Deletes events older than the retention; returns how many. */
+    async prune(retentionDays: number): Promise<number> {
+      const { count } = await db.auditEvent.deleteMany({ where: { at: { lt: new Date(Date.now() - retentionDays * 86_400_000) } } });
+      return count;
     },
 
     async list(filter: { type?: string; since?: Date; limit?: number } = {}) {

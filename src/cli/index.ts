@@ -1,7 +1,9 @@
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import type { AuditEventType } from '../audit/index.ts';
 import { OstiaryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { apisCommand } from './commands/apis.ts';
+import { auditCommand } from './commands/audit.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { keysCommand, secretsCommand } from './commands/keys.ts';
 import { rolesCommand } from './commands/roles.ts';
@@ -14,6 +16,8 @@ export interface CommandContext {
   config: Config;
   /** Opens the database (migrated) and the services on first use. */
   services(): Promise<Services>;
+  /** Records a change made from the command line in the audit trail. */
+  audit(event: { type: AuditEventType; subject?: string | null; clientId?: string | null; details?: Record<string, string | number | null> }): Promise<void>;
 }
 
 const USAGE = `usage: ostiary <command> [options] [--json]
@@ -26,6 +30,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
+  audit [--since 1h] [--type T]       read the audit trail
 
 See README.md for every option.`;
 
@@ -40,6 +45,7 @@ const NOUNS: Record<string, NounCommand> = {
   roles: rolesCommand,
   keys: keysCommand,
   secrets: secretsCommand,
+  audit: auditCommand,
 };
 
 export async function runCli(argv: string[]): Promise<number> {
@@ -59,9 +65,11 @@ export async function runCli(argv: string[]): Promise<number> {
     const ctx: CommandContext = {
       config,
       services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: true })),
+      audit: async (event) => (await ctx.services()).audit.record({ ...event, outcome: 'success', actor: 'cli' }),
     };
-    const [verb, ...args] = rest;
-    await noun(verb, args, ctx, out);
+    // `audit` takes options only; every other noun takes a verb first.
+    if (command === 'audit') await noun(undefined, rest, ctx, out);
+    else await noun(rest[0], rest.slice(1), ctx, out);
     return 0;
   } catch (error) {
     if (error instanceof OstiaryError) {

@@ -30,6 +30,17 @@ const EnvSchema = z.object({
   KEY_PREPUBLISH_SECONDS: seconds(24 * 3600),
   JWKS_MAX_AGE_SECONDS: seconds(3600),
   KEY_RELOAD_SECONDS: seconds(60),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  RATE_LIMIT_WINDOW_SECONDS: seconds(60),
+  RATE_LIMIT_TOKEN_PER_CLIENT: seconds(600),
+  RATE_LIMIT_TOKEN_PER_IP: seconds(1200),
+  RATE_LIMIT_AUTHORIZE_PER_IP: seconds(300),
+  RATE_LIMIT_LOGIN_PER_IP: seconds(30),
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: seconds(10),
+  LOGIN_LOCKOUT_THRESHOLD: seconds(5),
+  LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
+  LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
+  AUDIT_RETENTION_DAYS: seconds(90),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -68,6 +79,19 @@ export interface Config {
     /** Bound on how long an instance takes to notice another instance's key transition. */
     reload: number;
   }>;
+  readonly redisUrl: string | undefined;
+  /** Requests per window, each per its key (client id, IP address, account email). */
+  readonly rateLimits: Readonly<{
+    windowSeconds: number;
+    tokenPerClient: number;
+    tokenPerIp: number;
+    authorizePerIp: number;
+    loginPerIp: number;
+    loginPerAccount: number;
+  }>;
+  /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
+  readonly lockout: Readonly<{ threshold: number; baseSeconds: number; maxSeconds: number }>;
+  readonly auditRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -147,5 +171,16 @@ export function loadConfig(env: Env = process.env): Config {
       jwksMaxAge: e.JWKS_MAX_AGE_SECONDS,
       reload: e.KEY_RELOAD_SECONDS,
     }),
+    redisUrl: e.REDIS_URL,
+    rateLimits: Object.freeze({
+      windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS,
+      tokenPerClient: e.RATE_LIMIT_TOKEN_PER_CLIENT,
+      tokenPerIp: e.RATE_LIMIT_TOKEN_PER_IP,
+      authorizePerIp: e.RATE_LIMIT_AUTHORIZE_PER_IP,
+      loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
+      loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+    }),
+    lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });
 }

@@ -2,9 +2,12 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
+import type { Audit, AuditEventInput } from '../audit/index.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../oidc/scopes.ts';
-import type { Audit } from '../audit/index.ts';
+import type { Csrf } from '../security/csrf.ts';
+import { PAGE_CSP } from '../security/headers.ts';
+import type { RateLimitHooks } from '../security/rate-limits.ts';
 import type { Users } from '../users/index.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -17,22 +20,27 @@ declare module 'fastify' {
 
 const EXPIRED = 'This sign-in request has expired or is not valid. Go back to the application and start again.';
 const INVALID_LOGIN = 'Invalid email or password.';
+const FORGED = 'This form could not be accepted. Go back to the application and start again.';
 
 interface Deps {
   live: LiveProvider;
   users: Users;
   audit: Audit;
+  csrf: Csrf;
+  limits: RateLimitHooks;
 }
 
+type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
+
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
   app.decorateRequest('interaction', null as unknown as Interaction);
   app.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer');
+    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
   });
   app.addHook('preHandler', async (request, reply) => {
     try {
@@ -41,7 +49,19 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       if (!(error instanceof errors.SessionNotFound)) throw error;
       return reply.code(400).view('error', { message: EXPIRED });
     }
+    if (request.method === 'POST' && !csrf.verify(request.interaction.uid, (request.body as Form['Body'] | undefined)?.csrf)) {
+      return reply.code(403).view('error', { message: FORGED });
+    }
   });
+
+  const context = (request: FastifyRequest) => ({
+    clientId: String(request.interaction.params.client_id),
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? null,
+    requestId: request.id,
+  });
+  const record = (request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>) =>
+    audit.record({ ...context(request), ...event });
 
   async function clientOf(interaction: Interaction) {
     const client = await provider().Client.find(String(interaction.params.client_id));
@@ -58,9 +78,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function grantMissing(interaction: Interaction): Promise<string> {
     const { prompt, params, session, grantId } = interaction;
     const { Grant } = provider();
-    const grant = grantId
-      ? await Grant.find(grantId)
-      : new Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    const grant = grantId ? await Grant.find(grantId) : new Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
     if (!grant) throw new errors.SessionNotFound('grant not found');
     const details = prompt.details as {
       missingOIDCScope?: string[];
@@ -84,57 +102,55 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   }
 
   const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });
+  const page = (interaction: Interaction, data: Record<string, unknown>) => ({ uid: interaction.uid, csrf: csrf.tokenFor(interaction.uid), ...data });
 
   app.get('/interaction/:uid', async (request, reply) => {
     const { interaction } = request;
     const client = await clientOf(interaction);
     if (interaction.prompt.name === 'login') {
-      return reply.view('login', { uid: interaction.uid, clientName: client.name, email: interaction.params.login_hint ?? '', error: null });
+      return reply.view('login', page(interaction, { clientName: client.name, email: interaction.params.login_hint ?? '', error: null }));
     }
     if (interaction.prompt.name === 'consent') {
       if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
       const user = await users.findById(String(interaction.session?.accountId));
-      return reply.view('consent', { uid: interaction.uid, clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction) });
+      return reply.view('consent', page(interaction, { clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction) }));
     }
     return wrongPrompt(reply);
   });
 
-  app.post<{ Body: { email?: unknown; password?: unknown } }>('/interaction/:uid/login', async (request, reply) => {
+  app.post<Form>('/interaction/:uid/login', { preHandler: [limits.loginPerIp, limits.loginPerAccount] }, async (request, reply) => {
     const { interaction } = request;
     if (interaction.prompt.name !== 'login') return wrongPrompt(reply);
     const email = typeof request.body?.email === 'string' ? request.body.email : '';
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
-    const user = email && password ? await users.authenticate(email, password) : null;
-    const clientId = String(interaction.params.client_id);
-    await audit.record({
-      type: user ? 'login.success' : 'login.failure',
-      outcome: user ? 'success' : 'failure',
-      subject: user?.id ?? null,
-      clientId,
-      ip: request.ip,
-      requestId: request.id,
-      // The email is not stored for a failure: it may be a mistyped password.
-      ...(user ? {} : { details: { reason: 'invalid_credentials' } }),
-    });
-    if (!user) {
-      const client = await clientOf(interaction);
-      return reply.code(401).view('login', { uid: interaction.uid, clientName: client.name, email, error: INVALID_LOGIN });
+    const result = await users.authenticate(email, password);
+    if (result.ok) {
+      await record(request, { type: 'login.success', outcome: 'success', actor: `user:${result.user.id}`, subject: result.user.id });
+      return finish(request, reply, { login: { accountId: result.user.id } });
     }
-    return finish(request, reply, { login: { accountId: user.id } });
+    // The reason is for the audit trail; the person sees the same message whatever it was.
+    await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason } });
+    if (result.lockedUntil) {
+      await record(request, { type: 'login.lockout', outcome: 'failure', subject: result.userId ?? null, details: { lockedUntil: result.lockedUntil.toISOString() } });
+    }
+    const client = await clientOf(interaction);
+    return reply.code(401).view('login', page(interaction, { clientName: client.name, email, error: INVALID_LOGIN }));
   });
 
   app.post('/interaction/:uid/consent', async (request, reply) => {
     const { interaction } = request;
     if (interaction.prompt.name !== 'consent') return wrongPrompt(reply);
     const grantId = await grantMissing(interaction);
-    await audit.record({ type: 'consent.granted', outcome: 'success', subject: String(interaction.session?.accountId), clientId: String(interaction.params.client_id), ip: request.ip, requestId: request.id });
+    const accountId = String(interaction.session?.accountId);
+    await record(request, { type: 'consent.granted', outcome: 'success', actor: `user:${accountId}`, subject: accountId });
     return finish(request, reply, { consent: { grantId } }, true);
   });
 
   app.post('/interaction/:uid/abort', async (request, reply) => {
     const { interaction } = request;
     if (interaction.prompt.name === 'consent') {
-      await audit.record({ type: 'consent.denied', outcome: 'failure', subject: String(interaction.session?.accountId), clientId: String(interaction.params.client_id), ip: request.ip, requestId: request.id });
+      const accountId = String(interaction.session?.accountId);
+      await record(request, { type: 'consent.denied', outcome: 'failure', actor: `user:${accountId}`, subject: accountId });
     }
     return finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' });
   });

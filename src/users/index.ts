@@ -49,7 +49,27 @@ function checkPassword(password: string): void {
   if (password.length > MAX_PASSWORD_LENGTH) throw invalidInput(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
 }
 
-export function createUsers(db: Database, roles: Roles) {
+export type AuthResult =
+  | { ok: true; user: UserView }
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'locked' | 'disabled'; userId?: string; lockedUntil?: Date };
+
+export interface LockoutPolicy {
+  threshold: number;
+  baseSeconds: number;
+  maxSeconds: number;
+}
+
+export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) {
+  /** Counts a failure; from the threshold on, locks for an exponentially growing time. */
+  async function recordFailure(userId: string, now: Date): Promise<{ lockedUntil?: Date }> {
+    const { failedLogins } = await db.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } }, select: { failedLogins: true } });
+    if (failedLogins < lockout.threshold) return {};
+    const seconds = Math.min(lockout.maxSeconds, lockout.baseSeconds * 2 ** (failedLogins - lockout.threshold));
+    const lockedUntil = new Date(now.getTime() + seconds * 1000);
+    await db.user.update({ where: { id: userId }, data: { lockedUntil } });
+    return { lockedUntil };
+  }
+
   /** By id, or by email when it has an @. */
   const whereUser = (idOrEmail: string) => (idOrEmail.includes('@') ? { email: normalizeEmail(idOrEmail) } : { id: idOrEmail });
 
@@ -107,21 +127,26 @@ export function createUsers(db: Database, roles: Roles) {
     },
 
     /**
-     * The user whose email and password match, or null. Unknown emails, wrong passwords and
-     * disabled accounts all return null after the same amount of hashing work.
+     * Checks an email and password. Unknown emails, wrong passwords, locked and disabled
+     * accounts all cost the same hashing work and look alike to the caller's user; the reason is
+     * returned for the audit trail only. Failures count towards a temporary lock.
      */
-    async authenticate(email: string, password: string): Promise<UserView | null> {
+    async authenticate(email: string, password: string): Promise<AuthResult> {
       const normalized = email.trim().toLowerCase();
       const user =
         password.length <= MAX_PASSWORD_LENGTH && normalized.length <= 254
           ? await db.user.findUnique({ where: { email: normalized } })
           : null;
       const valid = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
-      if (!user || !valid || user.disabled) return null;
-      if (needsRehash(user.passwordHash)) {
-        await db.user.update({ where: { id: user.id }, data: { passwordHash: await hashPassword(password) } });
-      }
-      return (await findById(user.id))!;
+      if (!user) return { ok: false, reason: 'unknown_email' };
+      const now = new Date();
+      const locked = user.lockedUntil !== null && user.lockedUntil > now;
+      if (user.disabled) return { ok: false, reason: 'disabled', userId: user.id };
+      if (!valid) return { ok: false, reason: locked ? 'locked' : 'wrong_password', userId: user.id, ...(await recordFailure(user.id, now)) };
+      if (locked) return { ok: false, reason: 'locked', userId: user.id };
+      const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
+      await db.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null, ...rehash } });
+      return { ok: true, user: (await findById(user.id))! };
     },
   };
 }

@@ -146,7 +146,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
       const response = await agent.request(new URL(action, step.url), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(credentials).toString(),
+        body: new URLSearchParams({ csrf: step.body!.match(/name="csrf" value="([^"]+)"/)![1]!, ...credentials }).toString(),
       });
       expect(response.status).toBe(401);
       const page = await response.text();

@@ -37,10 +37,12 @@ export class UserAgent {
   async submit(pageUrl: string, body: string, formAction: RegExp, fields: Record<string, string>, stopAt: string) {
     const action = body.match(formAction)?.[1];
     if (!action) throw new Error(`no form matching ${formAction} on ${pageUrl}`);
+    // Like a browser, send the form's hidden CSRF field along with what the person typed.
+    const csrf = body.match(/name="csrf" value="([^"]+)"/)?.[1];
     return this.follow(new URL(action, pageUrl), stopAt, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
+      body: new URLSearchParams({ ...(csrf ? { csrf } : {}), ...fields }).toString(),
     });
   }
 }

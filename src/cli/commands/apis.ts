@@ -11,6 +11,7 @@ export async function apisCommand(verb: string | undefined, args: string[], ctx:
   if (verb === 'create') {
     const { values } = parse(args, { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true } });
     const api = await apis.create({ name: required(values.name, '--name'), audience: required(values.audience, '--audience'), scopes: values.scope ?? [] });
+    await ctx.audit({ type: 'api.created', details: { id: api.id, audience: api.audience } });
     return out.result(json(api), () => `created API ${text(api)}`);
   }
   if (verb === 'list') {
@@ -22,6 +23,7 @@ export async function apisCommand(verb: string | undefined, args: string[], ctx:
     const { positionals } = parse(args, {}, true);
     const id = onePositional(positionals, 'API id or audience');
     await apis.delete(id);
+    await ctx.audit({ type: 'api.deleted', details: { id } });
     return out.result({ deleted: id }, () => `deleted API ${id}`);
   }
   throw invalidInput('usage: ostiary apis create|list|delete');

@@ -62,6 +62,7 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
       idTokenTtl: seconds(values['id-token-ttl'], '--id-token-ttl'),
       refreshTokenTtl: seconds(values['refresh-token-ttl'], '--refresh-token-ttl'),
     });
+    await ctx.audit({ type: 'client.created', clientId: client.clientId, details: { name: client.name } });
     return out.result({ ...json(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
       [`created client ${text(client)}`, `client_id:     ${client.clientId}`, ...(clientSecret ? [`client_secret: ${clientSecret}`, 'The secret is shown only now: store it safely.'] : [])].join('\n'),
     );
@@ -80,6 +81,7 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
     const { positionals } = parse(args, {}, true);
     const id = onePositional(positionals, 'client id');
     await clients.delete(id);
+    await ctx.audit({ type: 'client.deleted', clientId: id });
     return out.result({ deleted: id }, () => `deleted client ${id} and its grants`);
   }
   throw invalidInput('usage: ostiary clients create|list|show|delete');

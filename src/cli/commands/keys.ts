@@ -36,6 +36,7 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
     parse(args, {});
     await signingKeys.ensureCurrent();
     const result = await signingKeys.rotate();
+    if (result.rotated) await ctx.audit({ type: 'signing_key.rotated', details: { current: result.current, retired: result.retired } });
     return out.result(result, () =>
       result.rotated ? `now signing with ${result.current}; ${result.retired ?? 'no key'} retired. ${RELOAD_NOTE}` : `another rotation won; signing with ${result.current}`,
     );
@@ -47,8 +48,7 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
       throw invalidInput(`revoking ${kid} removes it from the JWKS now: every token it signed stops verifying and its grants are revoked. Add --yes to proceed`);
     }
     const result = await signingKeys.revoke(kid);
-    const { audit } = await ctx.services();
-    await audit.record({ type: 'signing_key.revoked', outcome: 'success', details: { kid, revokedGrants: result.revokedGrants } });
+    await ctx.audit({ type: 'signing_key.revoked', details: { kid, revokedGrants: result.revokedGrants } });
     return out.result({ revoked: result.kid, revoked_grants: result.revokedGrants, current: result.current }, () =>
       `revoked ${result.kid}; ${result.revokedGrants} grants revoked; signing with ${result.current}. ${RELOAD_NOTE}`,
     );

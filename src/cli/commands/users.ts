@@ -32,6 +32,7 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const password = await readStdinSecret('Password');
     const { users } = await ctx.services();
     const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'], roles: values.role });
+    await ctx.audit({ type: 'user.created', subject: user.id });
     return out.result(json(user), () => `created user ${text(user)}`);
   }
   if (verb === 'list') {
@@ -47,6 +48,7 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const password = await readStdinSecret('New password');
     const { users } = await ctx.services();
     const user = await users.setPassword(who, password);
+    await ctx.audit({ type: 'user.password_changed', subject: user.id });
     return out.result(json(user), () => `password changed for ${user.email}`);
   }
   if (verb === 'grants') {
@@ -61,6 +63,7 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { users, grants } = await ctx.services();
     const user = await users.resolve(onePositional(positionals, 'user id or email'));
     const revoked = await grants.revokeForUser(user.id, values.client);
+    await ctx.audit({ type: 'user.grants_revoked', subject: user.id, clientId: values.client ?? null, details: { revoked } });
     return out.result({ revoked }, () => `revoked ${revoked} grants of ${user.email}${values.client ? ` to ${values.client}` : ''}`);
   }
   throw invalidInput('usage: ostiary users create|list|set-password|grants|revoke-grants');
