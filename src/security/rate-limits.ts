@@ -27,31 +27,40 @@ function basicClientId(request: FastifyRequest): string | undefined {
 
 const TOO_MANY = 'Too many requests. Try again later.';
 
+class TooManyRequests extends Error {
+  readonly statusCode = 429;
+}
+
 /**
- * @fastify/rate-limit hooks for the endpoints an attacker would hammer. Counters live in Redis
- * when REDIS_URL is set (shared by every instance), else in this process. Each hook is attached
- * to its routes, the provider's included (they are Fastify routes too).
+ * @fastify/rate-limit counters for the endpoints an attacker would hammer, each with its own
+ * key. They live in Redis when REDIS_URL is set (shared by every instance), else in this
+ * process. Several limits may guard one route (the plugin's own hook runs only the first), so
+ * each is a limiter checked by a small hook, the provider's routes included.
  */
 export async function registerRateLimits(app: FastifyInstance, config: Config, redis?: Redis): Promise<RateLimitHooks> {
   const { rateLimits } = config;
-  await app.register(rateLimit, {
-    global: false,
-    ...(redis ? { redis, nameSpace: 'ostiary-rl-' } : {}),
-    errorResponseBuilder: (_request, context) => ({ statusCode: 429, error: 'Too Many Requests', message: TOO_MANY, retryAfter: context.after }),
-  });
+  await app.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'ostiary-rl-' } : {}) });
   const timeWindow = rateLimits.windowSeconds * 1000;
-  const limit = (groupId: string, max: number, keyGenerator?: (request: FastifyRequest) => string) =>
-    app.rateLimit({ max, timeWindow, groupId, hook: 'preHandler', ...(keyGenerator ? { keyGenerator } : {}) }) as preHandlerHookHandler;
+
+  const limit = (name: string, max: number, key: (request: FastifyRequest) => string = (request) => request.ip): preHandlerHookHandler => {
+    const check = app.createRateLimit({ max, timeWindow, keyGenerator: (request) => `${name}:${key(request)}` });
+    return async (request, reply) => {
+      const result = await check(request);
+      if (result.isAllowed || !result.isExceeded) return;
+      reply.header('retry-after', String(Math.max(1, result.ttlInSeconds)));
+      throw new TooManyRequests(TOO_MANY);
+    };
+  };
 
   return {
     tokenPerIp: limit('token-ip', rateLimits.tokenPerIp),
     // Clients authenticating in the body (client_secret_post, public clients) are limited by IP.
-    tokenPerClient: limit('token-client', rateLimits.tokenPerClient, (request) => `client:${basicClientId(request) ?? request.ip}`),
+    tokenPerClient: limit('token-client', rateLimits.tokenPerClient, (request) => basicClientId(request) ?? request.ip),
     authorizePerIp: limit('authorize-ip', rateLimits.authorizePerIp),
     loginPerIp: limit('login-ip', rateLimits.loginPerIp),
     loginPerAccount: limit('login-account', rateLimits.loginPerAccount, (request) => {
       const email = (request.body as { email?: unknown } | undefined)?.email;
-      return `account:${typeof email === 'string' ? email.trim().toLowerCase() : request.ip}`;
+      return typeof email === 'string' ? email.trim().toLowerCase() : request.ip;
     }),
   };
 }
