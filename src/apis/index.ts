@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../db/index.ts';
+import { unstorable, type Database } from '../db/index.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 
@@ -68,6 +68,7 @@ export function createApis(db: Database) {
     },
 
     async findByAudience(audience: string): Promise<ApiView | null> {
+      if (unstorable(audience)) return null;
       const row = await db.api.findUnique({ where: { audience }, include: withScopes });
       return row && view(row);
     },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
-import type { Database } from '../db/index.ts';
+import { unstorable, type Database } from '../db/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import { invalidInput, notFound } from '../errors.ts';
@@ -191,6 +191,7 @@ export type Clients = ReturnType<typeof createClients>;
 export function createClientStore(db: Database) {
   return {
     async providerMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      if (unstorable(clientId)) return undefined;
       const row = await db.client.findUnique({ where: { id: clientId } });
       if (!row) return undefined;
       const scopes = row.scope.split(' ').filter(Boolean);

@@ -40,3 +40,6 @@ export async function openDatabase(url: string, options: { migrate?: boolean } =
   }
   return { db, target, applied, close: () => db.$disconnect() };
 }
+
+/** PostgreSQL text cannot hold NUL; a lookup by such a value can only find nothing. */
+export const unstorable = (value: string) => value.includes('\u0000');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Database } from '../db/index.ts';
+import { unstorable, type Database } from '../db/index.ts';
 import type { ClientStore } from '../clients/index.ts';
 
 /**
@@ -69,16 +69,19 @@ class PrismaModelAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    if (unstorable(id)) return undefined;
     const row = await this.db.oidcPayload.findUnique({ where: { type_id: this.key(id) } });
     return row && isLive(row) ? this.toPayload(row, id) : undefined;
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    if (unstorable(uid)) return undefined;
     const row = await this.db.oidcPayload.findFirst({ where: { type: this.model, uid } });
     return row && isLive(row) ? this.toPayload(row) : undefined;
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    if (unstorable(userCode)) return undefined;
     const row = await this.db.oidcPayload.findFirst({ where: { type: this.model, userCode } });
     return row && isLive(row) ? this.toPayload(row) : undefined;
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../db/index.ts';
+import { unstorable, type Database } from '../db/index.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import type { Roles } from '../roles/index.ts';
 import {
@@ -134,7 +134,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) 
     async authenticate(email: string, password: string): Promise<AuthResult> {
       const normalized = email.trim().toLowerCase();
       const user =
-        password.length <= MAX_PASSWORD_LENGTH && normalized.length <= 254
+        password.length <= MAX_PASSWORD_LENGTH && normalized.length <= 254 && !unstorable(normalized)
           ? await db.user.findUnique({ where: { email: normalized } })
           : null;
       const valid = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);

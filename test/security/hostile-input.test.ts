@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../support/databases.ts';
+import { BILLING, setUpWorker } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { authorize, UserAgent } from '../support/user-agent.ts';
+
+/** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'SigningKey', 'OidcPayload', 'Lock'];
+/** What must never reach a client: stack frames, paths, library and database names. */
+const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
+
+interface Hostile {
+  name: string;
+  path: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  /** Sent with the cookies of a live sign-in page. */
+  withInteraction?: boolean;
+}
+
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const big = (n: number) => 'a'.repeat(n);
+
+function corpus(client: { id: string; secret: string }): Hostile[] {
+  const basic = { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` };
+  const authParams = (extra: Record<string, string>) =>
+    `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
+  const inputs: Hostile[] = [];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css'];
+  for (const path of endpoints) {
+    for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
+  }
+  for (const path of ['/token', '/token/introspection', '/token/revocation', '/request']) {
+    inputs.push(
+      { name: `empty body ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: '' },
+      { name: `huge body ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: `token=${big(200_000)}&grant_type=client_credentials` },
+      { name: `bad JSON ${path}`, path, method: 'POST', headers: { 'content-type': 'application/json', ...basic }, body: '{"grant_type":' },
+      { name: `text/plain ${path}`, path, method: 'POST', headers: { 'content-type': 'text/plain', ...basic }, body: 'grant_type=client_credentials' },
+      { name: `multipart ${path}`, path, method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x', ...basic }, body: '--x\r\nContent-Disposition: form-data; name="token"\r\n\r\nabc\r\n--x--' },
+      { name: `bad percent-encoding ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: 'token=%ZZ%&grant_type=%E0%A4%A' },
+      { name: `invalid UTF-8 ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: new Uint8Array([0x74, 0x6f, 0x6b, 0x65, 0x6e, 0x3d, 0xff, 0xfe, 0xc3]) },
+      { name: `null bytes ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: 'token=abc%00def&grant_type=client%00credentials' },
+      { name: `duplicate parameters ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: 'token=a&token=b&grant_type=client_credentials&grant_type=refresh_token' },
+      { name: `no client authentication ${path}`, path, method: 'POST', headers: form, body: 'token=abc&grant_type=client_credentials' },
+      { name: `wrong secret ${path}`, path, method: 'POST', headers: { ...form, authorization: `Basic ${Buffer.from(`${client.id}:nope`).toString('base64')}` }, body: 'token=abc&grant_type=client_credentials' },
+      { name: `malformed basic ${path}`, path, method: 'POST', headers: { ...form, authorization: 'Basic %%%not-base64' }, body: 'token=abc' },
+    );
+  }
+  for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', big(300)]) {
+    inputs.push({ name: `grant ${grant.slice(0, 40)}`, path: '/token', method: 'POST', headers: { ...form, ...basic }, body: `grant_type=${encodeURIComponent(grant)}&code=x&refresh_token=y&username=a&password=b` });
+  }
+  const redirects = [
+    'https://evil.example.com/cb',
+    'https://app.example.com.evil.example.com/cb',
+    'https://app.example.com/cb/../../evil',
+    'https://app.example.com/cb?extra=1',
+    'https://app.example.com/cb#frag',
+    'HTTPS://APP.EXAMPLE.COM/cb',
+    '//evil.example.com/cb',
+    'javascript:alert(1)',
+    'https://app.example.com/cb%00.evil.example.com',
+    'https://app.example.com@evil.example.com/cb',
+    `https://app.example.com/cb/${big(3000)}`,
+  ];
+  for (const redirect_uri of redirects) inputs.push({ name: `open redirect ${redirect_uri.slice(0, 50)}`, path: authParams({ redirect_uri }) });
+  for (const [name, extra] of [
+    ['unknown client', { client_id: 'no-such-client' }],
+    ['null byte client', { client_id: 'abc\u0000def' }],
+    ['implicit', { response_type: 'token' }],
+    ['hybrid', { response_type: 'code id_token' }],
+    ['plain PKCE', { code_challenge_method: 'plain' }],
+    ['short challenge', { code_challenge: 'abc' }],
+    ['overlong scope', { scope: `openid ${big(20_000)}` }],
+    ['unknown resource', { resource: 'https://unknown.example.com' }],
+    ['resource with fragment', { resource: `${BILLING}#x` }],
+    ['request object', { request: 'eyJhbGciOiJub25lIn0.e30.' }],
+    ['request_uri', { request_uri: 'https://evil.example.com/req' }],
+    ['bad prompt', { prompt: 'none login' }],
+  ] as const) {
+    inputs.push({ name: `authorize ${name}`, path: authParams(extra) });
+  }
+  inputs.push(
+    { name: 'authorize duplicate client_id', path: `${authParams({})}&client_id=other` },
+    { name: 'authorize POST form', path: '/auth', method: 'POST', headers: form, body: authParams({}).slice(6) },
+    { name: 'userinfo forged token', path: '/me', headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' } },
+    { name: 'userinfo overlong token', path: '/me', headers: { authorization: `Bearer ${big(10_000)}` } },
+    { name: 'userinfo token in query', path: '/me?access_token=abc' },
+    { name: 'logout open redirect', path: `/session/end?post_logout_redirect_uri=${encodeURIComponent('https://evil.example.com/')}&client_id=${client.id}` },
+    { name: 'logout bad id_token_hint', path: `/session/end?id_token_hint=not.a.jwt&post_logout_redirect_uri=${encodeURIComponent('https://evil.example.com/')}` },
+    { name: 'logout confirm without xsrf', path: '/session/end/confirm', method: 'POST', headers: form, body: 'logout=yes' },
+    { name: 'unknown interaction', path: '/interaction/does-not-exist' },
+    { name: 'unknown interaction login post', path: '/interaction/does-not-exist/login', method: 'POST', headers: form, body: 'email=a%40b.c&password=x' },
+    { name: 'path traversal', path: '/interaction/..%2f..%2fetc%2fpasswd' },
+    { name: 'unknown path', path: '/admin/../../etc/passwd' },
+    { name: 'long query', path: `/jwks?${big(10_000)}` },
+  );
+  for (const action of ['login', 'consent', 'abort']) {
+    inputs.push(
+      { name: `${action} without CSRF`, path: action, method: 'POST', headers: form, body: 'email=ada%40example.com&password=x', withInteraction: true },
+      { name: `${action} bad JSON`, path: action, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":', withInteraction: true },
+      { name: `${action} huge body`, path: action, method: 'POST', headers: form, body: `email=${big(100_000)}`, withInteraction: true },
+      { name: `${action} text/plain`, path: action, method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello', withInteraction: true },
+      { name: `${action} wrong method`, path: action, method: 'PUT', headers: form, body: 'x=1', withInteraction: true },
+    );
+  }
+  return inputs;
+}
+
+async function snapshot(server: TestServer): Promise<string> {
+  const rows = await Promise.all(TABLES.map((t) => server.services.db.$queryRawUnsafe<unknown[]>(`SELECT * FROM "${t}"`)));
+  return JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+describe.each(DATABASES)('hostile input (%s)', (kind) => {
+  let server: TestServer;
+  let web: { id: string; secret: string };
+
+  beforeAll(async () => {
+    server = await startTestServer(kind, { RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
+    await setUpWorker(server);
+    await server.services.users.create({ email: 'ada@example.com', password: 'correct horse battery staple' });
+    const created = await server.services.clients.create({
+      name: 'web',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      redirectUris: [REDIRECT],
+      postLogoutRedirectUris: ['https://app.example.com/bye'],
+    });
+    web = { id: created.client.clientId, secret: created.clientSecret! };
+  });
+  afterAll(() => server?.stop());
+
+  it('answers every malformed request with a generic 4xx and changes nothing', async () => {
+    const inputs = corpus(web);
+    // A live sign-in page whose cookies the interaction inputs carry; opening it wrote its rows already.
+    const agent = new UserAgent();
+    const page = await agent.follow((await startFlow(await discover(server.issuer, web.id, web.secret))).url, REDIRECT);
+    const before = await snapshot(server);
+    const failures: string[] = [];
+
+    for (const input of inputs) {
+      const url = input.withInteraction ? new URL(`${page.url}/${input.path}`) : new URL(`${server.issuer}${input.path}`);
+      const init = { method: input.method ?? 'GET', headers: input.headers, body: input.body };
+      let response: Response;
+      try {
+        response = input.withInteraction ? await agent.request(url, init) : await fetch(url, { ...init, redirect: 'manual' });
+      } catch (error) {
+        failures.push(`${input.name}: request failed (${(error as Error).message})`);
+        continue;
+      }
+      const body = await response.text();
+      const location = response.headers.get('location') ?? '';
+      // An authorization error goes back to the registered redirect URI (RFC 6749 4.1.2.1); nothing else redirects.
+      const errorRedirect = response.status === 303 && /^[?#]error=|[?#&]error=/.test(location.slice(REDIRECT.length)) && location.startsWith(REDIRECT);
+      // Introspecting or revoking a token that is not one of ours is answered 200 (RFC 7662 2.2, RFC 7009 2.2).
+      const unknownToken = response.status === 200 && /^\/token\/(introspection|revocation)$/.test(input.path) && (body === '' || body === '{"active":false}');
+      if (!(response.status >= 400 && response.status < 500) && !errorRedirect && !unknownToken) failures.push(`${input.name}: status ${response.status} ${location}`);
+      if (LEAKS.test(body)) failures.push(`${input.name}: body leaks internals: ${body.slice(0, 200)}`);
+      if (response.headers.get('x-injected') || response.headers.getSetCookie().some((c) => c.startsWith('pwned'))) failures.push(`${input.name}: header injected`);
+      if (location && !location.startsWith(REDIRECT) && !location.startsWith('/')) failures.push(`${input.name}: redirects to ${location}`);
+    }
+
+    console.info(`hostile input (${kind}): ${inputs.length} requests tried, ${failures.length} failed`);
+    expect(inputs.length).toBeGreaterThan(120);
+    expect(failures).toEqual([]);
+    expect(await snapshot(server)).toBe(before);
+  });
+
+  it('carries a state with line breaks through to the client encoded, injecting no header', async () => {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const state = 'x\r\nX-Injected: 1\r\nSet-Cookie: pwned=1';
+    const agent = new UserAgent();
+    const flow = await startFlow(rp, { state });
+    const { callbackUrl } = await authorize(agent, flow.url, REDIRECT, { email: 'ada@example.com', password: 'correct horse battery staple' });
+    expect(callbackUrl).not.toMatch(/[\r\n]/);
+    expect(new URL(callbackUrl).searchParams.get('state')).toBe(state);
+  });
+});
