@@ -5,6 +5,7 @@ import type { Config } from './config/index.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
 import { registerRateLimits } from './security/rate-limits.ts';
+import { adminApi, ADMIN_PREFIX } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createViews, VIEWS_DIR } from './interactions/views.ts';
@@ -37,6 +38,8 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
     bodyLimit: 64 * 1024,
     genReqId: requestId,
     requestIdHeader: false,
+    // Unknown fields in a JSON body are refused, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   });
   const redis = config.redisUrl ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
   if (redis) app.addHook('onClose', async () => void (await redis.quit()));
@@ -72,5 +75,6 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
 
   await app.register(providerRoutes, { live, limits });
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
+  await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits });
   return app;
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import { createApiKeys } from './api-keys/index.ts';
 import { createApis } from './apis/index.ts';
 import { createAudit } from './audit/index.ts';
 import { createGrants } from './grants/index.ts';
@@ -45,6 +46,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apis,
       roles,
       grants,
+      apiKeys: createApiKeys(db),
       audit: createAudit(db, options.log),
       users: createUsers(db, roles, config.lockout),
       clients: createClients(db, apis, roles, grants),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 
@@ -63,6 +64,10 @@ export function createApis(db: Database) {
       }
     },
 
+    async page(request: PageRequest): Promise<Page<ApiView>> {
+      return pageOf(await db.api.findMany({ include: withScopes, orderBy: { id: 'asc' }, ...pageQuery(request) }), request, view);
+    },
+
     async list(): Promise<ApiView[]> {
       return (await db.api.findMany({ include: withScopes, orderBy: { createdAt: 'asc' } })).map(view);
     },
@@ -88,3 +93,6 @@ export function createApis(db: Database) {
 }
 
 export type Apis = ReturnType<typeof createApis>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const apiJson = (api: ApiView) => ({ id: api.id, name: api.name, audience: api.audience, scopes: api.scopes, created_at: api.createdAt });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database, Prisma } from '../db/index.ts';
+import { pageOf, pageQuery, type PageRequest } from '../db/paging.ts';
 
 /** Audit event types; a type is never renamed or reused once published. */
 export const AUDIT_EVENTS = [
@@ -22,6 +23,14 @@ export const AUDIT_EVENTS = [
   'api.created',
   'api.deleted',
   'signing_key.rotated',
+  'api_key.created',
+  'api_key.rotated',
+  'api_key.revoked',
+  'api_key.used',
+  'api_key.refused',
+  'client.updated',
+  'client.secret_rotated',
+  'user.updated',
   'consent.granted',
   'consent.denied',
   'refresh_token.reuse_detected',
@@ -129,6 +138,21 @@ export function createAudit(db: Database, log?: FastifyBaseLogger) {
     async prune(retentionDays: number): Promise<number> {
       const { count } = await db.auditEvent.deleteMany({ where: { at: { lt: new Date(Date.now() - retentionDays * 86_400_000) } } });
       return count;
+    },
+
+    /** Newest first, filtered, a page at a time. */
+    async page(filter: { type?: string; subject?: string; clientId?: string; since?: Date; until?: Date } & PageRequest) {
+      const rows = await db.auditEvent.findMany({
+        where: {
+          ...(filter.type ? { type: filter.type } : {}),
+          ...(filter.subject ? { subject: filter.subject } : {}),
+          ...(filter.clientId ? { clientId: filter.clientId } : {}),
+          ...(filter.since || filter.until ? { at: { ...(filter.since ? { gte: filter.since } : {}), ...(filter.until ? { lt: filter.until } : {}) } } : {}),
+        },
+        orderBy: [{ at: 'desc' }, { id: 'desc' }],
+        ...pageQuery(filter),
+      });
+      return pageOf(rows, filter, (row) => row);
     },
 
     async list(filter: { type?: string; since?: Date; limit?: number } = {}) {

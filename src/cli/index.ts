@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import type { AuditEventType } from '../audit/index.ts';
 import { OstiaryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
+import { apiKeysCommand } from './commands/api-keys.ts';
 import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
 import { clientsCommand } from './commands/clients.ts';
@@ -25,12 +26,13 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   serve                               start the server
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
-  clients create|list|show|delete     manage clients
-  users create|list|set-password|grants|revoke-grants   manage users and their grants
+  clients create|list|show|rotate-secret|delete   manage clients
+  users create|list|set-password|disable|grants|revoke-grants   manage users and their grants
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
   audit [--since 1h] [--type T]       read the audit trail
+  api-keys create|list|revoke|rotate  manage admin API keys
 
 See README.md for every option.`;
 
@@ -46,6 +48,7 @@ const NOUNS: Record<string, NounCommand> = {
   keys: keysCommand,
   secrets: secretsCommand,
   audit: auditCommand,
+  'api-keys': apiKeysCommand,
 };
 
 export async function runCli(argv: string[]): Promise<number> {

@@ -3,6 +3,7 @@ import type { Apis } from '../apis/index.ts';
 import { unstorable, type Database } from '../db/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
 import { invalidInput, notFound } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 import { generateClientSecret, hashClientSecret } from './secrets.ts';
@@ -25,6 +26,8 @@ export interface ClientInput {
   idTokenTtl?: number;
   refreshTokenTtl?: number;
 }
+
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'roles'>>;
 
 export interface ClientView {
   clientId: string;
@@ -170,6 +173,45 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       return (await db.client.findMany({ orderBy: { createdAt: 'asc' }, include: WITH_ROLES })).map(view);
     },
 
+    async page(request: PageRequest): Promise<Page<ClientView>> {
+      const rows = await db.client.findMany({ orderBy: { id: 'asc' }, include: WITH_ROLES, ...pageQuery(request) });
+      return pageOf(rows, request, view);
+    },
+
+    /** Changes what is given; checked like creation. Roles, when given, replace the client's roles. */
+    async update(clientId: string, patch: ClientPatch): Promise<ClientView> {
+      const current = await this.show(clientId);
+      const isPublic = current.tokenEndpointAuthMethod === 'none';
+      const grants = patch.grantTypes ? checkGrantTypes(patch.grantTypes, isPublic, current.introspectionAudiences.length > 0) : (current.grantTypes as GrantType[]);
+      const redirectUris = patch.redirectUris ? checkRedirectUris(patch.redirectUris, 'redirect URI') : current.redirectUris;
+      if (grants.includes('authorization_code') && redirectUris.length === 0) throw invalidInput('the authorization_code grant needs at least one redirect URI');
+      const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
+      if (patch.name !== undefined && !patch.name.trim()) throw invalidInput('name must not be empty');
+      const row = await db.client.update({
+        where: { id: clientId },
+        data: {
+          ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
+          grantTypes: grants,
+          redirectUris,
+          ...(patch.postLogoutRedirectUris ? { postLogoutRedirectUris: checkRedirectUris(patch.postLogoutRedirectUris, 'post-logout redirect URI') } : {}),
+          ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
+          ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
+          ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+        },
+        include: WITH_ROLES,
+      });
+      return view(row);
+    },
+
+    /** A new secret, shown once; the old one stops working at once. */
+    async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
+      const current = await this.show(clientId);
+      if (current.tokenEndpointAuthMethod === 'none') throw invalidInput(`client ${clientId} is public: it has no secret`);
+      const clientSecret = generateClientSecret();
+      const row = await db.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
+      return { client: view(row), clientSecret };
+    },
+
     async show(clientId: string): Promise<ClientView> {
       const row = await db.client.findUnique({ where: { id: clientId }, include: WITH_ROLES });
       if (!row) throw notFound(`no client ${clientId}`);
@@ -219,3 +261,21 @@ export function createClientStore(db: Database) {
 }
 
 export type ClientStore = ReturnType<typeof createClientStore>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const clientJson = (c: ClientView) => ({
+  client_id: c.clientId,
+  client_name: c.name,
+  grant_types: c.grantTypes,
+  redirect_uris: c.redirectUris,
+  post_logout_redirect_uris: c.postLogoutRedirectUris,
+  scope: c.scope,
+  token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+  first_party: c.firstParty,
+  roles: c.roles,
+  introspection_audiences: c.introspectionAudiences,
+  access_token_ttl: c.accessTokenTtl,
+  id_token_ttl: c.idTokenTtl,
+  refresh_token_ttl: c.refreshTokenTtl,
+  created_at: c.createdAt,
+});

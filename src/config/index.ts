@@ -41,6 +41,8 @@ const EnvSchema = z.object({
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
   LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
   AUDIT_RETENTION_DAYS: seconds(90),
+  RATE_LIMIT_ADMIN_PER_KEY: seconds(600),
+  API_KEY_ROTATION_GRACE_SECONDS: seconds(86_400),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -88,7 +90,10 @@ export interface Config {
     authorizePerIp: number;
     loginPerIp: number;
     loginPerAccount: number;
+    adminPerKey: number;
   }>;
+  /** How long a rotated API key keeps working beside its successor. */
+  readonly apiKeyRotationGrace: number;
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
   readonly lockout: Readonly<{ threshold: number; baseSeconds: number; maxSeconds: number }>;
   readonly auditRetentionDays: number;
@@ -179,7 +184,9 @@ export function loadConfig(env: Env = process.env): Config {
       authorizePerIp: e.RATE_LIMIT_AUTHORIZE_PER_IP,
       loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
       loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
+    apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

@@ -61,3 +61,6 @@ export function createGrants(db: Database) {
 }
 
 export type Grants = ReturnType<typeof createGrants>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const grantJson = (g: GrantView) => ({ grant_id: g.grantId, client_id: g.clientId, client_name: g.clientName, scope: g.scope, created_at: g.createdAt, expires_at: g.expiresAt });

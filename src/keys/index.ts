@@ -291,3 +291,19 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
 }
 
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const signingKeyJson = (k: SigningKeySummary) => ({
+  kid: k.kid,
+  state: k.state,
+  alg: k.alg,
+  fingerprint: k.fingerprint,
+  created_at: k.createdAt,
+  activates_at: k.activatesAt,
+  activated_at: k.activatedAt,
+  retires_at: k.retiresAt,
+  retired_at: k.retiredAt,
+  removes_at: k.removesAt,
+  removed_at: k.removedAt,
+  revoked_at: k.revokedAt,
+});

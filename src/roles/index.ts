@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/index.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import { SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 
@@ -58,6 +59,10 @@ export function createRoles(db: Database) {
       }
     },
 
+    async page(request: PageRequest): Promise<Page<RoleView>> {
+      return pageOf(await db.role.findMany({ include: withPermissions, orderBy: { id: 'asc' }, ...pageQuery(request) }), request, view);
+    },
+
     async list(): Promise<RoleView[]> {
       return (await db.role.findMany({ include: withPermissions, orderBy: { name: 'asc' } })).map(view);
     },
@@ -95,3 +100,6 @@ export function createRoles(db: Database) {
 }
 
 export type Roles = ReturnType<typeof createRoles>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const roleJson = (r: RoleView) => ({ id: r.id, name: r.name, permissions: r.permissions, created_at: r.createdAt });

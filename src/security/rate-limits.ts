@@ -9,6 +9,7 @@ export interface RateLimitHooks {
   authorizePerIp: preHandlerHookHandler;
   loginPerIp: preHandlerHookHandler;
   loginPerAccount: preHandlerHookHandler;
+  adminPerKey: preHandlerHookHandler;
 }
 
 /** The client id of HTTP Basic client authentication, if any (form-encoded per RFC 6749 2.3.1). */
@@ -62,5 +63,7 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
       const email = (request.body as { email?: unknown } | undefined)?.email;
       return typeof email === 'string' ? email.trim().toLowerCase() : request.ip;
     }),
+    // Runs after API key authentication, which sets request.apiKeyId.
+    adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),
   };
 }

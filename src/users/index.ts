@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import type { Roles } from '../roles/index.ts';
 import {
@@ -111,6 +112,28 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) 
       }
     },
 
+    async page(request: PageRequest & { email?: string }): Promise<Page<UserView>> {
+      const where = request.email ? { email: { contains: request.email.trim().toLowerCase() } } : {};
+      const rows = await db.user.findMany({ where, select: SELECT, orderBy: { id: 'asc' }, ...pageQuery(request) });
+      return pageOf(rows, request, view);
+    },
+
+    /** Changes what is given. Roles, when given, replace the user's roles. */
+    async update(idOrEmail: string, patch: { name?: string | null; emailVerified?: boolean; disabled?: boolean; roles?: readonly string[] }): Promise<UserView> {
+      const user = await resolve(idOrEmail);
+      const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
+      await db.user.update({
+        where: { id: user.id },
+        data: {
+          ...(patch.name !== undefined ? { name: patch.name?.trim() || null } : {}),
+          ...(patch.emailVerified !== undefined ? { emailVerified: patch.emailVerified } : {}),
+          ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+          ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+        },
+      });
+      return resolve(user.id);
+    },
+
     async list(): Promise<UserView[]> {
       return (await db.user.findMany({ select: SELECT, orderBy: { createdAt: 'asc' } })).map(view);
     },
@@ -152,3 +175,14 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) 
 }
 
 export type Users = ReturnType<typeof createUsers>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const userJson = (u: UserView) => ({
+  id: u.id,
+  email: u.email,
+  email_verified: u.emailVerified,
+  name: u.name,
+  disabled: u.disabled,
+  roles: u.roles,
+  created_at: u.createdAt,
+});

@@ -1,9 +1,9 @@
+import { apiJson } from '../../apis/index.ts';
 import type { ApiView } from '../../apis/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (api: ApiView) => ({ id: api.id, name: api.name, audience: api.audience, scopes: api.scopes, created_at: api.createdAt });
 const text = (api: ApiView) => `${api.id}  ${api.name}  ${api.audience}  scopes: ${api.scopes.join(' ') || '-'}`;
 
 export async function apisCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
@@ -12,12 +12,12 @@ export async function apisCommand(verb: string | undefined, args: string[], ctx:
     const { values } = parse(args, { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true } });
     const api = await apis.create({ name: required(values.name, '--name'), audience: required(values.audience, '--audience'), scopes: values.scope ?? [] });
     await ctx.audit({ type: 'api.created', details: { id: api.id, audience: api.audience } });
-    return out.result(json(api), () => `created API ${text(api)}`);
+    return out.result(apiJson(api), () => `created API ${text(api)}`);
   }
   if (verb === 'list') {
     parse(args, {});
     const list = await apis.list();
-    return out.result(list.map(json), () => list.map(text).join('\n') || 'no APIs');
+    return out.result(list.map(apiJson), () => list.map(text).join('\n') || 'no APIs');
   }
   if (verb === 'delete') {
     const { positionals } = parse(args, {}, true);

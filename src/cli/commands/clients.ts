@@ -1,24 +1,9 @@
+import { clientJson } from '../../clients/index.ts';
 import type { ClientView } from '../../clients/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (c: ClientView) => ({
-  client_id: c.clientId,
-  client_name: c.name,
-  grant_types: c.grantTypes,
-  redirect_uris: c.redirectUris,
-  post_logout_redirect_uris: c.postLogoutRedirectUris,
-  scope: c.scope,
-  token_endpoint_auth_method: c.tokenEndpointAuthMethod,
-  first_party: c.firstParty,
-  roles: c.roles,
-  introspection_audiences: c.introspectionAudiences,
-  access_token_ttl: c.accessTokenTtl,
-  id_token_ttl: c.idTokenTtl,
-  refresh_token_ttl: c.refreshTokenTtl,
-  created_at: c.createdAt,
-});
 const text = (c: ClientView) =>
   `${c.clientId}  ${c.name}  grants: ${c.grantTypes.join(',')}  auth: ${c.tokenEndpointAuthMethod}  scope: ${c.scope || '-'}`;
 
@@ -63,19 +48,26 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
       refreshTokenTtl: seconds(values['refresh-token-ttl'], '--refresh-token-ttl'),
     });
     await ctx.audit({ type: 'client.created', clientId: client.clientId, details: { name: client.name } });
-    return out.result({ ...json(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
+    return out.result({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
       [`created client ${text(client)}`, `client_id:     ${client.clientId}`, ...(clientSecret ? [`client_secret: ${clientSecret}`, 'The secret is shown only now: store it safely.'] : [])].join('\n'),
     );
   }
   if (verb === 'list') {
     parse(args, {});
     const list = await clients.list();
-    return out.result(list.map(json), () => list.map(text).join('\n') || 'no clients');
+    return out.result(list.map(clientJson), () => list.map(text).join('\n') || 'no clients');
   }
   if (verb === 'show') {
     const { positionals } = parse(args, {}, true);
     const client = await clients.show(onePositional(positionals, 'client id'));
-    return out.result(json(client), () => `${text(client)}\nredirect URIs: ${client.redirectUris.join(' ') || '-'}\nfirst party: ${client.firstParty}`);
+    return out.result(clientJson(client), () => `${text(client)}\nredirect URIs: ${client.redirectUris.join(' ') || '-'}\nfirst party: ${client.firstParty}`);
+  }
+  if (verb === 'rotate-secret') {
+    const { positionals } = parse(args, {}, true);
+    const { client, clientSecret } = await clients.rotateSecret(onePositional(positionals, 'client id'));
+    await ctx.audit({ type: 'client.secret_rotated', clientId: client.clientId });
+    return out.result({ ...clientJson(client), client_secret: clientSecret }, () => `new secret for ${client.clientId} (the old one no longer works):
+client_secret: ${clientSecret}`);
   }
   if (verb === 'delete') {
     const { positionals } = parse(args, {}, true);
@@ -84,5 +76,5 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
     await ctx.audit({ type: 'client.deleted', clientId: id });
     return out.result({ deleted: id }, () => `deleted client ${id} and its grants`);
   }
-  throw invalidInput('usage: ostiary clients create|list|show|delete');
+  throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete');
 }

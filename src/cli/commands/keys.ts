@@ -1,22 +1,9 @@
+import { signingKeyJson } from '../../keys/index.ts';
 import { invalidInput } from '../../errors.ts';
 import type { SigningKeySummary } from '../../keys/index.ts';
 import { onePositional, parse, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (k: SigningKeySummary) => ({
-  kid: k.kid,
-  state: k.state,
-  alg: k.alg,
-  fingerprint: k.fingerprint,
-  created_at: k.createdAt,
-  activates_at: k.activatesAt,
-  activated_at: k.activatedAt,
-  retires_at: k.retiresAt,
-  retired_at: k.retiredAt,
-  removes_at: k.removesAt,
-  removed_at: k.removedAt,
-  revoked_at: k.revokedAt,
-});
 
 const when = (date: Date | null) => date?.toISOString() ?? '-';
 const text = (k: SigningKeySummary) =>
@@ -30,7 +17,7 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
   if (verb === 'list') {
     parse(args, {});
     const keys = await signingKeys.list();
-    return out.result(keys.map(json), () => keys.map(text).join('\n') || 'no signing keys (the server makes one on start)');
+    return out.result(keys.map(signingKeyJson), () => keys.map(text).join('\n') || 'no signing keys (the server makes one on start)');
   }
   if (verb === 'rotate') {
     parse(args, {});

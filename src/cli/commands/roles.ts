@@ -1,9 +1,9 @@
+import { roleJson } from '../../roles/index.ts';
 import { invalidInput } from '../../errors.ts';
 import type { RoleView } from '../../roles/index.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (r: RoleView) => ({ id: r.id, name: r.name, permissions: r.permissions, created_at: r.createdAt });
 const text = (r: RoleView) => `${r.name}  ${r.permissions.join(' ') || '-'}`;
 
 const HOLDER = { user: { type: 'string' }, client: { type: 'string' } } as const;
@@ -14,12 +14,12 @@ export async function rolesCommand(verb: string | undefined, args: string[], ctx
     const { values } = parse(args, { name: { type: 'string' }, permission: { type: 'string', multiple: true } });
     const role = await roles.create({ name: required(values.name, '--name'), permissions: values.permission ?? [] });
     await ctx.audit({ type: 'role.created', details: { name: role.name, permissions: role.permissions.join(' ') } });
-    return out.result(json(role), () => `created role ${text(role)}`);
+    return out.result(roleJson(role), () => `created role ${text(role)}`);
   }
   if (verb === 'list') {
     parse(args, {});
     const list = await roles.list();
-    return out.result(list.map(json), () => list.map(text).join('\n') || 'no roles');
+    return out.result(list.map(roleJson), () => list.map(text).join('\n') || 'no roles');
   }
   if (verb === 'delete') {
     const { positionals } = parse(args, {}, true);

@@ -1,19 +1,10 @@
+import { grantJson } from '../../grants/index.ts';
+import { userJson } from '../../users/index.ts';
 import { invalidInput } from '../../errors.ts';
-import type { GrantView } from '../../grants/index.ts';
 import type { UserView } from '../../users/index.ts';
 import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
 
-const json = (u: UserView) => ({
-  id: u.id,
-  email: u.email,
-  email_verified: u.emailVerified,
-  name: u.name,
-  disabled: u.disabled,
-  roles: u.roles,
-  created_at: u.createdAt,
-});
-const grantJson = (g: GrantView) => ({ grant_id: g.grantId, client_id: g.clientId, client_name: g.clientName, scope: g.scope, created_at: g.createdAt, expires_at: g.expiresAt });
 const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
 
 const PASSWORD_REQUIRED = '--password-stdin is required: pipe the password on standard input (passwords are never taken as arguments)';
@@ -33,13 +24,13 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { users } = await ctx.services();
     const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'], roles: values.role });
     await ctx.audit({ type: 'user.created', subject: user.id });
-    return out.result(json(user), () => `created user ${text(user)}`);
+    return out.result(userJson(user), () => `created user ${text(user)}`);
   }
   if (verb === 'list') {
     parse(args, {});
     const { users } = await ctx.services();
     const list = await users.list();
-    return out.result(list.map(json), () => list.map(text).join('\n') || 'no users');
+    return out.result(list.map(userJson), () => list.map(text).join('\n') || 'no users');
   }
   if (verb === 'set-password') {
     const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean' } }, true);
@@ -49,7 +40,14 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { users } = await ctx.services();
     const user = await users.setPassword(who, password);
     await ctx.audit({ type: 'user.password_changed', subject: user.id });
-    return out.result(json(user), () => `password changed for ${user.email}`);
+    return out.result(userJson(user), () => `password changed for ${user.email}`);
+  }
+  if (verb === 'disable' || verb === 'enable') {
+    const { positionals } = parse(args, {}, true);
+    const { users } = await ctx.services();
+    const user = await users.update(onePositional(positionals, 'user id or email'), { disabled: verb === 'disable' });
+    await ctx.audit({ type: 'user.updated', subject: user.id, details: { fields: 'disabled' } });
+    return out.result(userJson(user), () => `${user.email} is ${user.disabled ? 'disabled: it can no longer sign in or refresh tokens' : 'enabled'}`);
   }
   if (verb === 'grants') {
     const { positionals } = parse(args, {}, true);
@@ -66,5 +64,5 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     await ctx.audit({ type: 'user.grants_revoked', subject: user.id, clientId: values.client ?? null, details: { revoked } });
     return out.result({ revoked }, () => `revoked ${revoked} grants of ${user.email}${values.client ? ` to ${values.client}` : ''}`);
   }
-  throw invalidInput('usage: ostiary users create|list|set-password|grants|revoke-grants');
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants');
 }

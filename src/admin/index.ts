@@ -1,0 +1,46 @@
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import type { RateLimitHooks } from '../security/rate-limits.ts';
+import { apiKeyAuth } from './auth.ts';
+import type { AdminDeps } from './context.ts';
+import { problemFor, sendProblem, titleOf } from './problem.ts';
+import { accessRoutes } from './routes/access.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { clientRoutes } from './routes/clients.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { userRoutes } from './routes/users.ts';
+
+export const ADMIN_PREFIX = '/admin/api/v1';
+
+/**
+ * The admin REST API (registered with prefix /admin/api/v1): JSON in and out, API-key auth
+ * with a scope per route, problem+json errors, an OpenAPI document generated from the schemas.
+ */
+export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits: RateLimitHooks }) {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Ostiary admin API', version: '1' },
+      servers: [{ url: `${deps.config.issuer}${ADMIN_PREFIX}` }],
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'osk_... API key' } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: ({ schema, url }) => ({ schema, url: url.startsWith(ADMIN_PREFIX) ? url.slice(ADMIN_PREFIX.length) || '/' : url }),
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+  apiKeyAuth(app, deps.services.apiKeys, deps.services.audit);
+  app.addHook('preHandler', deps.limits.adminPerKey);
+
+  app.setErrorHandler((error, request, reply) => {
+    const { status, detail } = problemFor(error as Error);
+    if (status === 500) request.log.error({ err: error }, 'admin request failed');
+    return sendProblem(reply, status, titleOf(status), detail);
+  });
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'Not Found', 'No such admin endpoint.'));
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const routeDeps: AdminDeps = { services: deps.services, config: deps.config };
+  for (const routes of [clientRoutes, userRoutes, accessRoutes, keyRoutes, auditRoutes]) await app.register(routes, routeDeps);
+}

@@ -1,0 +1,37 @@
+import type { FastifyInstance } from 'fastify';
+import { pageJson, type AdminDeps } from '../context.ts';
+import * as s from '../schemas.ts';
+
+type Query = { Querystring: { cursor?: string; limit?: number; type?: string; subject?: string; client_id?: string; since?: string; until?: string } };
+
+export async function auditRoutes(app: FastifyInstance, { services }: AdminDeps) {
+  app.get<Query>(
+    '/audit-events',
+    { config: { scope: 'audit:read' }, schema: { tags: ['audit'], querystring: s.auditQuery, response: { 200: s.page(s.auditEvent) } } },
+    async (request) => {
+      const q = request.query;
+      const page = await services.audit.page({
+        type: q.type,
+        subject: q.subject,
+        clientId: q.client_id,
+        since: q.since ? new Date(q.since) : undefined,
+        until: q.until ? new Date(q.until) : undefined,
+        cursor: q.cursor,
+        limit: q.limit,
+      });
+      return pageJson(page, (e) => ({
+        id: e.id,
+        type: e.type,
+        at: e.at,
+        outcome: e.outcome,
+        actor: e.actor,
+        subject: e.subject,
+        client_id: e.clientId,
+        ip: e.ip,
+        user_agent: e.userAgent,
+        request_id: e.requestId,
+        details: e.details,
+      }));
+    },
+  );
+}

@@ -1,0 +1,173 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import type { Database } from '../db/index.ts';
+import { invalidInput, notFound } from '../errors.ts';
+
+/** What an API key may do; `admin` is every scope. */
+export const API_KEY_SCOPES = [
+  'admin',
+  'clients:read',
+  'clients:write',
+  'users:read',
+  'users:write',
+  'roles:read',
+  'roles:write',
+  'apis:read',
+  'apis:write',
+  'keys:read',
+  'keys:rotate',
+  'api-keys:read',
+  'api-keys:write',
+  'audit:read',
+] as const;
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+const PREFIX = 'osk_';
+const ID_LENGTH = 16;
+const KEY_FORMAT = new RegExp(`^${PREFIX}([0-9a-f]{${ID_LENGTH}})_([A-Za-z0-9_-]{43})$`);
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  scopes: string[];
+  allowedIps: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  createdBy: string;
+  lastUsedAt: Date | null;
+  lastUsedIp: string | null;
+  rotatedTo: string | null;
+  createdAt: Date;
+}
+
+type Row = Awaited<ReturnType<Database['apiKey']['findUniqueOrThrow']>>;
+
+const strings = (json: unknown) => (Array.isArray(json) ? json.filter((v): v is string => typeof v === 'string') : []);
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+function view(row: Row): ApiKeyView {
+  const { secretHash: _, scopes, allowedIps, ...rest } = row;
+  return { ...rest, scopes: strings(scopes), allowedIps: strings(allowedIps) };
+}
+
+/** `10.0.0.0/8`, `2001:db8::/32`, or one address. */
+function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [address = '', bits] = cidr.split('/');
+  const version = isIP(address);
+  const max = version === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : Number(bits);
+  if (!version || !Number.isInteger(prefix) || prefix < 0 || prefix > max) throw invalidInput(`invalid CIDR range ${cidr}`);
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+function allows(ranges: string[], ip: string): boolean {
+  if (ranges.length === 0) return true;
+  const list = new BlockList();
+  for (const range of ranges) {
+    const { address, prefix, family } = parseCidr(range);
+    list.addSubnet(address, prefix, family);
+  }
+  const mapped = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  return isIP(mapped) === 4 ? list.check(mapped, 'ipv4') : isIP(mapped) === 6 && list.check(mapped, 'ipv6');
+}
+
+export type Verification =
+  | { ok: true; key: ApiKeyView }
+  | { ok: false; reason: 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired' | 'ip_not_allowed'; keyId?: string };
+
+/** Admin API keys: made from the CSPRNG, shown once, stored as SHA-256, checked in constant time. */
+export function createApiKeys(db: Database, clock: () => Date = () => new Date()) {
+  async function issue(input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; allowedIps?: readonly string[]; createdBy: string }) {
+    if (!input.name.trim()) throw invalidInput('name is required');
+    const scopes = [...new Set(input.scopes)];
+    if (scopes.length === 0) throw invalidInput(`at least one scope is required (${API_KEY_SCOPES.join(', ')})`);
+    for (const scope of scopes) if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) throw invalidInput(`unknown scope ${scope}; known: ${API_KEY_SCOPES.join(', ')}`);
+    const allowedIps = [...new Set(input.allowedIps ?? [])];
+    allowedIps.forEach(parseCidr);
+    if (input.expiresAt && input.expiresAt <= clock()) throw invalidInput('the expiry must be in the future');
+    const id = randomBytes(ID_LENGTH / 2).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const row = await db.apiKey.create({
+      data: { id, name: input.name.trim(), secretHash: sha256(secret).toString('hex'), scopes, allowedIps, expiresAt: input.expiresAt ?? null, createdBy: input.createdBy },
+    });
+    return { key: view(row), apiKey: `${PREFIX}${id}_${secret}` };
+  }
+
+  async function find(id: string): Promise<Row> {
+    const row = /^[0-9a-f]{16}$/.test(id) ? await db.apiKey.findUnique({ where: { id } }) : null;
+    if (!row) throw notFound(`no API key ${id}`);
+    return row;
+  }
+
+  return {
+    create: issue,
+
+    async list(): Promise<ApiKeyView[]> {
+      return (await db.apiKey.findMany({ orderBy: { createdAt: 'asc' } })).map(view);
+    },
+
+    async get(id: string): Promise<ApiKeyView> {
+      return view(await find(id));
+    },
+
+    async revoke(id: string): Promise<ApiKeyView> {
+      await find(id);
+      return view(await db.apiKey.update({ where: { id }, data: { revokedAt: clock() } }));
+    },
+
+    /** A successor with the same name, scopes and ranges; the old key keeps working for `graceSeconds`. */
+    async rotate(id: string, graceSeconds: number, createdBy: string) {
+      const old = await find(id);
+      if (old.revokedAt) throw invalidInput(`API key ${id} is revoked`);
+      const successor = await issue({ name: old.name, scopes: strings(old.scopes), allowedIps: strings(old.allowedIps), expiresAt: old.expiresAt, createdBy });
+      const graceEnd = new Date(clock().getTime() + graceSeconds * 1000);
+      const expiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
+      await db.apiKey.update({ where: { id }, data: { expiresAt, rotatedTo: successor.key.id } });
+      return successor;
+    },
+
+    /**
+     * Checks a presented key against the database on every call (no cache), so a revocation
+     * applies to the next request on every instance.
+     */
+    async verify(presented: string, ip: string): Promise<Verification> {
+      const match = KEY_FORMAT.exec(presented);
+      if (!match) return { ok: false, reason: 'malformed' };
+      const [, id, secret] = match as unknown as [string, string, string];
+      const row = await db.apiKey.findUnique({ where: { id } });
+      // Hash and compare even for an unknown id, so timing does not tell which ids exist.
+      const expected = row ? Buffer.from(row.secretHash, 'hex') : sha256('no such key');
+      const matches = timingSafeEqual(expected, sha256(secret));
+      if (!row) return { ok: false, reason: 'unknown' };
+      if (!matches) return { ok: false, reason: 'wrong_secret', keyId: id };
+      const now = clock();
+      if (row.revokedAt) return { ok: false, reason: 'revoked', keyId: id };
+      if (row.expiresAt && row.expiresAt <= now) return { ok: false, reason: 'expired', keyId: id };
+      if (!allows(strings(row.allowedIps), ip)) return { ok: false, reason: 'ip_not_allowed', keyId: id };
+      if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > 60_000 || row.lastUsedIp !== ip) {
+        await db.apiKey.update({ where: { id }, data: { lastUsedAt: now, lastUsedIp: ip } });
+      }
+      return { ok: true, key: view(row) };
+    },
+  };
+}
+
+export type ApiKeys = ReturnType<typeof createApiKeys>;
+
+/** Whether a key's scopes cover `needed`. */
+export const hasScope = (key: { scopes: string[] }, needed: ApiKeyScope) => key.scopes.includes('admin') || key.scopes.includes(needed);
+
+/** The snake_case JSON form shared by the CLI and the admin API (never the secret or its hash). */
+export const apiKeyJson = (k: ApiKeyView) => ({
+  id: k.id,
+  name: k.name,
+  scopes: k.scopes,
+  allowed_ips: k.allowedIps,
+  expires_at: k.expiresAt,
+  revoked_at: k.revokedAt,
+  created_by: k.createdBy,
+  last_used_at: k.lastUsedAt,
+  last_used_ip: k.lastUsedIp,
+  rotated_to: k.rotatedTo,
+  created_at: k.createdAt,
+});
