@@ -5,6 +5,7 @@ import type { Config } from './config/index.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
 import { registerRateLimits } from './security/rate-limits.ts';
+import type { AdminRoute } from './admin/auth.ts';
 import { adminApi, ADMIN_PREFIX } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
@@ -16,7 +17,8 @@ import type { Services } from './services.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    ostiary: { live: LiveProvider; keys: KeyScheduler };
+    /** The running parts tests and operators reach: the live provider, the key schedule, the admin routes. */
+    ostiary: { live: LiveProvider; keys: KeyScheduler; adminRoutes: AdminRoute[] };
   }
 }
 
@@ -49,7 +51,8 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
     auditProviderEvents(provider as never, services.audit);
   });
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log });
-  app.decorate('ostiary', { live, keys });
+  const adminRoutes: AdminRoute[] = [];
+  app.decorate('ostiary', { live, keys, adminRoutes });
   app.addHook('onClose', async () => keys.stop());
   const pruning = setInterval(() => {
     services.audit.prune(config.auditRetentionDays).catch((err) => app.log.error({ err }, 'audit pruning failed'));
@@ -75,6 +78,6 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
 
   await app.register(providerRoutes, { live, limits });
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
-  await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits });
+  await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });
   return app;
 }

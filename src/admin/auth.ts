@@ -28,10 +28,18 @@ function presentedKey(request: FastifyRequest): string | undefined {
  * with a key (unknown, wrong, expired, revoked, wrong address), 403 naming a missing scope.
  * Every use and every refusal is audited.
  */
-export function apiKeyAuth(app: FastifyInstance, apiKeys: ApiKeys, audit: Audit) {
+export interface AdminRoute {
+  method: string;
+  url: string;
+  scope: ApiKeyScope;
+}
+
+export function apiKeyAuth(app: FastifyInstance, apiKeys: ApiKeys, audit: Audit, routes: AdminRoute[]) {
   app.decorateRequest('apiKey', null as unknown as ApiKeyView);
   app.addHook('onRoute', (route) => {
-    if (!route.config?.scope && !route.url.endsWith('/openapi.json')) throw new Error(`admin route ${route.method} ${route.url} declares no scope`);
+    if (route.url.endsWith('/openapi.json')) return;
+    if (!route.config?.scope) throw new Error(`admin route ${route.method} ${route.url} declares no scope`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, scope: route.config.scope });
   });
 
   app.addHook('onRequest', async (request, reply) => {

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import type { RateLimitHooks } from '../security/rate-limits.ts';
-import { apiKeyAuth } from './auth.ts';
+import { apiKeyAuth, type AdminRoute } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { problemFor, sendProblem, titleOf } from './problem.ts';
 import { accessRoutes } from './routes/access.ts';
@@ -16,7 +16,7 @@ export const ADMIN_PREFIX = '/admin/api/v1';
  * The admin REST API (registered with prefix /admin/api/v1): JSON in and out, API-key auth
  * with a scope per route, problem+json errors, an OpenAPI document generated from the schemas.
  */
-export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits: RateLimitHooks }) {
+export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits: RateLimitHooks; routes: AdminRoute[] }) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -30,7 +30,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
   });
-  apiKeyAuth(app, deps.services.apiKeys, deps.services.audit);
+  apiKeyAuth(app, deps.services.apiKeys, deps.services.audit, deps.routes);
   app.addHook('preHandler', deps.limits.adminPerKey);
 
   app.setErrorHandler((error, request, reply) => {
