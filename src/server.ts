@@ -1,7 +1,7 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import type { Config } from './config/index.ts';
+import { isDatabaseUnavailable, loggerOptions, observability } from './observability/index.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
 import { registerRateLimits } from './security/rate-limits.ts';
@@ -10,6 +10,7 @@ import { adminApi, ADMIN_PREFIX } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/routes.ts';
 import { createViews, VIEWS_DIR } from './interactions/views.ts';
+import { startCleanup } from './jobs/cleanup.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/scheduler.ts';
 import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
 import { providerRoutes } from './oidc/routes.ts';
@@ -23,16 +24,17 @@ declare module 'fastify' {
 }
 
 const GENERIC_ERROR = 'The server could not handle this request.';
+const UNAVAILABLE = 'The service is temporarily unavailable. Try again shortly.';
 
-export function loggerOptions(config: Config) {
-  return {
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-  };
-}
 
 /** Assembles the HTTP server: the provider's endpoints, the interaction pages, error handling. */
-export async function buildServer(services: Services, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
+export interface ServerOptions {
+  logger?: FastifyBaseLogger;
+  /** Run the background jobs (key transitions, cleanup): true in one process of a cluster. */
+  jobs?: boolean;
+}
+
+export async function buildServer(services: Services, { logger, jobs = true }: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: loggerOptions(config) }),
@@ -47,18 +49,21 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
   if (redis) app.addHook('onClose', async () => void (await redis.quit()));
   const views = createViews();
   const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
-    provider.on('server_error', (_ctx, error) => app.log.error({ err: error }, 'provider server_error'));
+    provider.on('server_error', (ctx, error) => {
+      app.log.error({ err: error }, 'provider server_error');
+      if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
+    });
+    provider.on('grant.error', (_ctx, error) => services.metrics.tokenError((error as { error?: string }).error ?? 'unknown'));
     auditProviderEvents(provider as never, services.audit);
   });
-  const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log });
+  const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log, transitions: jobs });
   const adminRoutes: AdminRoute[] = [];
   app.decorate('ostiary', { live, keys, adminRoutes });
   app.addHook('onClose', async () => keys.stop());
-  const pruning = setInterval(() => {
-    services.audit.prune(config.auditRetentionDays).catch((err) => app.log.error({ err }, 'audit pruning failed'));
-  }, 3_600_000);
-  pruning.unref();
-  app.addHook('onClose', async () => clearInterval(pruning));
+  if (jobs) {
+    const cleanup = startCleanup(services.cleanup, config.cleanup.intervalSeconds, app.log);
+    app.addHook('onClose', async () => cleanup.stop());
+  }
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
   await registerSecurityHeaders(app, config);
@@ -67,6 +72,12 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
 
   // 4xx: the message (ours, written for clients); 5xx: fixed text. Browser pages get the HTML page.
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    if (isDatabaseUnavailable(error)) {
+      request.log.error({ err: error }, 'database unavailable');
+      reply.code(503).header('retry-after', '5').header('cache-control', 'no-store');
+      if (request.url.startsWith('/interaction/')) return reply.view('error', { message: UNAVAILABLE });
+      return reply.send({ error: 'temporarily_unavailable', error_description: UNAVAILABLE });
+    }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error }, 'request failed');
     const message = status === 500 ? GENERIC_ERROR : error.message;
@@ -76,6 +87,7 @@ export async function buildServer(services: Services, logger?: FastifyBaseLogger
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
+  await app.register(observability, { services, live });
   await app.register(providerRoutes, { live, limits });
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });

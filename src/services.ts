@@ -6,7 +6,10 @@ import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
 import type { Config } from './config/index.ts';
-import { openDatabase, type DatabaseHandle } from './db/index.ts';
+import { openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
+import { loadMigrations } from './db/migrations.ts';
+import { createCleanup } from './jobs/cleanup.ts';
+import { createMetrics } from './observability/metrics.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
 import { createUsers } from './users/index.ts';
@@ -29,14 +32,26 @@ export interface ServiceOptions {
   log?: FastifyBaseLogger;
 }
 
+/** Read-only facts for /readyz. */
+async function migrationsPending(db: Database, provider: 'sqlite' | 'postgresql'): Promise<string[]> {
+  const expected = (await loadMigrations(provider)).migrationDirectories.map((m) => m.path);
+  const applied = await db.$queryRawUnsafe<{ migration_name: string }[]>(
+    'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+  );
+  const done = new Set(applied.map((m) => m.migration_name));
+  return expected.filter((name) => !done.has(name));
+}
+
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
-  const database = await openDatabase(config.databaseUrl, options);
+  const metrics = createMetrics();
+  const database = await openDatabase(config.databaseUrl, { migrate: options.migrate, onQuery: metrics.observeQuery });
   try {
     if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
     const apis = createApis(db);
     const roles = createRoles(db);
+    const audit = createAudit(db, options.log, metrics.observeAudit);
     const grants = createGrants(db);
     return {
       config,
@@ -47,7 +62,10 @@ export async function createServices(config: Config, logger: Logger, options: Se
       roles,
       grants,
       apiKeys: createApiKeys(db),
-      audit: createAudit(db, options.log),
+      audit,
+      cleanup: createCleanup(db, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
+      metrics,
+      migrationsPending: () => migrationsPending(db, database.target.provider),
       users: createUsers(db, roles, config.lockout),
       clients: createClients(db, apis, roles, grants),
       clientStore: createClientStore(db),

@@ -122,9 +122,10 @@ export function auditProviderEvents(provider: ProviderEvents, audit: Audit): voi
 }
 
 /** Records an event in the database and as a structured log line. Recording never fails a request. */
-export function createAudit(db: Database, log?: FastifyBaseLogger) {
+export function createAudit(db: Database, log?: FastifyBaseLogger, observe: (event: AuditEventInput) => void = () => {}) {
   return {
     async record(event: AuditEventInput): Promise<void> {
+      observe(event);
       const row = { id: randomUUID(), ...event, subject: event.subject ?? null, clientId: event.clientId ?? null };
       log?.info({ audit: row }, `audit ${event.type}`);
       try {
@@ -134,10 +135,16 @@ export function createAudit(db: Database, log?: FastifyBaseLogger) {
       }
     },
 
-    /** Deletes events older than the retention; returns how many. */
-    async prune(retentionDays: number): Promise<number> {
-      const { count } = await db.auditEvent.deleteMany({ where: { at: { lt: new Date(Date.now() - retentionDays * 86_400_000) } } });
-      return count;
+    /** Deletes events older than the retention, `batchSize` rows per statement; returns how many. */
+    async prune(retentionDays: number, batchSize = 1000): Promise<number> {
+      const cutoff = new Date(Date.now() - retentionDays * 86_400_000);
+      let total = 0;
+      for (;;) {
+        const batch = await db.auditEvent.findMany({ where: { at: { lt: cutoff } }, select: { id: true }, take: batchSize });
+        if (batch.length === 0) return total;
+        total += (await db.auditEvent.deleteMany({ where: { id: { in: batch.map((e) => e.id) } } })).count;
+        if (batch.length < batchSize) return total;
+      }
     },
 
     /** Newest first, filtered, a page at a time. */

@@ -11,7 +11,7 @@ import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { usersCommand } from './commands/users.ts';
-import { createOutput, type Output } from './io.ts';
+import { createOutput, parse, type Output } from './io.ts';
 
 export interface CommandContext {
   config: Config;
@@ -23,7 +23,7 @@ export interface CommandContext {
 
 const USAGE = `usage: ostiary <command> [options] [--json]
 
-  serve                               start the server
+  serve [--workers N|auto]            start the server (WORKERS=N|auto too)
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|rotate-secret|delete   manage clients
@@ -61,7 +61,10 @@ export async function runCli(argv: string[]): Promise<number> {
       return command ? 0 : 2;
     }
     const config = loadConfig();
-    if (command === 'serve') return await serve(config).then(() => 0);
+    if (command === 'serve') {
+      const { values } = parse(rest, { workers: { type: 'string' } });
+      return await serve(config, values.workers).then(() => 0);
+    }
     if (command === 'migrate') return await migrate(config, out).then(() => 0);
     const noun = NOUNS[command];
     if (!noun) throw new OstiaryError('invalid_input', `unknown command ${command}\n${USAGE}`);

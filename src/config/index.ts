@@ -43,6 +43,11 @@ const EnvSchema = z.object({
   AUDIT_RETENTION_DAYS: seconds(90),
   RATE_LIMIT_ADMIN_PER_KEY: seconds(600),
   API_KEY_ROTATION_GRACE_SECONDS: seconds(86_400),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  WORKERS: z.string().regex(/^(auto|[1-9]\d{0,2})$/, 'must be a number of processes or auto').default('1'),
+  SHUTDOWN_TIMEOUT_SECONDS: seconds(10),
+  CLEANUP_INTERVAL_SECONDS: seconds(600),
+  CLEANUP_BATCH_SIZE: seconds(1000),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -97,6 +102,13 @@ export interface Config {
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
   readonly lockout: Readonly<{ threshold: number; baseSeconds: number; maxSeconds: number }>;
   readonly auditRetentionDays: number;
+  /** When set, /metrics needs `Authorization: Bearer <token>`. */
+  readonly metricsToken: string | undefined;
+  /** Processes serving the port: a number, or `auto` for one per core. */
+  readonly workers: number | 'auto';
+  /** In-flight requests get this long to finish after SIGTERM. */
+  readonly shutdownTimeout: number;
+  readonly cleanup: Readonly<{ intervalSeconds: number; batchSize: number }>;
 }
 
 export class ConfigError extends Error {
@@ -187,6 +199,10 @@ export function loadConfig(env: Env = process.env): Config {
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
+    metricsToken: e.METRICS_TOKEN,
+    workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),
+    shutdownTimeout: e.SHUTDOWN_TIMEOUT_SECONDS,
+    cleanup: Object.freeze({ intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, batchSize: e.CLEANUP_BATCH_SIZE }),
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

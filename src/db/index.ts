@@ -24,15 +24,20 @@ async function ensureSqliteDirectory(url: string): Promise<void> {
 }
 
 /** Opens the database named by `url`, creating the SQLite file and applying migrations if asked. */
-export async function openDatabase(url: string, options: { migrate?: boolean } = {}): Promise<DatabaseHandle & { applied: string[] }> {
+export async function openDatabase(
+  url: string,
+  options: { migrate?: boolean; onQuery?: (milliseconds: number) => void } = {},
+): Promise<DatabaseHandle & { applied: string[] }> {
   const target = databaseTarget(url);
   if (target.provider === 'sqlite') await ensureSqliteDirectory(url);
   const applied = options.migrate ? await applyMigrations(target) : [];
   const adapter = adapterFactory(target);
-  const db =
-    target.provider === 'sqlite'
-      ? new SqliteClient({ adapter })
-      : (new PostgresClient({ adapter }) as unknown as Database);
+  const log = options.onQuery ? [{ emit: 'event' as const, level: 'query' as const }] : [];
+  const db = target.provider === 'sqlite' ? new SqliteClient({ adapter, log }) : (new PostgresClient({ adapter, log }) as unknown as Database);
+  if (options.onQuery) {
+    const onQuery = options.onQuery;
+    (db as unknown as { $on(event: 'query', listener: (e: { duration: number }) => void): void }).$on('query', (e) => onQuery(e.duration));
+  }
   if (target.provider === 'sqlite') {
     // WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
     await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');

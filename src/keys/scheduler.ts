@@ -8,17 +8,19 @@ interface Deps {
   /** Seconds; an instance notices another's transition within this bound. */
   reloadSeconds: number;
   log: FastifyBaseLogger;
+  /** False in every worker but one: transitions are jobs; reloading is every process's. */
+  transitions: boolean;
 }
 
 /**
  * Drives key transitions and keystore reloads on a timer. Every instance runs it; the
  * transitions are conditional writes, so each happens once however many instances try.
  */
-export function startKeyScheduler({ signingKeys, reload, reloadSeconds, log }: Deps) {
+export function startKeyScheduler({ signingKeys, reload, reloadSeconds, log, transitions: runTransitions }: Deps) {
   let running: Promise<Transition[]> | undefined;
 
   async function runOnce(): Promise<Transition[]> {
-    const transitions = await signingKeys.tick();
+    const transitions = runTransitions ? await signingKeys.tick() : [];
     for (const t of transitions) log.info({ kid: t.kid, from: t.from, to: t.to }, 'signing key transition');
     if (await reload()) log.info('signing keys reloaded');
     return transitions;

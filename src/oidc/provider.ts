@@ -67,6 +67,19 @@ function clientBasedCORS(_ctx: KoaContextWithOIDC, origin: string, client: { red
 }
 
 /**
+ * The provider answers any failure with 500 server_error; when the cause was the database being
+ * out of reach (flagged by the server_error listener), say so: 503, temporarily_unavailable.
+ */
+async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+  await next();
+  if (ctx.status === 500 && ctx.state.databaseUnavailable) {
+    ctx.status = 503;
+    ctx.set('retry-after', '5');
+    ctx.body = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable. Try again shortly.' };
+  }
+}
+
+/**
  * Lets relying parties cache the JWKS, for less than the time a new key is published before it
  * signs, and revalidate it cheaply (ETag, 304).
  */
@@ -138,6 +151,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(databaseUnavailable);
   provider.use(jwksCaching(config.keys.jwksMaxAge));
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks()));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.

@@ -1,13 +1,19 @@
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { Config } from '../../config/index.ts';
 import { redactedUrl } from '../../db/index.ts';
-import { buildServer, loggerOptions } from '../../server.ts';
+import { loggerOptions } from '../../observability/index.ts';
+import { buildServer } from '../../server.ts';
 import { createServices } from '../../services.ts';
 
-function banner(config: Config, address: string, provider: string): string {
+type Log = FastifyBaseLogger;
+
+function banner(config: Config, address: string, provider: string, workers: number): string {
   const database = provider === 'sqlite' ? `SQLite (${redactedUrl(config.databaseUrl)})` : `PostgreSQL (${redactedUrl(config.databaseUrl)})`;
   return `
-  Ostiary is listening on ${address}
+  Ostiary is listening on ${address}${workers > 1 ? ` (${workers} worker processes)` : ''}
   issuer:    ${config.issuer}
   discovery: ${config.issuer}/.well-known/openid-configuration
   database:  ${database}
@@ -18,32 +24,94 @@ function banner(config: Config, address: string, provider: string): string {
 `;
 }
 
-/** Starts the server: migrates, makes a first signing key if none, listens, stops on SIGTERM/SIGINT. */
-export async function serve(config: Config): Promise<void> {
-  const log = pino(loggerOptions(config), pino.destination(2));
-  const services = await createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true, log });
+const services = (config: Config, log: Log) =>
+  createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true, log });
+
+/** Migrations and the first signing key, done once before anything serves. */
+async function prepare(config: Config, log: Log) {
+  const prepared = await services(config, log);
+  try {
+    const created = await prepared.signingKeys.ensureCurrent();
+    if (created) log.info({ kid: created.kid }, 'generated the first signing key');
+    return prepared.database.target.provider;
+  } finally {
+    await prepared.close();
+  }
+}
+
+/** One process serving the port; with `jobs`, it also runs the background jobs. */
+async function runServer(config: Config, log: Log, options: { jobs: boolean; banner?: (address: string) => string }) {
+  const running = await services(config, log);
   let app: Awaited<ReturnType<typeof buildServer>>;
   let address: string;
   try {
-    const created = await services.signingKeys.ensureCurrent();
-    if (created) log.info({ kid: created.kid }, 'generated the first signing key');
-    app = await buildServer(services, log);
+    app = await buildServer(running, { logger: log, jobs: options.jobs });
     address = await app.listen({ port: config.port, host: config.host });
   } catch (error) {
-    await services.close();
+    await running.close();
     throw error;
   }
-  process.stderr.write(banner(config, address, services.database.target.provider));
+  if (options.banner) process.stderr.write(options.banner(address));
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    log.info({ signal }, 'shutting down: finishing in-flight requests');
+    // In-flight requests get the bound; past it the process ends anyway, with a non-zero code.
+    setTimeout(() => {
+      log.error('shutdown took longer than SHUTDOWN_TIMEOUT_SECONDS; exiting');
+      process.exit(1);
+    }, config.shutdownTimeout * 1000).unref();
     await app.close();
-    await services.close();
+    await running.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The primary of `--workers N`: prepares once, forks, restarts crashed workers, stops them on a signal. */
+async function runPrimary(config: Config, log: Log, count: number) {
+  const provider = await prepare(config, log);
+  let stopping = false;
+  const fork = (index: number) => {
+    const worker = cluster.fork({ OSTIARY_WORKER_INDEX: String(index) });
+    worker.on('exit', (code, signal) => {
+      if (stopping) return;
+      log.error({ index, code, signal }, 'worker exited; starting another');
+      setTimeout(() => fork(index), 1000).unref();
+    });
+  };
+  for (let index = 0; index < count; index += 1) fork(index);
+  process.stderr.write(banner(config, `http://${config.host}:${config.port}`, provider, count));
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(1), (config.shutdownTimeout + 5) * 1000).unref();
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * `ostiary serve [--workers N|auto]`: one process, or a primary and N workers sharing the port.
+ * Background jobs (key transitions, cleanup) run in worker 0 only.
+ */
+export async function serve(config: Config, workersFlag?: string): Promise<void> {
+  // Logs go to stderr, as for every command; pino's default-level logger is Fastify's base logger.
+  const log = pino(loggerOptions(config), pino.destination(2)) as unknown as Log;
+  const setting = workersFlag ?? config.workers;
+  const count = setting === 'auto' ? availableParallelism() : Number(setting);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--workers takes a number of processes or auto, not ${setting}`);
+  if (cluster.isPrimary && count > 1) return runPrimary(config, log, count);
+  if (cluster.isWorker) return runServer(config, log, { jobs: process.env.OSTIARY_WORKER_INDEX === '0' });
+  const provider = await prepare(config, log);
+  return runServer(config, log, { jobs: true, banner: (address) => banner(config, address, provider, 1) });
 }
