@@ -1,7 +1,7 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { isDatabaseUnavailable, loggerOptions, observability } from './observability/index.ts';
+import { isDatabaseUnavailable, loggerOptions, measureRequests, observability } from './observability/index.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
 import { registerRateLimits } from './security/rate-limits.ts';
@@ -66,6 +66,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   }
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
+  measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
   const limits = await registerRateLimits(app, config, redis);
   const csrf = createCsrf(services.secrets.derive('csrf'));

@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
+import { isDatabaseUnavailable } from '../observability/index.ts';
 import type { RateLimitHooks } from '../security/rate-limits.ts';
 import { apiKeyAuth, type AdminRoute } from './auth.ts';
 import type { AdminDeps } from './context.ts';
@@ -34,6 +35,10 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   app.addHook('preHandler', deps.limits.adminPerKey);
 
   app.setErrorHandler((error, request, reply) => {
+    if (isDatabaseUnavailable(error)) {
+      request.log.error({ err: error }, 'database unavailable');
+      return sendProblem(reply.header('retry-after', '5'), 503, 'Service Unavailable', 'The service is temporarily unavailable. Try again shortly.');
+    }
     const { status, detail } = problemFor(error as Error);
     if (status === 500) request.log.error({ err: error }, 'admin request failed');
     return sendProblem(reply, status, titleOf(status), detail);

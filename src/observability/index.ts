@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { LiveProvider } from '../oidc/live-provider.ts';
 import type { Services } from '../services.ts';
+import type { Metrics } from './metrics.ts';
 
 /** Query parameters whose values are bearer secrets or personal tokens; their values never reach a log. */
 const SECRET_PARAMS = ['code', 'id_token_hint', 'token', 'refresh_token', 'access_token', 'client_secret', 'password', 'client_assertion', 'request', 'code_verifier'];
@@ -37,10 +38,8 @@ const sameSecret = (a: string, b: string) => {
   return timingSafeEqual(x, y);
 };
 
-/** Health, readiness and Prometheus metrics, plus request latency for every route. */
-export async function observability(app: FastifyInstance, { services, live }: { services: Services; live: LiveProvider }) {
-  const { metrics, config } = services;
-
+/** Latency of every request, by route; call on the root instance so it reaches every route. */
+export function measureRequests(app: FastifyInstance, metrics: Metrics) {
   app.addHook('onRequest', async (request, reply) => {
     const started = process.hrtime.bigint();
     // On 'finish', so routes handed to the provider (hijacked) are measured too.
@@ -49,6 +48,11 @@ export async function observability(app: FastifyInstance, { services, live }: { 
       metrics.observeHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.raw.statusCode, seconds);
     });
   });
+}
+
+/** Health, readiness and Prometheus metrics. */
+export async function observability(app: FastifyInstance, { services, live }: { services: Services; live: LiveProvider }) {
+  const { metrics, config } = services;
 
   app.get('/healthz', { logLevel: 'silent' }, async () => ({ status: 'ok' }));
 
