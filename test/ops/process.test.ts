@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/index.ts';
+import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { createClientStore } from '../../src/clients/index.ts';
+import { createAudit } from '../../src/audit/index.ts';
+import { createCleanup } from '../../src/jobs/cleanup.ts';
+import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+/** Starts `ostiary serve`, resolves once it answers /readyz; returns the child and its stderr so far. */
+async function startServe(env: Record<string, string>, args: string[] = []) {
+  const child = spawn(process.execPath, [MAIN, 'serve', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${env.PORT}`;
+  for (let i = 0; i < 100; i += 1) {
+    const ok = await fetch(`${url}/readyz`).then((r) => r.ok).catch(() => false);
+    if (ok) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, exited, url, stderr: () => stderr };
+}
+
+describe('the serve process', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+  });
+  afterAll(() => database?.drop());
+
+  it('stops on SIGTERM with exit code 0 after answering the request in flight', async () => {
+    const port = String(await freePort());
+    const server = await startServe({ PORT: port, DATA_DIR: database.dataDir, DATABASE_URL: database.url, LOG_LEVEL: 'info' });
+    // A request whose body is still arriving when the signal comes.
+    const socket = connect(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    const body = 'grant_type=client_credentials&client_id=nobody';
+    socket.write(`POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.end(body.slice(10));
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toContain('invalid_client');
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).toContain('shutting down: finishing in-flight requests');
+    expect(server.stderr()).toContain('Ostiary is listening on');
+  });
+
+  it('serves with several workers sharing the port, jobs in one, and stops them all on SIGTERM', async () => {
+    const port = String(await freePort());
+    const server = await startServe({ PORT: port, DATA_DIR: database.dataDir, DATABASE_URL: database.url, LOG_LEVEL: 'info' }, ['--workers', '2']);
+    const pids = new Set<string>();
+    for (let i = 0; i < 30; i += 1) {
+      const response = await fetch(`${server.url}/healthz`, { headers: { connection: 'close' } });
+      expect(response.status).toBe(200);
+    }
+    const lines = server.stderr().split('\n').filter((l) => l.includes('Server listening'));
+    for (const line of lines) pids.add(JSON.parse(line).pid);
+    expect(pids.size).toBe(2);
+    expect(server.stderr()).toContain('(2 worker processes)');
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+});
+
+describe('cleanup job', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+  });
+  afterAll(() => database?.drop());
+
+  it('deletes expired provider rows and old audit events in batches, and keeps the rest', async () => {
+    const handle = await openDatabase(database.url, { migrate: true });
+    try {
+      const adapterFor = createAdapterFactory(handle.db, createClientStore(handle.db));
+      for (let i = 0; i < 5; i += 1) await adapterFor('RefreshToken').upsert(`expired-${i}`, { jti: `expired-${i}`, grantId: 'g' }, 60);
+      await adapterFor('Session').upsert('live-session', { jti: 'live-session', uid: 'u' }, 60);
+      await handle.db.oidcPayload.updateMany({ where: { type: 'RefreshToken' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      const audit = createAudit(handle.db);
+      await audit.record({ type: 'login.failure', outcome: 'failure' });
+      await audit.record({ type: 'login.success', outcome: 'success' });
+      await handle.db.auditEvent.updateMany({ where: { type: 'login.failure' }, data: { at: new Date(Date.now() - 100 * 86_400_000) } });
+
+      const result = await createCleanup(handle.db, audit, { batchSize: 2, auditRetentionDays: 90 }).run();
+      expect(result).toEqual({ expiredRows: 5, auditEvents: 1 });
+      expect(await handle.db.oidcPayload.count()).toBe(1);
+      expect((await handle.db.auditEvent.findMany()).map((e) => e.type)).toEqual(['login.success']);
+    } finally {
+      await handle.close();
+    }
+  });
+});
