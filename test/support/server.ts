@@ -20,6 +20,8 @@ async function freePort(): Promise<number> {
 
 export interface TestServer {
   issuer: string;
+  /** Where it listens (the issuer too, unless ISSUER was given). */
+  url: string;
   database: TestDatabase;
   services: Services;
   app: FastifyInstance;
@@ -45,7 +47,7 @@ export async function startTestServer(
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
-    ISSUER: `http://127.0.0.1:${port}`,
+    ISSUER: env.ISSUER ?? `http://127.0.0.1:${port}`,
     DATA_DIR: database.dataDir,
     DATABASE_URL: database.url,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -63,6 +65,7 @@ export async function startTestServer(
   let running = await boot();
   const server: TestServer = {
     issuer: config.issuer,
+    url: `http://127.0.0.1:${port}`,
     database,
     services: running.services,
     app: running.app,
