@@ -53,7 +53,12 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
       app.log.error({ err: error }, 'provider server_error');
       if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
     });
-    provider.on('grant.error', (_ctx, error) => services.metrics.tokenError((error as { error?: string }).error ?? 'unknown'));
+    provider.on('grant.error', (_ctx, error) => {
+      const { error: code = 'unknown', error_detail: detail } = error as { error?: string; error_detail?: string };
+      services.metrics.tokenError(code);
+      // The client sees only the code; why it was refused is for the operator.
+      app.log.info({ error: code, detail }, 'token request refused');
+    });
     auditProviderEvents(provider as never, services.audit);
   });
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log, transitions: jobs });
