@@ -70,7 +70,10 @@ export async function createServices(config: Config, logger: Logger, options: Se
       clients: createClients(db, apis, roles, grants),
       clientStore: createClientStore(db),
       signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),
-      close: () => database.close(),
+      close: async () => {
+        await audit.flush();
+        await database.close();
+      },
     };
   } catch (error) {
     await database.close();

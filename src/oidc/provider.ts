@@ -141,7 +141,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     rotateRefreshToken: true,
     // Per client where it says so; a grant outlives its refresh tokens (else refreshing fails early).
     ttl: lifetimes(config) as Configuration['ttl'],
-    extraTokenClaims: createExtraTokenClaims(apis, roles) as Configuration['extraTokenClaims'],
+    extraTokenClaims: createExtraTokenClaims(roles) as Configuration['extraTokenClaims'],
     // Scope-released claims (email, name, roles) go into the ID token too, not only UserInfo.
     conformIdTokenClaims: false,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },

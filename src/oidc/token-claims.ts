@@ -1,5 +1,4 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { Apis } from '../apis/index.ts';
 import { permissionMatches, type Roles } from '../roles/index.ts';
 
 interface IssuedToken {
@@ -16,17 +15,14 @@ interface IssuedToken {
  * the subject's roles allow; `roles`, the roles that contribute to them; `grant_id`, so
  * introspection can tell whether the grant still stands. Read fresh for every token.
  */
-export function createExtraTokenClaims(apis: Apis, roles: Roles) {
+export function createExtraTokenClaims(roles: Roles) {
   return async (_ctx: KoaContextWithOIDC, token: IssuedToken) => {
-    const audience = token.resourceServer?.audience;
-    if (!audience) return undefined;
-    const api = await apis.findByAudience(audience);
+    if (!token.resourceServer?.audience) return undefined;
     const holder = token.kind === 'ClientCredentials' ? { clientId: token.clientId! } : { userId: token.accountId! };
     const held = await roles.of(holder);
-    const granted = new Set((token.scope ?? '').split(' '));
-    const permissions = (api?.scopes ?? [])
-      .filter((scope) => granted.has(scope))
-      .filter((scope) => held.some((role) => role.permissions.some((p) => permissionMatches(p, scope))));
+    // The provider has already limited the token's scope to this API's scopes the client may hold.
+    const granted = (token.scope ?? '').split(' ').filter(Boolean);
+    const permissions = granted.filter((scope) => held.some((role) => role.permissions.some((p) => permissionMatches(p, scope))));
     const contributing = held.filter((role) => role.permissions.some((p) => permissions.some((scope) => permissionMatches(p, scope))));
     return {
       roles: contributing.map((role) => role.name),

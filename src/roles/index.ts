@@ -91,10 +91,13 @@ export function createRoles(db: Database) {
       return count > 0;
     },
 
-    /** The roles a user or client holds now, read fresh for every token. */
-    async of(holder: RoleHolder): Promise<RoleView[]> {
-      const where = 'userId' in holder ? { users: { some: { userId: holder.userId } } } : { clients: { some: { clientId: holder.clientId } } };
-      return (await db.role.findMany({ where, include: withPermissions, orderBy: { name: 'asc' } })).map(view);
+    /** The roles a user or client holds now (names and permissions), read fresh for every token, in one query. */
+    async of(holder: RoleHolder): Promise<{ name: string; permissions: string[] }[]> {
+      const held = 'userId' in holder ? { users: { some: { userId: holder.userId } } } : { clients: { some: { clientId: holder.clientId } } };
+      const rows = await db.rolePermission.findMany({ where: { role: held }, select: { permission: true, role: { select: { name: true } } } });
+      const byRole = new Map<string, string[]>();
+      for (const row of rows) byRole.set(row.role.name, [...(byRole.get(row.role.name) ?? []), row.permission]);
+      return [...byRole].sort(([a], [b]) => a.localeCompare(b)).map(([name, permissions]) => ({ name, permissions }));
     },
   };
 }

@@ -96,6 +96,7 @@ describe('cleanup job', () => {
       const audit = createAudit(handle.db);
       await audit.record({ type: 'login.failure', outcome: 'failure' });
       await audit.record({ type: 'login.success', outcome: 'success' });
+      await audit.flush();
       await handle.db.auditEvent.updateMany({ where: { type: 'login.failure' }, data: { at: new Date(Date.now() - 100 * 86_400_000) } });
 
       const result = await createCleanup(handle.db, audit, { batchSize: 2, auditRetentionDays: 90 }).run();

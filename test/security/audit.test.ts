@@ -73,6 +73,7 @@ describe('audit trail', () => {
   });
 
   it('never stores a password, secret, code or token', async () => {
+    await server.services.audit.flush();
     const table = JSON.stringify(await server.services.db.auditEvent.findMany());
     expect(secrets.length).toBeGreaterThanOrEqual(10);
     for (const secret of secrets) expect(table.includes(secret), `found ${secret.slice(0, 12)}...`).toBe(false);
@@ -85,6 +86,7 @@ describe('audit trail', () => {
     const listed = JSON.parse(run.stdout) as { type: string; ip: string }[];
     expect(listed.length).toBeGreaterThan(0);
     expect(listed.every((e) => e.type === 'login.failure')).toBe(true);
+    await server.services.audit.flush();
     await server.services.db.auditEvent.updateMany({ where: { type: 'login.failure' }, data: { at: new Date(Date.now() - 91 * 86_400_000) } });
     expect(await server.services.audit.prune(90)).toBe(listed.length);
     expect(await server.services.audit.list({ type: 'login.failure' })).toEqual([]);
