@@ -53,6 +53,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const roles = createRoles(db);
     const audit = createAudit(db, options.log, metrics.observeAudit);
     const grants = createGrants(db);
+    const clientStore = createClientStore(db);
     return {
       config,
       database,
@@ -67,8 +68,8 @@ export async function createServices(config: Config, logger: Logger, options: Se
       metrics,
       migrationsPending: () => migrationsPending(db, database.target.provider),
       users: createUsers(db, roles, config.lockout),
-      clients: createClients(db, apis, roles, grants),
-      clientStore: createClientStore(db),
+      clients: createClients(db, apis, roles, grants, clientStore),
+      clientStore,
       signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),
       close: async () => {
         await audit.flush();

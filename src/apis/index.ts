@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
 import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
+import { createTtlCache } from '../db/ttl-cache.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
 
@@ -42,6 +43,8 @@ function checkScopes(values: readonly string[]): string[] {
 }
 
 export function createApis(db: Database) {
+  // APIs are read on every token request for them; another process sees a change within a second.
+  const byAudience = createTtlCache<ApiView | null>(1000);
   return {
     async create(input: { name: string; audience: string; scopes: readonly string[] }): Promise<ApiView> {
       if (!input.name.trim()) throw invalidInput('name is required');
@@ -57,6 +60,7 @@ export function createApis(db: Database) {
           },
           include: withScopes,
         });
+        byAudience.forget(audience);
         return view(row);
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`an API with audience ${audience} already exists`);
@@ -74,14 +78,17 @@ export function createApis(db: Database) {
 
     async findByAudience(audience: string): Promise<ApiView | null> {
       if (unstorable(audience)) return null;
-      const row = await db.api.findUnique({ where: { audience }, include: withScopes });
-      return row && view(row);
+      return byAudience.get(audience, async () => {
+        const row = await db.api.findUnique({ where: { audience }, include: withScopes });
+        return row && view(row);
+      });
     },
 
     /** Deletes by id or audience. */
     async delete(idOrAudience: string): Promise<void> {
       const { count } = await db.api.deleteMany({ where: { OR: [{ id: idOrAudience }, { audience: idOrAudience }] } });
       if (count === 0) throw notFound(`no API ${idOrAudience}`);
+      byAudience.clear();
     },
 
     /** Every scope that some API defines. */

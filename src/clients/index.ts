@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
 import { unstorable, type Database } from '../db/index.ts';
+import { createTtlCache } from '../db/ttl-cache.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
@@ -112,7 +113,7 @@ function checkTtl(value: number | undefined, label: string): number | null {
   return value;
 }
 
-export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants) {
+export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants, store: ClientStore) {
   /** OIDC scopes follow from the grants; API scopes must exist on some API. */
   async function resolveScopes(requested: readonly string[], grants: GrantType[]): Promise<string> {
     const scopes = splitScopes(requested);
@@ -200,15 +201,17 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         },
         include: WITH_ROLES,
       });
+      store.forget(clientId);
       return view(row);
     },
 
-    /** A new secret, shown once; the old one stops working at once. */
+    /** A new secret, shown once; the old one stops working at once (in other processes within CLIENT_CACHE_MS). */
     async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
       const current = await this.show(clientId);
       if (current.tokenEndpointAuthMethod === 'none') throw invalidInput(`client ${clientId} is public: it has no secret`);
       const clientSecret = generateClientSecret();
       const row = await db.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
+      store.forget(clientId);
       return { client: view(row), clientSecret };
     },
 
@@ -222,6 +225,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     async delete(clientId: string): Promise<void> {
       const { count } = await db.client.deleteMany({ where: { id: clientId } });
       if (count === 0) throw notFound(`no client ${clientId}`);
+      store.forget(clientId);
       await grants.revokeForClient(clientId);
     },
   };
@@ -229,34 +233,43 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
 
 export type Clients = ReturnType<typeof createClients>;
 
+/** How long another process may go on seeing a client as it was (this process forgets at once). */
+export const CLIENT_CACHE_MS = 1000;
+
 /** What the provider sees of a client: RFC 7591 metadata plus Ostiary's own properties. */
 export function createClientStore(db: Database) {
+  const cache = createTtlCache<Record<string, unknown> | undefined>(CLIENT_CACHE_MS);
   return {
+    forget: (clientId: string) => cache.forget(clientId),
     async providerMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
       if (unstorable(clientId)) return undefined;
-      const row = await db.client.findUnique({ where: { id: clientId } });
-      if (!row) return undefined;
-      const scopes = row.scope.split(' ').filter(Boolean);
-      const grantTypes = strings(row.grantTypes);
-      return {
-        client_id: row.id,
-        client_name: row.name,
-        // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
-        ...(row.secretHash ? { client_secret: row.secretHash } : {}),
-        token_endpoint_auth_method: row.tokenEndpointAuthMethod,
-        grant_types: grantTypes,
-        response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
-        redirect_uris: strings(row.redirectUris),
-        post_logout_redirect_uris: strings(row.postLogoutRedirectUris),
-        scope: scopes.filter(isOidcScope).join(' ') || 'openid',
-        api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
-        first_party: row.firstParty,
-        introspection_audiences: strings(row.introspectionAudiences),
-        access_token_ttl: row.accessTokenTtl,
-        id_token_ttl: row.idTokenTtl,
-        refresh_token_ttl: row.refreshTokenTtl,
-      };
+      return cache.get(clientId, () => readMetadata(db, clientId));
     },
+  };
+}
+
+async function readMetadata(db: Database, clientId: string): Promise<Record<string, unknown> | undefined> {
+  const row = await db.client.findUnique({ where: { id: clientId } });
+  if (!row) return undefined;
+  const scopes = row.scope.split(' ').filter(Boolean);
+  const grantTypes = strings(row.grantTypes);
+  return {
+    client_id: row.id,
+    client_name: row.name,
+    // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
+    ...(row.secretHash ? { client_secret: row.secretHash } : {}),
+    token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: strings(row.redirectUris),
+    post_logout_redirect_uris: strings(row.postLogoutRedirectUris),
+    scope: scopes.filter(isOidcScope).join(' ') || 'openid',
+    api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
+    first_party: row.firstParty,
+    introspection_audiences: strings(row.introspectionAudiences),
+    access_token_ttl: row.accessTokenTtl,
+    id_token_ttl: row.idTokenTtl,
+    refresh_token_ttl: row.refreshTokenTtl,
   };
 }
 
