@@ -201,3 +201,30 @@ export function createAudit(db: Database, log?: FastifyBaseLogger, observe: (eve
 }
 
 export type Audit = ReturnType<typeof createAudit>;
+
+/** The snake_case JSON form shared by the CLI and the admin API. */
+export const auditEventJson = (e: {
+  id: string;
+  type: string;
+  at: Date;
+  outcome: string;
+  actor: string | null;
+  subject: string | null;
+  clientId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: unknown;
+}) => ({
+  id: e.id,
+  type: e.type,
+  at: e.at,
+  outcome: e.outcome,
+  actor: e.actor,
+  subject: e.subject,
+  client_id: e.clientId,
+  ip: e.ip,
+  user_agent: e.userAgent,
+  request_id: e.requestId,
+  details: e.details,
+});

@@ -1,29 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { BILLING, jwksKids, m2mToken, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { kidOf, verifyJwt } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startInstances, type TestServer } from '../support/server.ts';
 
 const RELOAD_SECONDS = 2;
 const ENV = { KEY_RELOAD_SECONDS: String(RELOAD_SECONDS), JWKS_MAX_AGE_SECONDS: '60', KEY_PREPUBLISH_SECONDS: '3600' };
 
 describe('two instances on one PostgreSQL database agree on the signing key', () => {
-  let database: TestDatabase;
+  let cluster: Awaited<ReturnType<typeof startInstances>>;
   let a: TestServer;
   let b: TestServer;
   let worker: Worker;
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgresql');
-    a = await startTestServer('postgresql', ENV, { database });
-    b = await startTestServer('postgresql', ENV, { database });
+    cluster = await startInstances(2, ENV);
+    [a, b] = cluster.instances as [TestServer, TestServer];
     worker = await setUpWorker(a);
   });
-  afterAll(async () => {
-    await a?.stop();
-    await b?.stop();
-    await database?.drop();
-  });
+  afterAll(() => cluster?.stop());
 
   it('signs with the key another instance rotated to, within the reload bound, without a restart', async () => {
     const before = await jwksKids(b);

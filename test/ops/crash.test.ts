@@ -1,24 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
+import { freePort } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const GRANTS = 24;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('kill -9 during a stream of refresh requests', () => {
   let database: TestDatabase;

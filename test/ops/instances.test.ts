@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { BILLING, m2mToken, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { REDIRECT } from '../support/flows.ts';
 import { kidOf, oidc, verifyJwt } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startInstances, type TestServer } from '../support/server.ts';
 import { CONSENT_FORM, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
@@ -11,14 +10,13 @@ const RELOAD_SECONDS = 2;
 const LIMIT = 100;
 
 describe('three instances behind one name, sharing PostgreSQL and Redis', () => {
-  let database: TestDatabase;
+  let cluster: Awaited<ReturnType<typeof startInstances>>;
   let instances: TestServer[];
   let web: { id: string; secret: string };
   let worker: Worker;
   const [one, two, three] = [0, 1, 2];
 
   beforeAll(async () => {
-    database = await createTestDatabase('postgresql');
     const env = {
       REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
       KEY_RELOAD_SECONDS: String(RELOAD_SECONDS),
@@ -27,18 +25,15 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
       // One public name for all three, as behind a load balancer.
       ISSUER: 'https://id.example.test',
     };
-    instances = [];
-    for (let i = 0; i < 3; i += 1) instances.push(await startTestServer('postgresql', env, { database }));
+    cluster = await startInstances(3, env);
+    instances = cluster.instances;
     const { users, clients } = instances[0]!.services;
     await users.create(ADA);
     const created = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
     web = { id: created.client.clientId, secret: created.clientSecret! };
     worker = await setUpWorker(instances[0]!);
   });
-  afterAll(async () => {
-    for (const instance of instances ?? []) await instance.stop();
-    await database?.drop();
-  });
+  afterAll(() => cluster?.stop());
 
   /** The same path (and query) on another instance, as a load balancer might send it. */
   const on = (index: number, url: string) => {

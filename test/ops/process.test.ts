@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.ts';
 import { createAdapterFactory } from '../../src/oidc/adapter.ts';
@@ -7,16 +7,9 @@ import { createClientStore } from '../../src/clients/index.ts';
 import { createAudit } from '../../src/audit/index.ts';
 import { createCleanup } from '../../src/jobs/cleanup.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { freePort } from '../support/server.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Starts `ostiary serve`, resolves once it answers /readyz; returns the child and its stderr so far. */
 async function startServe(env: Record<string, string>, args: string[] = []) {

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { BILLING, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { startInstances, startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
@@ -67,22 +66,17 @@ describe('rate limits', () => {
 });
 
 describe('rate limits shared through Redis by two instances', () => {
-  let database: TestDatabase;
+  let cluster: Awaited<ReturnType<typeof startInstances>>;
   let a: TestServer;
   let b: TestServer;
   let worker: Worker;
   beforeAll(async () => {
-    database = await createTestDatabase('postgresql');
     const env = { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', RATE_LIMIT_TOKEN_PER_CLIENT: '4' };
-    a = await startTestServer('postgresql', env, { database });
-    b = await startTestServer('postgresql', env, { database });
+    cluster = await startInstances(2, env);
+    [a, b] = cluster.instances as [TestServer, TestServer];
     worker = await setUpWorker(a);
   });
-  afterAll(async () => {
-    await a?.stop();
-    await b?.stop();
-    await database?.drop();
-  });
+  afterAll(() => cluster?.stop());
 
   it('counts requests to either instance against one limit', async () => {
     expect((await postForm(a, '/token', worker, ccForm)).status).toBe(200);

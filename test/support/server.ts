@@ -7,7 +7,8 @@ import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './
 
 const quiet = { info: () => {}, warn: () => {} };
 
-async function freePort(): Promise<number> {
+/** A loopback port nobody listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -83,4 +84,18 @@ export async function startTestServer(
     },
   };
   return server;
+}
+
+/** Several instances on one fresh PostgreSQL database, as behind a load balancer; `stop` ends them all. */
+export async function startInstances(count: number, env: Record<string, string> = {}) {
+  const database = await createTestDatabase('postgresql');
+  const instances: TestServer[] = [];
+  for (let i = 0; i < count; i += 1) instances.push(await startTestServer('postgresql', env, { database }));
+  return {
+    instances,
+    async stop() {
+      for (const instance of instances) await instance.stop();
+      await database.drop();
+    },
+  };
 }

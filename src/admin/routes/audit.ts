@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { auditEventJson } from '../../audit/index.ts';
 import { pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
@@ -19,19 +20,7 @@ export async function auditRoutes(app: FastifyInstance, { services }: AdminDeps)
         cursor: q.cursor,
         limit: q.limit,
       });
-      return pageJson(page, (e) => ({
-        id: e.id,
-        type: e.type,
-        at: e.at,
-        outcome: e.outcome,
-        actor: e.actor,
-        subject: e.subject,
-        client_id: e.clientId,
-        ip: e.ip,
-        user_agent: e.userAgent,
-        request_id: e.requestId,
-        details: e.details,
-      }));
+      return pageJson(page, auditEventJson);
     },
   );
 }

@@ -1,3 +1,4 @@
+import { auditEventJson } from '../../audit/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { parse, type Output } from '../io.ts';
 import type { CommandContext } from '../index.ts';
@@ -20,19 +21,7 @@ export async function auditCommand(_verb: string | undefined, args: string[], ct
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalidInput('--limit takes a whole number from 1 to 10000');
   const { audit } = await ctx.services();
   const events = await audit.list({ type: values.type, since: since(values.since), limit });
-  const json = events.map((e) => ({
-    id: e.id,
-    type: e.type,
-    at: e.at,
-    outcome: e.outcome,
-    actor: e.actor,
-    subject: e.subject,
-    client_id: e.clientId,
-    ip: e.ip,
-    user_agent: e.userAgent,
-    request_id: e.requestId,
-    details: e.details,
-  }));
+  const json = events.map(auditEventJson);
   return out.result(json, () =>
     events.map((e) => `${e.at.toISOString()}  ${e.type.padEnd(30)} ${e.outcome.padEnd(7)} ${e.subject ?? '-'}  ${e.clientId ?? '-'}  ${e.ip ?? '-'}`).join('\n') || 'no events',
   );
