@@ -2,6 +2,7 @@ import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { isDatabaseUnavailable, loggerOptions, measureRequests, observability } from './observability/index.ts';
+import { registerTracing } from './observability/tracing.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
 import { registerRateLimits } from './security/rate-limits.ts';
@@ -71,6 +72,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   }
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
+  await registerTracing(app, config.otel.endpoint, config.otel.serviceName);
   measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
   const limits = await registerRateLimits(app, config, redis);

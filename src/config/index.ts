@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: seconds(10),
   CLEANUP_INTERVAL_SECONDS: seconds(600),
   CLEANUP_BATCH_SIZE: seconds(1000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('ostiary'),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -109,6 +111,8 @@ export interface Config {
   /** In-flight requests get this long to finish after SIGTERM. */
   readonly shutdownTimeout: number;
   readonly cleanup: Readonly<{ intervalSeconds: number; batchSize: number }>;
+  /** OpenTelemetry traces go here (OTLP/HTTP) when set; off otherwise. */
+  readonly otel: Readonly<{ endpoint: string | undefined; serviceName: string }>;
 }
 
 export class ConfigError extends Error {
@@ -203,6 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
     workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),
     shutdownTimeout: e.SHUTDOWN_TIMEOUT_SECONDS,
     cleanup: Object.freeze({ intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, batchSize: e.CLEANUP_BATCH_SIZE }),
+    otel: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });
