@@ -4,7 +4,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY prisma ./prisma
 COPY src ./src
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
+# Generates the Prisma clients (postinstall) with the dev tools.
+RUN npm ci --no-audit --no-fund
 
 FROM node:24-slim
 ENV NODE_ENV=production \
@@ -12,8 +13,9 @@ ENV NODE_ENV=production \
     PORT=3000 \
     DATA_DIR=/data
 WORKDIR /app
-COPY --from=build /app/node_modules ./node_modules
-COPY package.json ./
+COPY package.json package-lock.json ./
+# Runtime dependencies only; the generated clients come from the build stage.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY prisma ./prisma
 COPY src ./src
 COPY --from=build /app/src/db/generated ./src/db/generated

@@ -10,6 +10,12 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
+import { createTestDatabase } from '../test/support/databases.ts';
+import { REDIRECT, startFlow } from '../test/support/flows.ts';
+import { discover, oidc } from '../test/support/relying-party.ts';
+import { authorize, UserAgent } from '../test/support/user-agent.ts';
+
+const ADA = { email: 'bench@example.com', password: 'correct horse battery staple' };
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } } });
 const DURATION = Number(values.duration);
@@ -54,24 +60,94 @@ async function load(title: string, options: autocannon.Options) {
   return row;
 }
 
+/** Refresh token rotations/s: each response's new refresh token goes back into the pool the next request takes from. */
+async function refreshLoad(title: string, basic: string, pool: string[]) {
+  return load(title, {
+    url: `${BASE}/token`,
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+    requests: [
+      {
+        setupRequest: (request) => ({ ...request, body: `grant_type=refresh_token&refresh_token=${pool.shift()}` }),
+        onResponse: (status, body) => {
+          if (status === 200) pool.push((JSON.parse(body) as { refresh_token: string }).refresh_token);
+        },
+      },
+    ],
+  });
+}
+
+/** Complete sign-ins per second (authorize, login form with argon2id, consent, code exchange), `concurrency` at a time. */
+async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8) {
+  const end = Date.now() + DURATION * 1000;
+  const latencies: number[] = [];
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) {
+        const started = performance.now();
+        try {
+          const flow = await startFlow(rp);
+          const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+          await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+          latencies.push(performance.now() - started);
+        } catch {
+          failures += 1;
+        }
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  const row = { title, requestsPerSecond: Math.round((latencies.length / DURATION) * 10) / 10, p50ms: at(0.5), p99ms: at(0.99), non2xx: failures, errors: 0, total: latencies.length };
+  console.error(`${title}: ${row.requestsPerSecond} sign-ins/s, p50 ${row.p50ms} ms, p99 ${row.p99ms} ms, failures ${failures}`);
+  return row;
+}
+
+/** Sets up an API, a client credentials client, a user and a web client; returns what the loads need. */
+async function seed(env: Record<string, string>) {
+  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} }, { migrate: true });
+  try {
+    await services.signingKeys.ensureCurrent();
+    await services.apis.create({ name: 'Bench API', audience: 'https://bench.example.com', scopes: ['bench:read'] });
+    const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+    await services.users.create(ADA);
+    const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    return { m2mBasic: basic(m2m.client.clientId, m2m.clientSecret!), web: { id: web.client.clientId, secret: web.clientSecret!, basic: basic(web.client.clientId, web.clientSecret!) } };
+  } finally {
+    await services.close();
+  }
+}
+
+/** Refresh tokens of `count` separate sign-ins (separate grants), for the refresh load. */
+async function refreshTokens(rp: oidc.Configuration, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const flow = await startFlow(rp);
+    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+    tokens.push((await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce })).refresh_token!);
+  }
+  return tokens;
+}
+
 async function main() {
   const dataDir = await mkdtemp(join(tmpdir(), 'ostiary-bench-'));
-  const env = {
+  const unlimited = '100000000';
+  const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     PORT: String(PORT),
+    ISSUER: BASE,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
-    RATE_LIMIT_TOKEN_PER_CLIENT: '100000000',
-    RATE_LIMIT_TOKEN_PER_IP: '100000000',
-    RATE_LIMIT_ADMIN_PER_KEY: '100000000',
+    RATE_LIMIT_TOKEN_PER_CLIENT: unlimited,
+    RATE_LIMIT_TOKEN_PER_IP: unlimited,
+    RATE_LIMIT_ADMIN_PER_KEY: unlimited,
+    RATE_LIMIT_AUTHORIZE_PER_IP: unlimited,
+    RATE_LIMIT_LOGIN_PER_IP: unlimited,
+    RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
   };
-  const config = loadConfig(env);
-  const services = await createServices(config, { info: () => {}, warn: () => {} }, { migrate: true });
-  await services.signingKeys.ensureCurrent();
-  await services.apis.create({ name: 'Bench API', audience: 'https://bench.example.com', scopes: ['bench:read'] });
-  const { client, clientSecret } = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
-  await services.close();
-  const basic = `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString('base64')}`;
+  const { m2mBasic: basic, web } = await seed(env);
   const tokenRequest = {
     url: `${BASE}/token`,
     method: 'POST' as const,
@@ -108,7 +184,27 @@ async function main() {
       })),
       workers: 1,
     });
+    const rp = await discover(BASE, web.id, web.secret);
+    rows.push({ ...(await refreshLoad('refresh_token rotation, SQLite, 1 worker', web.basic, await refreshTokens(rp, CONNECTIONS * 2))), workers: 1 });
+    rows.push({ ...(await signInLoad('full sign-in (login form, argon2id, code exchange), SQLite, 1 worker, 8 at a time', rp)), workers: 1 });
     await stop();
+
+    // The same refresh load on PostgreSQL (a fresh database, dropped afterwards).
+    const postgres = await createTestDatabase('postgresql');
+    const sqliteUrl = env.DATABASE_URL;
+    try {
+      env.DATABASE_URL = postgres.url;
+      const pgSeed = await seed(env);
+      await start('1');
+      const pgRp = await discover(BASE, pgSeed.web.id, pgSeed.web.secret);
+      rows.push({ ...(await refreshLoad('refresh_token rotation, PostgreSQL, 1 worker', pgSeed.web.basic, await refreshTokens(pgRp, CONNECTIONS * 2))), workers: 1 });
+      await stop();
+    } finally {
+      if (sqliteUrl) env.DATABASE_URL = sqliteUrl;
+      else delete env.DATABASE_URL;
+      await postgres.drop();
+    }
+
     const workers = availableParallelism();
     await start('auto');
     rows.push({ ...(await load(`client_credentials, JWT, ${workers} workers`, tokenRequest)), workers });
@@ -122,7 +218,7 @@ async function main() {
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    conditions: { connections: CONNECTIONS, durationSeconds: DURATION, loadGenerator: 'autocannon, same machine', database: 'SQLite (file, WAL)' },
+    conditions: { connections: CONNECTIONS, durationSeconds: DURATION, loadGenerator: 'autocannon, same machine', database: 'SQLite (file, WAL) unless the row says PostgreSQL (local server)' },
     signingLimitPerCore: Math.round(limit),
     rows: rows.map((row) => ({
       ...row,

@@ -41,13 +41,21 @@ export async function providerRoutes(app: FastifyInstance, { live, limits }: { l
       return reply.code(414).send({ error: 'invalid_request', error_description: 'The request URI is too long.' });
     }
   });
+  // Fastify forgets a request once it is handed over; closing waits for the provider to finish
+  // them too (even those whose client went away), so the database is not closed under them.
+  const inFlight = new Set<Promise<unknown>>();
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([...inFlight]);
+  });
   for (const url of PROVIDER_PATHS) {
     app.all(url, { preHandler: limitsFor(url, limits) }, (request, reply) => {
       // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
       for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
       reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
       reply.hijack();
-      void live.callback(request.raw, reply.raw);
+      const handled = Promise.resolve(live.callback(request.raw, reply.raw));
+      inFlight.add(handled);
+      void handled.finally(() => inFlight.delete(handled));
     });
   }
 }
