@@ -1,0 +1,199 @@
+// Scale run: token, refresh and sign-in latency with an empty database, then with one seeded
+// with many users, clients and grants, in one run; then RSS over a sustained client credentials
+// load. Usage: npm run bench:scale [-- --users 1000000 --clients 100000 --grants 1000000 --soak 300]
+// Loopback only, every load bounded in time. Writes bench/results/scale-<time>.json.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { hashClientSecret } from '../src/clients/secrets.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { openDatabase } from '../src/db/index.ts';
+import { hashPassword } from '../src/users/passwords.ts';
+import { createServices } from '../src/services.ts';
+import { REDIRECT, startFlow } from '../test/support/flows.ts';
+import { discover, oidc } from '../test/support/relying-party.ts';
+import { authorize, UserAgent } from '../test/support/user-agent.ts';
+
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '1000000' },
+    clients: { type: 'string', default: '100000' },
+    grants: { type: 'string', default: '1000000' },
+    duration: { type: 'string', default: '8' },
+    soak: { type: 'string', default: '300' },
+  },
+});
+const COUNTS = { users: Number(values.users), clients: Number(values.clients), grants: Number(values.grants) };
+const DURATION = Number(values.duration);
+const SOAK = Number(values.soak);
+const PORT = 7122;
+const BASE = `http://127.0.0.1:${PORT}`;
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+const ADA = { email: 'bench@example.com', password: 'correct horse battery staple' };
+const BATCH = 5000;
+
+/** Bulk rows in batches; the users share one argon2id hash (hashing a million would take hours). */
+async function seed(url: string) {
+  const { db, close } = await openDatabase(url, { migrate: true });
+  try {
+    const passwordHash = await hashPassword('not a real password');
+    const started = Date.now();
+    for (let i = 0; i < COUNTS.users; i += BATCH) {
+      const n = Math.min(BATCH, COUNTS.users - i);
+      await db.user.createMany({ data: Array.from({ length: n }, (_, k) => ({ id: randomUUID(), email: `user${i + k}@seed.example.com`, passwordHash })) });
+    }
+    for (let i = 0; i < COUNTS.clients; i += BATCH) {
+      const n = Math.min(BATCH, COUNTS.clients - i);
+      await db.client.createMany({
+        data: Array.from({ length: n }, () => ({
+          id: randomBytes(16).toString('base64url'),
+          name: 'seeded',
+          secretHash: hashClientSecret(randomBytes(32).toString('base64url')),
+          tokenEndpointAuthMethod: 'client_secret_basic',
+          redirectUris: ['https://seeded.example.com/cb'],
+          postLogoutRedirectUris: [],
+          grantTypes: ['authorization_code', 'refresh_token'],
+          scope: 'openid profile email',
+        })),
+      });
+    }
+    const expiresAt = new Date(Date.now() + 30 * 86_400_000);
+    for (let i = 0; i < COUNTS.grants; i += BATCH) {
+      const n = Math.min(BATCH, COUNTS.grants - i);
+      await db.oidcPayload.createMany({
+        data: Array.from({ length: n }, () => {
+          const id = randomBytes(32).toString('base64url');
+          const accountId = randomUUID();
+          return { type: 'Grant', id, accountId, clientId: 'seeded', expiresAt, payload: { jti: id, kind: 'Grant', accountId, clientId: 'seeded', openid: { scope: 'openid' } } };
+        }),
+      });
+    }
+    return Math.round((Date.now() - started) / 1000);
+  } finally {
+    await close();
+  }
+}
+
+async function measure(label: string) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ostiary-scale-'));
+  const unlimited = '100000000';
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    PORT: String(PORT),
+    ISSUER: BASE,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_TOKEN_PER_CLIENT: unlimited,
+    RATE_LIMIT_TOKEN_PER_IP: unlimited,
+    RATE_LIMIT_AUTHORIZE_PER_IP: unlimited,
+    RATE_LIMIT_LOGIN_PER_IP: unlimited,
+    RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
+  };
+  const config = loadConfig(env);
+  const seedSeconds = label === 'seeded' ? await seed(config.databaseUrl) : 0;
+  const services = await createServices(config, { info: () => {}, warn: () => {} }, { migrate: true });
+  await services.signingKeys.ensureCurrent();
+  await services.apis.create({ name: 'Bench API', audience: 'https://bench.example.com', scopes: ['bench:read'] });
+  const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+  await services.users.create(ADA);
+  const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
+  await services.close();
+
+  const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    for (let i = 0; i < 300 && !(await fetch(`${BASE}/readyz`).then((r) => r.ok).catch(() => false)); i += 1) await new Promise((r) => setTimeout(r, 100));
+    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    const token = await autocannon({
+      url: `${BASE}/token`,
+      method: 'POST',
+      connections: 32,
+      duration: DURATION,
+      headers: { authorization: basic(m2m.client.clientId, m2m.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&scope=bench%3Aread&resource=https%3A%2F%2Fbench.example.com',
+    });
+    const rp = await discover(BASE, web.client.clientId, web.clientSecret!);
+    const signIns: number[] = [];
+    const refreshes: number[] = [];
+    for (let i = 0; i < 40; i += 1) {
+      let started = performance.now();
+      const flow = await startFlow(rp);
+      const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+      const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+      signIns.push(performance.now() - started);
+      started = performance.now();
+      await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+      refreshes.push(performance.now() - started);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const result = {
+      label,
+      seedSeconds,
+      tokensPerSecond: Math.round(token.requests.average),
+      tokenP50ms: token.latency.p50,
+      tokenP99ms: token.latency.p99,
+      signInMedianMs: Math.round(median(signIns)),
+      refreshMedianMs: Math.round(median(refreshes) * 10) / 10,
+    };
+    console.error(JSON.stringify(result));
+    return { result, child, dataDir };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+async function rssOf(): Promise<number> {
+  const text = await (await fetch(`${BASE}/metrics`)).text();
+  return Number(text.match(/^ostiary_process_resident_memory_bytes (\d+)/m)?.[1] ?? 0);
+}
+
+async function stop(run: { child: ChildProcess; dataDir: string }) {
+  const exited = new Promise((resolve) => run.child.once('exit', resolve));
+  run.child.kill('SIGTERM');
+  await exited;
+  await rm(run.dataDir, { recursive: true, force: true });
+}
+
+const empty = await measure('empty');
+await stop(empty);
+const seeded = await measure('seeded');
+// Soak: RSS before and after a sustained client credentials load on the seeded database.
+const rss: { at: number; bytes: number }[] = [{ at: 0, bytes: await rssOf() }];
+if (SOAK > 0) {
+  const started = Date.now();
+  const sampler = setInterval(() => void rssOf().then((bytes) => rss.push({ at: Math.round((Date.now() - started) / 1000), bytes })), 30_000);
+  const services = await createServices(loadConfig({ DATA_DIR: seeded.dataDir }), { info: () => {}, warn: () => {} });
+  const m2m = await services.clients.create({ name: 'soak', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+  await services.close();
+  await autocannon({
+    url: `${BASE}/token`,
+    method: 'POST',
+    connections: 16,
+    duration: SOAK,
+    headers: { authorization: `Basic ${Buffer.from(`${m2m.client.clientId}:${m2m.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=bench%3Aread&resource=https%3A%2F%2Fbench.example.com',
+  });
+  clearInterval(sampler);
+  rss.push({ at: SOAK, bytes: await rssOf() });
+}
+await stop(seeded);
+
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+const report = {
+  date: new Date().toISOString(),
+  counts: COUNTS,
+  empty: empty.result,
+  seeded: seeded.result,
+  seededOverEmpty: {
+    tokenP50: ratio(seeded.result.tokenP50ms, empty.result.tokenP50ms),
+    signIn: ratio(seeded.result.signInMedianMs, empty.result.signInMedianMs),
+    refresh: ratio(seeded.result.refreshMedianMs, empty.result.refreshMedianMs),
+  },
+  rssMegabytes: rss.map((r) => ({ at: r.at, mb: Math.round(r.bytes / 1_048_576) })),
+};
+await writeFile(new URL(`results/scale-${report.date.replace(/[:.]/g, '-')}.json`, import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+console.log(JSON.stringify(report, null, 2));
