@@ -24,12 +24,12 @@ function banner(config: Config, address: string, provider: string, workers: numb
 `;
 }
 
-const services = (config: Config, log: Log) =>
-  createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate: true, log });
+const services = (config: Config, log: Log, migrate: boolean) =>
+  createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate, log });
 
 /** Migrations and the first signing key, done once before anything serves. */
 async function prepare(config: Config, log: Log) {
-  const prepared = await services(config, log);
+  const prepared = await services(config, log, true);
   try {
     const created = await prepared.signingKeys.ensureCurrent();
     if (created) log.info({ kid: created.kid }, 'generated the first signing key');
@@ -41,7 +41,8 @@ async function prepare(config: Config, log: Log) {
 
 /** One process serving the port; with `jobs`, it also runs the background jobs. */
 async function runServer(config: Config, log: Log, options: { jobs: boolean; banner?: (address: string) => string }) {
-  const running = await services(config, log);
+  // Migrations were applied by prepare(), once, before any process serves.
+  const running = await services(config, log, false);
   let app: Awaited<ReturnType<typeof buildServer>>;
   let address: string;
   try {
