@@ -8,6 +8,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { benchEnv } from './support.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
@@ -133,20 +134,7 @@ async function refreshTokens(rp: oidc.Configuration, count: number): Promise<str
 
 async function main() {
   const dataDir = await mkdtemp(join(tmpdir(), 'ostiary-bench-'));
-  const unlimited = '100000000';
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    PORT: String(PORT),
-    ISSUER: BASE,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_TOKEN_PER_CLIENT: unlimited,
-    RATE_LIMIT_TOKEN_PER_IP: unlimited,
-    RATE_LIMIT_ADMIN_PER_KEY: unlimited,
-    RATE_LIMIT_AUTHORIZE_PER_IP: unlimited,
-    RATE_LIMIT_LOGIN_PER_IP: unlimited,
-    RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
-  };
+  const env = benchEnv(PORT, dataDir);
   const { m2mBasic: basic, web } = await seed(env);
   const tokenRequest = {
     url: `${BASE}/token`,

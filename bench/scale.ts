@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { benchEnv } from './support.ts';
 import { hashClientSecret } from '../src/clients/secrets.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase } from '../src/db/index.ts';
@@ -80,19 +81,7 @@ async function seed(url: string) {
 
 async function measure(label: string) {
   const dataDir = await mkdtemp(join(tmpdir(), 'ostiary-scale-'));
-  const unlimited = '100000000';
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    PORT: String(PORT),
-    ISSUER: BASE,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_TOKEN_PER_CLIENT: unlimited,
-    RATE_LIMIT_TOKEN_PER_IP: unlimited,
-    RATE_LIMIT_AUTHORIZE_PER_IP: unlimited,
-    RATE_LIMIT_LOGIN_PER_IP: unlimited,
-    RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
-  };
+  const env = benchEnv(PORT, dataDir);
   const config = loadConfig(env);
   const seedSeconds = label === 'seeded' ? await seed(config.databaseUrl) : 0;
   const services = await createServices(config, { info: () => {}, warn: () => {} }, { migrate: true });
