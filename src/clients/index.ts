@@ -129,6 +129,12 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     return [...new Set([...oidc, ...scopes])].join(' ');
   }
 
+  async function show(clientId: string): Promise<ClientView> {
+    const row = await db.client.findUnique({ where: { id: clientId }, include: WITH_ROLES });
+    if (!row) throw notFound(`no client ${clientId}`);
+    return view(row);
+  }
+
   return {
     /** Creates a client; the secret (confidential clients) is returned here and never again. */
     async create(input: ClientInput): Promise<{ client: ClientView; clientSecret: string | null }> {
@@ -181,7 +187,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
 
     /** Changes what is given; checked like creation. Roles, when given, replace the client's roles. */
     async update(clientId: string, patch: ClientPatch): Promise<ClientView> {
-      const current = await this.show(clientId);
+      const current = await show(clientId);
       const isPublic = current.tokenEndpointAuthMethod === 'none';
       const grants = patch.grantTypes ? checkGrantTypes(patch.grantTypes, isPublic, current.introspectionAudiences.length > 0) : (current.grantTypes as GrantType[]);
       const redirectUris = patch.redirectUris ? checkRedirectUris(patch.redirectUris, 'redirect URI') : current.redirectUris;
@@ -207,7 +213,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
 
     /** A new secret, shown once; the old one stops working at once (in other processes within CLIENT_CACHE_MS). */
     async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
-      const current = await this.show(clientId);
+      const current = await show(clientId);
       if (current.tokenEndpointAuthMethod === 'none') throw invalidInput(`client ${clientId} is public: it has no secret`);
       const clientSecret = generateClientSecret();
       const row = await db.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
@@ -215,11 +221,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       return { client: view(row), clientSecret };
     },
 
-    async show(clientId: string): Promise<ClientView> {
-      const row = await db.client.findUnique({ where: { id: clientId }, include: WITH_ROLES });
-      if (!row) throw notFound(`no client ${clientId}`);
-      return view(row);
-    },
+    show,
 
     /** Deletes the client and everything the provider stored for it (grants, tokens, codes). */
     async delete(clientId: string): Promise<void> {
