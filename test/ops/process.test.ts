@@ -63,7 +63,10 @@ describe('the serve process', () => {
       const response = await fetch(`${server.url}/healthz`, { headers: { connection: 'close' } });
       expect(response.status).toBe(200);
     }
-    const lines = server.stderr().split('\n').filter((l) => l.includes('Server listening'));
+    // The port answers as soon as the first worker listens; give the second its moment.
+    const listening = () => server.stderr().split('\n').filter((l) => l.includes('Server listening'));
+    for (let waited = 0; listening().length < 2 && waited < 10_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    const lines = listening();
     for (const line of lines) pids.add(JSON.parse(line).pid);
     expect(pids.size).toBe(2);
     expect(server.stderr()).toContain('(2 worker processes)');
