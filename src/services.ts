@@ -70,7 +70,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       users: createUsers(db, roles, config.lockout),
       clients: createClients(db, apis, roles, grants, clientStore),
       clientStore,
-      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), options.clock),
+      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), grants, options.clock),
       close: async () => {
         await audit.flush();
         await database.close();

@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import { notFound } from '../errors.ts';
+import type { Grants } from '../grants/index.ts';
 import { withLock, type Transaction } from '../db/lock.ts';
 import type { Secrets } from '../secrets/index.ts';
 
@@ -91,7 +92,7 @@ async function generateKeyMaterial(): Promise<KeyMaterial> {
   };
 }
 
-export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPolicy, clock: () => Date = () => new Date()) {
+export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPolicy, grants: Pick<Grants, 'revoke'>, clock: () => Date = () => new Date()) {
   const byState = (tx: Transaction | Database, state: KeyState) =>
     tx.signingKey.findFirst({ where: { alg: SIGNING_ALG, state }, orderBy: { generation: 'desc' } });
 
@@ -146,10 +147,7 @@ export function createSigningKeys(db: Database, secrets: Secrets, policy: KeyPol
       select: { grantId: true },
       distinct: ['grantId'],
     });
-    const grantIds = rows.map((r) => r.grantId!);
-    if (grantIds.length === 0) return 0;
-    await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
-    return grantIds.length;
+    return grants.revoke(rows.map((r) => r.grantId!));
   }
 
   /**
