@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { Database } from '../db/index.ts';
+import { strings } from '../db/json.ts';
 import { invalidInput, notFound } from '../errors.ts';
 
 /** What an API key may do; `admin` is every scope. */
@@ -42,7 +43,6 @@ export interface ApiKeyView {
 
 type Row = Awaited<ReturnType<Database['apiKey']['findUniqueOrThrow']>>;
 
-const strings = (json: unknown) => (Array.isArray(json) ? json.filter((v): v is string => typeof v === 'string') : []);
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 function view(row: Row): ApiKeyView {

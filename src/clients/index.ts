@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
 import { unstorable, type Database } from '../db/index.ts';
+import { strings } from '../db/json.ts';
 import { createTtlCache } from '../db/ttl-cache.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
@@ -50,7 +51,6 @@ export interface ClientView {
 const WITH_ROLES = { roles: { select: { role: { select: { name: true } } } } } as const;
 type ClientRow = Awaited<ReturnType<Database['client']['findUniqueOrThrow']>> & { roles: { role: { name: string } }[] };
 
-const strings = (json: unknown) => (Array.isArray(json) ? json.filter((v): v is string => typeof v === 'string') : []);
 
 function view(row: ClientRow): ClientView {
   return {
