@@ -32,14 +32,21 @@ export interface ServiceOptions {
   log?: FastifyBaseLogger;
 }
 
-/** Read-only facts for /readyz. */
-async function migrationsPending(db: Database, provider: 'sqlite' | 'postgresql'): Promise<string[]> {
-  const expected = (await loadMigrations(provider)).migrationDirectories.map((m) => m.path);
-  const applied = await db.$queryRawUnsafe<{ migration_name: string }[]>(
-    'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
-  );
-  const done = new Set(applied.map((m) => m.migration_name));
-  return expected.filter((name) => !done.has(name));
+/**
+ * For /readyz: the committed migrations the database has not applied. The committed list is
+ * read from disk once; only the database is asked on every probe.
+ */
+function pendingMigrations(db: Database, provider: 'sqlite' | 'postgresql') {
+  let committed: Promise<string[]> | undefined;
+  return async (): Promise<string[]> => {
+    committed ??= loadMigrations(provider).then((list) => list.migrationDirectories.map((m) => m.path));
+    const expected = await committed;
+    const applied = await db.$queryRawUnsafe<{ migration_name: string }[]>(
+      'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+    );
+    const done = new Set(applied.map((m) => m.migration_name));
+    return expected.filter((name) => !done.has(name));
+  };
 }
 
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
@@ -66,7 +73,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       audit,
       cleanup: createCleanup(db, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
       metrics,
-      migrationsPending: () => migrationsPending(db, database.target.provider),
+      migrationsPending: pendingMigrations(db, database.target.provider),
       users: createUsers(db, roles, config.lockout),
       clients: createClients(db, apis, roles, grants, clientStore),
       clientStore,
