@@ -84,11 +84,14 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
  * signs, and revalidate it cheaply (ETag, 304).
  */
 function jwksCaching(maxAge: number) {
+  // A provider's keystore never changes (new keys mean a new provider), so neither does its JWKS.
+  let etag: string | undefined;
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
     await next();
     if (ctx.oidc?.route !== 'jwks' || ctx.status !== 200) return;
     ctx.set('cache-control', `public, max-age=${maxAge}`);
-    ctx.etag = createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url');
+    etag ??= createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url');
+    ctx.etag = etag;
     if (ctx.fresh) ctx.status = 304;
   };
 }
