@@ -1,7 +1,7 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { isDatabaseUnavailable, loggerOptions, measureRequests, observability } from './observability/index.ts';
+import { isDatabaseUnavailable, loggerOptions, measureRequests, observability, UNAVAILABLE_MESSAGE } from './observability/index.ts';
 import { registerTracing } from './observability/tracing.ts';
 import { createCsrf } from './security/csrf.ts';
 import { registerSecurityHeaders, requestId } from './security/headers.ts';
@@ -25,16 +25,14 @@ declare module 'fastify' {
 }
 
 const GENERIC_ERROR = 'The server could not handle this request.';
-const UNAVAILABLE = 'The service is temporarily unavailable. Try again shortly.';
 
-
-/** Assembles the HTTP server: the provider's endpoints, the interaction pages, error handling. */
 export interface ServerOptions {
   logger?: FastifyBaseLogger;
   /** Run the background jobs (key transitions, cleanup): true in one process of a cluster. */
   jobs?: boolean;
 }
 
+/** Assembles the HTTP server: the provider's endpoints, the interaction pages, error handling. */
 export async function buildServer(services: Services, { logger, jobs = true }: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
   const app = Fastify({
@@ -83,8 +81,8 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     if (isDatabaseUnavailable(error)) {
       request.log.error({ err: error }, 'database unavailable');
       reply.code(503).header('retry-after', '5').header('cache-control', 'no-store');
-      if (request.url.startsWith('/interaction/')) return reply.view('error', { message: UNAVAILABLE });
-      return reply.send({ error: 'temporarily_unavailable', error_description: UNAVAILABLE });
+      if (request.url.startsWith('/interaction/')) return reply.view('error', { message: UNAVAILABLE_MESSAGE });
+      return reply.send({ error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE });
     }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error({ err: error }, 'request failed');

@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import { isDatabaseUnavailable } from '../observability/index.ts';
+import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE } from '../observability/index.ts';
 import type { RateLimitHooks } from '../security/rate-limits.ts';
 import { apiKeyAuth, type AdminRoute } from './auth.ts';
 import type { AdminDeps } from './context.ts';
@@ -37,7 +37,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   app.setErrorHandler((error, request, reply) => {
     if (isDatabaseUnavailable(error)) {
       request.log.error({ err: error }, 'database unavailable');
-      return sendProblem(reply.header('retry-after', '5'), 503, 'Service Unavailable', 'The service is temporarily unavailable. Try again shortly.');
+      return sendProblem(reply.header('retry-after', '5'), 503, 'Service Unavailable', UNAVAILABLE_MESSAGE);
     }
     const { status, detail } = problemFor(error as Error);
     if (status === 500) request.log.error({ err: error }, 'admin request failed');

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { UNAVAILABLE_MESSAGE } from '../observability/index.ts';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
 import { clientSecretMatches } from '../clients/secrets.ts';
@@ -75,7 +76,7 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
   if (ctx.status === 500 && ctx.state.databaseUnavailable) {
     ctx.status = 503;
     ctx.set('retry-after', '5');
-    ctx.body = { error: 'temporarily_unavailable', error_description: 'The service is temporarily unavailable. Try again shortly.' };
+    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE };
   }
 }
 
