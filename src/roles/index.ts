@@ -11,6 +11,11 @@ export interface RoleView {
   createdAt: Date;
 }
 
+interface HeldPermission {
+  name: string;
+  permission: string;
+}
+
 export type RoleHolder = { userId: string } | { clientId: string };
 
 const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
@@ -91,12 +96,18 @@ export function createRoles(db: Database) {
       return count > 0;
     },
 
-    /** The roles a user or client holds now (names and permissions), read fresh for every token, in one query. */
+    /**
+     * The roles a user or client holds now (names and permissions), read fresh for every token.
+     * One statement written out: Prisma's relation query for this is two statements and, on the
+     * token endpoint, about a quarter of the CPU.
+     */
     async of(holder: RoleHolder): Promise<{ name: string; permissions: string[] }[]> {
-      const held = 'userId' in holder ? { users: { some: { userId: holder.userId } } } : { clients: { some: { clientId: holder.clientId } } };
-      const rows = await db.rolePermission.findMany({ where: { role: held }, select: { permission: true, role: { select: { name: true } } } });
+      const rows =
+        'userId' in holder
+          ? await db.$queryRaw<HeldPermission[]>`SELECT r."name", p."permission" FROM "UserRole" h JOIN "Role" r ON r."id" = h."roleId" JOIN "RolePermission" p ON p."roleId" = r."id" WHERE h."userId" = ${holder.userId}`
+          : await db.$queryRaw<HeldPermission[]>`SELECT r."name", p."permission" FROM "ClientRole" h JOIN "Role" r ON r."id" = h."roleId" JOIN "RolePermission" p ON p."roleId" = r."id" WHERE h."clientId" = ${holder.clientId}`;
       const byRole = new Map<string, string[]>();
-      for (const row of rows) byRole.set(row.role.name, [...(byRole.get(row.role.name) ?? []), row.permission]);
+      for (const row of rows) byRole.set(row.name, [...(byRole.get(row.name) ?? []), row.permission]);
       return [...byRole].sort(([a], [b]) => a.localeCompare(b)).map(([name, permissions]) => ({ name, permissions }));
     },
   };
