@@ -94,7 +94,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
   await app.register(observability, { services, live });
-  await app.register(providerRoutes, { live, limits });
+  await app.register(providerRoutes, { live, limits, config });
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });
   return app;

@@ -1,7 +1,9 @@
 import type Provider from 'oidc-provider';
+import { renderDocuments } from './documents.ts';
 import { createProvider, type ProviderDeps } from './provider.ts';
 
 type Callback = ReturnType<Provider['callback']>;
+type Documents = Awaited<ReturnType<typeof renderDocuments>>;
 
 /**
  * oidc-provider fixes its keystore at construction. When the published signing keys change,
@@ -13,9 +15,10 @@ export async function createLiveProvider(deps: ProviderDeps, onCreate: (provider
     const version = await deps.signingKeys.publishedVersion();
     const provider = await createProvider(deps);
     onCreate(provider);
-    return { version, provider, callback: provider.callback() };
+    const documents = await renderDocuments(provider, deps.config.issuer, deps.config.keys.jwksMaxAge);
+    return { version, provider, callback: provider.callback(), documents };
   }
-  let live: { version: string; provider: Provider; callback: Callback } = await build();
+  let live: { version: string; provider: Provider; callback: Callback; documents: Documents } = await build();
 
   return {
     get provider(): Provider {
@@ -23,6 +26,10 @@ export async function createLiveProvider(deps: ProviderDeps, onCreate: (provider
     },
     get callback(): Callback {
       return live.callback;
+    },
+    /** Discovery and the JWKS of the live provider, serialized. */
+    get documents(): Documents {
+      return live.documents;
     },
     /** Rebuilds when the published keys changed; true when it did. */
     async refresh(): Promise<boolean> {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { UNAVAILABLE_MESSAGE } from '../observability/index.ts';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
@@ -81,23 +80,6 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
 }
 
 /**
- * Lets relying parties cache the JWKS, for less than the time a new key is published before it
- * signs, and revalidate it cheaply (ETag, 304).
- */
-function jwksCaching(maxAge: number) {
-  // A provider's keystore never changes (new keys mean a new provider), so neither does its JWKS.
-  let etag: string | undefined;
-  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
-    await next();
-    if (ctx.oidc?.route !== 'jwks' || ctx.status !== 200) return;
-    ctx.set('cache-control', `public, max-age=${maxAge}`);
-    etag ??= createHash('sha256').update(JSON.stringify(ctx.body)).digest('base64url');
-    ctx.etag = etag;
-    if (ctx.fresh) ctx.status = 304;
-  };
-}
-
-/**
  * Every departure from oidc-provider's defaults is here, each with its reason. The option
  * reference is docs/README.md in the oidc-provider repository.
  */
@@ -156,7 +138,6 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(databaseUnavailable);
-  provider.use(jwksCaching(config.keys.jwksMaxAge));
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks()));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {

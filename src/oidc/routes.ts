@@ -1,6 +1,8 @@
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
-import { PROVIDER_CSP } from '../security/headers.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { documentHeaders, PROVIDER_CSP } from '../security/headers.ts';
+import type { Config } from '../config/index.ts';
 import type { RateLimitHooks } from '../security/rate-limits.ts';
+import { DOCUMENT_PATHS, type DocumentPath } from './documents.ts';
 import type { LiveProvider } from './live-provider.ts';
 
 /**
@@ -31,7 +33,29 @@ function limitsFor(url: string, limits: RateLimitHooks): preHandlerHookHandler[]
   return [];
 }
 
-export async function providerRoutes(app: FastifyInstance, { live, limits }: { live: LiveProvider; limits: RateLimitHooks }): Promise<void> {
+/** If-None-Match (RFC 9110, 13.1.2): `*`, or a list of entity tags compared weakly. */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || trimmed.replace(/^W\//, '') === etag;
+  });
+}
+
+/** GET and HEAD of discovery and the JWKS, from the documents the live provider rendered once. */
+function serveDocument(live: LiveProvider, path: DocumentPath, headers: Record<string, string>) {
+  return (request: FastifyRequest, reply: FastifyReply) => {
+    const document = live.documents.get(path)!;
+    reply.headers(headers).header('etag', document.etag);
+    if (document.cacheControl) reply.header('cache-control', document.cacheControl);
+    if (matches(request.headers['if-none-match'], document.etag)) return reply.code(304).send();
+    return reply.type(document.contentType).send(document.body);
+  };
+}
+
+export async function providerRoutes(app: FastifyInstance, { live, limits, config }: { live: LiveProvider; limits: RateLimitHooks; config: Config }): Promise<void> {
+  // Public documents, read by browsers of any origin, never with credentials.
+  const headers = { ...documentHeaders(config), 'access-control-allow-origin': '*' };
   // The provider reads and limits request bodies itself; Fastify must leave the stream alone.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
@@ -47,15 +71,23 @@ export async function providerRoutes(app: FastifyInstance, { live, limits }: { l
   app.addHook('onClose', async () => {
     await Promise.allSettled([...inFlight]);
   });
+  function toProvider(request: FastifyRequest, reply: FastifyReply) {
+    // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+    reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
+    reply.hijack();
+    const handled = Promise.resolve(live.callback(request.raw, reply.raw));
+    inFlight.add(handled);
+    void handled.finally(() => inFlight.delete(handled));
+  }
   for (const url of PROVIDER_PATHS) {
-    app.all(url, { preHandler: limitsFor(url, limits) }, (request, reply) => {
-      // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
-      reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
-      reply.hijack();
-      const handled = Promise.resolve(live.callback(request.raw, reply.raw));
-      inFlight.add(handled);
-      void handled.finally(() => inFlight.delete(handled));
-    });
+    const document = DOCUMENT_PATHS.find((path) => path === url);
+    if (document) {
+      app.get(url, { helmet: false }, serveDocument(live, document, headers));
+      // CORS preflights and any other method still get the provider's answer.
+      app.route({ method: app.supportedMethods.filter((m) => m !== 'GET' && m !== 'HEAD'), url, handler: toProvider });
+    } else {
+      app.all(url, { preHandler: limitsFor(url, limits) }, toProvider);
+    }
   }
 }

@@ -14,6 +14,22 @@ export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; b
 export const PROVIDER_CSP = "base-uri 'none'; frame-ancestors 'none'";
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const HSTS = { maxAge: 31_536_000, includeSubDomains: true };
+
+/**
+ * The headers that mean something on a public JSON document (discovery, the JWKS), fixed once:
+ * helmet's other headers are for HTML pages, and these two documents are served so often that
+ * every header counts.
+ */
+export function documentHeaders(config: Config): Record<string, string> {
+  return {
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'cross-origin-resource-policy': 'cross-origin',
+    ...(config.issuer.startsWith('https:') ? { 'strict-transport-security': `max-age=${HSTS.maxAge}; includeSubDomains` } : {}),
+  };
+}
 
 /** A request id from the proxy in front when it looks like one, else a new one. */
 export function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
@@ -33,7 +49,7 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
     crossOriginResourcePolicy: { policy: 'cross-origin' },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
-    hsts: config.issuer.startsWith('https:') ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    hsts: config.issuer.startsWith('https:') ? HSTS : false,
   });
   app.addHook('onRequest', async (request: FastifyRequest, reply) => {
     reply.header('x-request-id', request.id);

@@ -1,6 +1,20 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
+
+/** A GET with any Host header (fetch would send the URL's). */
+function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers: { host } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -57,6 +71,39 @@ describe.each(DATABASES)('discovery and JWKS (%s)', (kind) => {
       expect(Buffer.from(key.n!, 'base64url').length).toBe(256);
       for (const member of PRIVATE_MEMBERS) expect(key).not.toHaveProperty(member);
     }
+  });
+
+  it("names the issuer's endpoints whatever Host a request carries", async () => {
+    const { status, body } = await getWithHost(`${server.issuer}/.well-known/openid-configuration`, 'evil.example');
+    expect(status).toBe(200);
+    const meta = JSON.parse(body) as Record<string, unknown>;
+    expect(meta.token_endpoint).toBe(`${server.issuer}/token`);
+    expect(body).not.toContain('evil.example');
+  });
+
+  it('lets any origin read discovery and revalidate it by ETag, HEAD included', async () => {
+    const response = await fetch(`${server.issuer}/.well-known/openid-configuration`, { headers: { origin: 'https://spa.example' } });
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    const etag = response.headers.get('etag')!;
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    const again = await fetch(`${server.issuer}/.well-known/openid-configuration`, { headers: { 'if-none-match': `W/"other", ${etag}`, 'cache-control': 'max-age=0' } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    const head = await fetch(`${server.issuer}/jwks`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toContain('application/jwk-set+json');
+    expect(await head.text()).toBe('');
+  });
+
+  it('answers CORS preflights and other methods on the documents through the provider', async () => {
+    const preflight = await fetch(`${server.issuer}/jwks`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://spa.example', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('GET');
+    expect((await fetch(`${server.issuer}/jwks`, { method: 'POST' })).status).toBeGreaterThanOrEqual(400);
   });
 
   it('leaves other paths to Fastify', async () => {
