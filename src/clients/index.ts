@@ -208,6 +208,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         include: WITH_ROLES,
       });
       store.forget(clientId);
+      if (roleIds) roles.changed();
       return view(row);
     },
 

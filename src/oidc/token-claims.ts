@@ -13,7 +13,7 @@ interface IssuedToken {
 /**
  * Claims added to access tokens for an API: `permissions`, the granted scopes of that API that
  * the subject's roles allow; `roles`, the roles that contribute to them; `grant_id`, so
- * introspection can tell whether the grant still stands. Read fresh for every token.
+ * introspection can tell whether the grant still stands.
  */
 export function createExtraTokenClaims(roles: Roles) {
   return async (_ctx: KoaContextWithOIDC, token: IssuedToken) => {

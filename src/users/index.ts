@@ -131,6 +131,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) 
           ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
         },
       });
+      if (roleIds) roles.changed();
       return resolve(user.id);
     },
 

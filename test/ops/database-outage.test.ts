@@ -3,6 +3,8 @@ import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_CACHE_MS } from '../../src/clients/index.ts';
+import { ROLES_CACHE_MS } from '../../src/roles/index.ts';
 import { postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -57,6 +59,8 @@ describe('database outage', () => {
   it('answers 503 temporarily_unavailable while the database is down, stays up, and recovers without a restart', async () => {
     expect((await postForm(server, '/token', worker, ccForm)).status).toBe(200);
     pg.stop();
+    // The client, its API and its roles are cached for a second: past that, a token needs the database.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(CLIENT_CACHE_MS, ROLES_CACHE_MS) + 200));
 
     const token = await postForm(server, '/token', worker, ccForm);
     expect(token.status).toBe(503);

@@ -1,5 +1,8 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.ts';
+import { ROLES_CACHE_MS } from '../../src/roles/index.ts';
+import { createServices } from '../../src/services.ts';
 import { DATABASES } from '../support/databases.ts';
 import { BILLING } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
@@ -69,6 +72,27 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
     expect(await workerToken('invoices:read')).toMatchObject({ permissions: [], roles: [] });
     await server.services.roles.grant('billing-worker', { clientId: worker.id });
     expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
+  });
+
+  it('applies a role change made by another process within ROLES_CACHE_MS', async () => {
+    const quiet = { info: () => {}, warn: () => {} };
+    const other = await createServices(loadConfig({ DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' }), quiet);
+    try {
+      expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
+      await other.roles.revoke('billing-worker', { clientId: worker.id });
+      const revokedAt = Date.now();
+      let claims = await workerToken('invoices:read');
+      while ((claims.permissions as string[]).length > 0 && Date.now() - revokedAt < ROLES_CACHE_MS + 2000) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        claims = await workerToken('invoices:read');
+      }
+      expect(claims).toMatchObject({ permissions: [], roles: [] });
+      expect(Date.now() - revokedAt).toBeLessThan(ROLES_CACHE_MS + 2000);
+    } finally {
+      await other.roles.grant('billing-worker', { clientId: worker.id });
+      await other.close();
+      server.services.roles.changed();
+    }
   });
 
   it('puts roles in the ID token and UserInfo only when the roles scope is granted', async () => {
