@@ -6,7 +6,8 @@ import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
 import { adapterFactory, databaseTarget, type DatabaseTarget } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
 
-export type { Prisma } from './generated/sqlite/client.ts';
+// Both generated clients share Prisma's runtime, so its SQL template helpers serve either.
+export { Prisma } from './generated/sqlite/client.ts';
 export { databaseTarget, redactedUrl } from './connection.ts';
 
 /** Both generated clients expose the same model API; the SQLite one names the type. */
