@@ -26,4 +26,4 @@ VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "src/main.ts", "serve"]
+CMD ["node", "--max-semi-space-size=8", "--max-old-space-size=1024", "src/main.ts", "serve"]

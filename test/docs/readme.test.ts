@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_EVENTS } from '../../src/audit/index.ts';
+import { HEAP_FLAGS } from '../../src/cli/commands/serve.ts';
 import { ENV_VARIABLES } from '../../src/config/index.ts';
 
-const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+const read = (path: string) => readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
+const readme = await read('README.md');
 
 describe('the README matches the code', () => {
   it.each(ENV_VARIABLES)('documents the variable %s in the configuration table', (name) => {
@@ -17,5 +19,12 @@ describe('the README matches the code', () => {
   it('documents every configuration variable it names and no other', () => {
     const documented = [...readme.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect(documented.sort()).toEqual([...ENV_VARIABLES].sort());
+  });
+
+  it('starts the server with the same heap flags in npm start, the Docker image and the README', async () => {
+    const start = (JSON.parse(await read('package.json')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toBe(`node ${HEAP_FLAGS.join(' ')} src/main.ts serve`);
+    expect(await read('Dockerfile')).toContain(`CMD ${JSON.stringify(['node', ...HEAP_FLAGS, 'src/main.ts', 'serve']).replaceAll(',', ', ')}`);
+    for (const flag of HEAP_FLAGS) expect(readme).toContain(flag);
   });
 });
