@@ -1,14 +1,13 @@
 // Load benchmarks against a real Ostiary process on loopback, with the signing limit measured in
 // the same run. Usage: npm run bench [-- --duration 10 --connections 32]
 // Writes bench/results/<time>.json and prints a Markdown table. Loopback only, bounded in time.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { benchEnv } from './support.ts';
+import { basicAuth, benchEnv, seedMachineClient, startServer, tokenRequest } from './support.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
@@ -23,7 +22,6 @@ const DURATION = Number(values.duration);
 const CONNECTIONS = Number(values.connections);
 const PORT = 7120;
 const BASE = `http://127.0.0.1:${PORT}`;
-const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
 /** RS256 (RSA-2048, SHA-256) signatures per second on one core with Node's crypto.sign. */
 function signingLimit(seconds = 3): number {
@@ -36,14 +34,6 @@ function signingLimit(seconds = 3): number {
     count += 1;
   }
   return count / seconds;
-}
-
-async function waitReady(): Promise<void> {
-  for (let i = 0; i < 200; i += 1) {
-    if (await fetch(`${BASE}/readyz`).then((r) => r.ok).catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('server did not become ready');
 }
 
 async function load(title: string, options: autocannon.Options) {
@@ -107,27 +97,25 @@ async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8
 
 /** Sets up an API, a client credentials client, a user and a web client; returns what the loads need. */
 async function seed(env: Record<string, string>) {
-  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} }, { migrate: true });
+  const m2mBasic = await seedMachineClient(env);
+  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} });
   try {
-    await services.signingKeys.ensureCurrent();
-    await services.apis.create({ name: 'Bench API', audience: 'https://bench.example.com', scopes: ['bench:read'] });
-    const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
     await services.users.create(ADA);
     const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
-    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-    return { m2mBasic: basic(m2m.client.clientId, m2m.clientSecret!), web: { id: web.client.clientId, secret: web.clientSecret!, basic: basic(web.client.clientId, web.clientSecret!) } };
+    return { m2mBasic, web: { id: web.client.clientId, secret: web.clientSecret!, basic: basicAuth(web.client.clientId, web.clientSecret!) } };
   } finally {
     await services.close();
   }
 }
 
-/** Refresh tokens of `count` separate sign-ins (separate grants), for the refresh load. */
-async function refreshTokens(rp: oidc.Configuration, count: number): Promise<string[]> {
-  const tokens: string[] = [];
+/** The tokens of `count` separate sign-ins (separate grants): refresh tokens for the refresh load, opaque access tokens to introspect. */
+async function signIns(rp: oidc.Configuration, count: number) {
+  const tokens: { refresh: string; access: string }[] = [];
   for (let i = 0; i < count; i += 1) {
     const flow = await startFlow(rp);
     const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-    tokens.push((await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce })).refresh_token!);
+    const set = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    tokens.push({ refresh: set.refresh_token!, access: set.access_token });
   }
   return tokens;
 }
@@ -136,44 +124,37 @@ async function main() {
   const dataDir = await mkdtemp(join(tmpdir(), 'ostiary-bench-'));
   const env = benchEnv(PORT, dataDir);
   const { m2mBasic: basic, web } = await seed(env);
-  const tokenRequest = {
-    url: `${BASE}/token`,
-    method: 'POST' as const,
-    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials&scope=bench%3Aread&resource=https%3A%2F%2Fbench.example.com',
-  };
+  const m2mRequest = tokenRequest(BASE, basic);
 
   const limit = signingLimit();
   console.error(`signing limit: ${Math.round(limit)} RS256 signatures/s on one core`);
   const rows = [];
-  let child: ChildProcess | undefined;
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
   const start = async (workers: string) => {
-    child = spawn(process.execPath, [MAIN, 'serve', '--workers', workers], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    await waitReady();
+    server = await startServer(env, ['--workers', workers]);
   };
   const stop = async () => {
-    if (!child) return;
-    const exited = new Promise((resolve) => child!.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await server?.stop();
+    server = undefined;
   };
+  const introspection = (title: string, clientBasic: string, token: string) =>
+    load(title, {
+      url: `${BASE}/token/introspection`,
+      method: 'POST',
+      headers: { authorization: clientBasic, 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${token}`,
+    });
   try {
     await start('1');
-    const token = ((await (await fetch(tokenRequest.url, tokenRequest)).json()) as { access_token: string }).access_token;
-    rows.push({ ...(await load('client_credentials, JWT, 1 worker', tokenRequest)), workers: 1 });
+    const jwt = ((await (await fetch(m2mRequest.url, m2mRequest)).json()) as { access_token: string }).access_token;
+    rows.push({ ...(await load('client_credentials, JWT, 1 worker', m2mRequest)), workers: 1 });
     rows.push({ ...(await load('discovery, 1 worker', { url: `${BASE}/.well-known/openid-configuration` })), workers: 1 });
     rows.push({ ...(await load('JWKS, 1 worker', { url: `${BASE}/jwks` })), workers: 1 });
-    rows.push({
-      ...(await load('introspection of a JWT access token, 1 worker', {
-        url: `${BASE}/token/introspection`,
-        method: 'POST',
-        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-        body: `token=${token}`,
-      })),
-      workers: 1,
-    });
+    rows.push({ ...(await introspection('introspection of a JWT access token, 1 worker', basic, jwt)), workers: 1 });
     const rp = await discover(BASE, web.id, web.secret);
-    rows.push({ ...(await refreshLoad('refresh_token rotation, SQLite, 1 worker', web.basic, await refreshTokens(rp, CONNECTIONS * 2))), workers: 1 });
+    const tokens = await signIns(rp, CONNECTIONS * 2);
+    rows.push({ ...(await introspection('introspection of an opaque access token, SQLite, 1 worker', web.basic, tokens[0]!.access)), workers: 1 });
+    rows.push({ ...(await refreshLoad('refresh_token rotation, SQLite, 1 worker', web.basic, tokens.map((t) => t.refresh))), workers: 1 });
     rows.push({ ...(await signInLoad('full sign-in (login form, argon2id, code exchange), SQLite, 1 worker, 8 at a time', rp)), workers: 1 });
     await stop();
 
@@ -185,7 +166,7 @@ async function main() {
       const pgSeed = await seed(env);
       await start('1');
       const pgRp = await discover(BASE, pgSeed.web.id, pgSeed.web.secret);
-      rows.push({ ...(await refreshLoad('refresh_token rotation, PostgreSQL, 1 worker', pgSeed.web.basic, await refreshTokens(pgRp, CONNECTIONS * 2))), workers: 1 });
+      rows.push({ ...(await refreshLoad('refresh_token rotation, PostgreSQL, 1 worker', pgSeed.web.basic, (await signIns(pgRp, CONNECTIONS * 2)).map((t) => t.refresh))), workers: 1 });
       await stop();
     } finally {
       if (sqliteUrl) env.DATABASE_URL = sqliteUrl;
@@ -195,7 +176,7 @@ async function main() {
 
     const workers = availableParallelism();
     await start('auto');
-    rows.push({ ...(await load(`client_credentials, JWT, ${workers} workers`, tokenRequest)), workers });
+    rows.push({ ...(await load(`client_credentials, JWT, ${workers} workers`, m2mRequest)), workers });
     rows.push({ ...(await load(`discovery, ${workers} workers`, { url: `${BASE}/.well-known/openid-configuration` })), workers });
     rows.push({ ...(await load(`JWKS, ${workers} workers`, { url: `${BASE}/jwks` })), workers });
   } finally {

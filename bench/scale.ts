@@ -1,15 +1,14 @@
 // Scale run: token, refresh and sign-in latency with an empty database, then with one seeded
-// with many users, clients and grants, in one run; then RSS over a sustained client credentials
-// load. Usage: npm run bench:scale [-- --users 1000000 --clients 100000 --grants 1000000 --soak 300]
+// with many users, clients and grants, in one run (memory over time is bench/soak.ts).
+// Usage: npm run bench:scale [-- --users 1000000 --clients 100000 --grants 1000000]
 // Loopback only, every load bounded in time. Writes bench/results/scale-<time>.json.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { benchEnv } from './support.ts';
+import { benchEnv, seedMachineClient, startServer, tokenRequest } from './support.ts';
 import { hashClientSecret } from '../src/clients/secrets.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase } from '../src/db/index.ts';
@@ -25,15 +24,12 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '100000' },
     grants: { type: 'string', default: '1000000' },
     duration: { type: 'string', default: '8' },
-    soak: { type: 'string', default: '300' },
   },
 });
 const COUNTS = { users: Number(values.users), clients: Number(values.clients), grants: Number(values.grants) };
 const DURATION = Number(values.duration);
-const SOAK = Number(values.soak);
 const PORT = 7122;
 const BASE = `http://127.0.0.1:${PORT}`;
-const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 const ADA = { email: 'bench@example.com', password: 'correct horse battery staple' };
 const BATCH = 5000;
 
@@ -84,26 +80,15 @@ async function measure(label: string) {
   const env = benchEnv(PORT, dataDir);
   const config = loadConfig(env);
   const seedSeconds = label === 'seeded' ? await seed(config.databaseUrl) : 0;
-  const services = await createServices(config, { info: () => {}, warn: () => {} }, { migrate: true });
-  await services.signingKeys.ensureCurrent();
-  await services.apis.create({ name: 'Bench API', audience: 'https://bench.example.com', scopes: ['bench:read'] });
-  const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+  const m2mBasic = await seedMachineClient(env);
+  const services = await createServices(config, { info: () => {}, warn: () => {} });
   await services.users.create(ADA);
   const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
   await services.close();
 
-  const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const server = await startServer(env);
   try {
-    for (let i = 0; i < 300 && !(await fetch(`${BASE}/readyz`).then((r) => r.ok).catch(() => false)); i += 1) await new Promise((r) => setTimeout(r, 100));
-    const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-    const token = await autocannon({
-      url: `${BASE}/token`,
-      method: 'POST',
-      connections: 32,
-      duration: DURATION,
-      headers: { authorization: basic(m2m.client.clientId, m2m.clientSecret!), 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials&scope=bench%3Aread&resource=https%3A%2F%2Fbench.example.com',
-    });
+    const token = await autocannon({ ...tokenRequest(BASE, m2mBasic), connections: 32, duration: DURATION });
     const rp = await discover(BASE, web.client.clientId, web.clientSecret!);
     const signIns: number[] = [];
     const refreshes: number[] = [];
@@ -128,61 +113,27 @@ async function measure(label: string) {
       refreshMedianMs: Math.round(median(refreshes) * 10) / 10,
     };
     console.error(JSON.stringify(result));
-    return { result, child, dataDir };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
+    return result;
+  } finally {
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
   }
 }
 
-async function rssOf(): Promise<number> {
-  const text = await (await fetch(`${BASE}/metrics`)).text();
-  return Number(text.match(/^ostiary_process_resident_memory_bytes (\d+)/m)?.[1] ?? 0);
-}
-
-async function stop(run: { child: ChildProcess; dataDir: string }) {
-  const exited = new Promise((resolve) => run.child.once('exit', resolve));
-  run.child.kill('SIGTERM');
-  await exited;
-  await rm(run.dataDir, { recursive: true, force: true });
-}
-
 const empty = await measure('empty');
-await stop(empty);
 const seeded = await measure('seeded');
-// Soak: RSS before and after a sustained client credentials load on the seeded database.
-const rss: { at: number; bytes: number }[] = [{ at: 0, bytes: await rssOf() }];
-if (SOAK > 0) {
-  const started = Date.now();
-  const sampler = setInterval(() => void rssOf().then((bytes) => rss.push({ at: Math.round((Date.now() - started) / 1000), bytes })), 30_000);
-  const services = await createServices(loadConfig({ DATA_DIR: seeded.dataDir }), { info: () => {}, warn: () => {} });
-  const m2m = await services.clients.create({ name: 'soak', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
-  await services.close();
-  await autocannon({
-    url: `${BASE}/token`,
-    method: 'POST',
-    connections: 16,
-    duration: SOAK,
-    headers: { authorization: `Basic ${Buffer.from(`${m2m.client.clientId}:${m2m.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'grant_type=client_credentials&scope=bench%3Aread&resource=https%3A%2F%2Fbench.example.com',
-  });
-  clearInterval(sampler);
-  rss.push({ at: SOAK, bytes: await rssOf() });
-}
-await stop(seeded);
 
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 const report = {
   date: new Date().toISOString(),
   counts: COUNTS,
-  empty: empty.result,
-  seeded: seeded.result,
+  empty,
+  seeded,
   seededOverEmpty: {
-    tokenP50: ratio(seeded.result.tokenP50ms, empty.result.tokenP50ms),
-    signIn: ratio(seeded.result.signInMedianMs, empty.result.signInMedianMs),
-    refresh: ratio(seeded.result.refreshMedianMs, empty.result.refreshMedianMs),
+    tokenP50: ratio(seeded.tokenP50ms, empty.tokenP50ms),
+    signIn: ratio(seeded.signInMedianMs, empty.signInMedianMs),
+    refresh: ratio(seeded.refreshMedianMs, empty.refreshMedianMs),
   },
-  rssMegabytes: rss.map((r) => ({ at: r.at, mb: Math.round(r.bytes / 1_048_576) })),
 };
 await writeFile(new URL(`results/scale-${report.date.replace(/[:.]/g, '-')}.json`, import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
 console.log(JSON.stringify(report, null, 2));

@@ -1,3 +1,10 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HEAP_FLAGS } from '../src/cli/commands/serve.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { createServices } from '../src/services.ts';
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+
 /** The environment of a benchmarked server: loopback, quiet logs, every rate limit out of the way. */
 export function benchEnv(port: number, dataDir: string): Record<string, string> {
   const unlimited = '100000000';
@@ -14,4 +21,70 @@ export function benchEnv(port: number, dataDir: string): Record<string, string> 
     RATE_LIMIT_LOGIN_PER_IP: unlimited,
     RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
   };
+}
+
+export const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+export const BENCH_API = 'https://bench.example.com';
+
+/** A client credentials token request for the bench API, as autocannon options. */
+export function tokenRequest(base: string, basic: string) {
+  return {
+    url: `${base}/token`,
+    method: 'POST' as const,
+    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+    body: `grant_type=client_credentials&scope=bench%3Aread&resource=${encodeURIComponent(BENCH_API)}`,
+  };
+}
+
+/** Migrates the database, ensures a signing key and the bench API, registers a client credentials client. */
+export async function seedMachineClient(env: Record<string, string>): Promise<string> {
+  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} }, { migrate: true });
+  try {
+    await services.signingKeys.ensureCurrent();
+    if (!(await services.apis.list()).some((api) => api.audience === BENCH_API)) {
+      await services.apis.create({ name: 'Bench API', audience: BENCH_API, scopes: ['bench:read'] });
+    }
+    const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+    return basicAuth(m2m.client.clientId, m2m.clientSecret!);
+  } finally {
+    await services.close();
+  }
+}
+
+export async function waitReady(base: string): Promise<void> {
+  for (let i = 0; i < 300; i += 1) {
+    if (await fetch(`${base}/readyz`).then((r) => r.ok).catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('server did not become ready');
+}
+
+/**
+ * `ostiary serve` in a child process, started as `npm start` starts it (with its heap flags)
+ * unless `nodeFlags` says otherwise; ready when this resolves.
+ */
+export async function startServer(env: Record<string, string>, args: string[] = [], nodeFlags: string[] = HEAP_FLAGS) {
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, MAIN, 'serve', ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await waitReady(`http://127.0.0.1:${env.PORT}`);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    child,
+    async stop(): Promise<void> {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** The server's resident memory and V8 heap, from its /metrics. */
+export async function memoryOf(base: string): Promise<{ rssMb: number; heapTotalMb: number; heapUsedMb: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const mb = (name: string) => Math.round(Number(text.match(new RegExp(`^ostiary_${name} (\\S+)`, 'm'))?.[1] ?? 0) / 1_048_576);
+  return { rssMb: mb('process_resident_memory_bytes'), heapTotalMb: mb('nodejs_heap_size_total_bytes'), heapUsedMb: mb('nodejs_heap_size_used_bytes') };
 }
