@@ -73,7 +73,8 @@ export async function providerRoutes(app: FastifyInstance, { live, limits, confi
   });
   function toProvider(request: FastifyRequest, reply: FastifyReply) {
     // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
-    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value);
+    const headers = reply.getHeaders();
+    for (const name in headers) if (headers[name] !== undefined) reply.raw.setHeader(name, headers[name]!);
     reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
     reply.hijack();
     const handled = Promise.resolve(live.callback(request.raw, reply.raw));
