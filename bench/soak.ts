@@ -30,7 +30,7 @@ async function soak(nodeFlags: string[]) {
       const load = await autocannon({ ...tokenRequest(BASE, basic), connections: CONNECTIONS, duration: SECONDS });
       clearInterval(sampler);
       samples.push({ at: SECONDS, ...(await memoryOf(BASE)) });
-      const row = { nodeFlags, tokensPerSecond: Math.round(load.requests.average), p50ms: load.latency.p50, p99ms: load.latency.p99, non2xx: load.non2xx, samples };
+      const row = { nodeFlags, tokensPerSecond: Math.round(load.requests.average), requests: load.requests.total, p50ms: load.latency.p50, p99ms: load.latency.p99, non2xx: load.non2xx, samples };
       console.error(JSON.stringify(row));
       return row;
     } finally {

@@ -14,7 +14,8 @@ type Log = FastifyBaseLogger;
  * V8 heap settings `npm start` and the Docker image run the server with (they must be given on
  * the command line; workers inherit them). V8's defaults on a large machine let the young
  * generation and then the old one grow to several hundred megabytes of garbage under load; these
- * keep one process near 300 MB of RSS for about 5% of token throughput (bench/README.md).
+ * keep a busy process flat at about 250-300 MB of RSS for up to 5% of token throughput
+ * (bench/README.md).
  */
 export const HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=1024'];
 
