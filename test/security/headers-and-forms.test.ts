@@ -105,4 +105,12 @@ describe('behind a TLS-terminating proxy', () => {
     expect(cookies.length).toBeGreaterThan(0);
     for (const cookie of cookies) expect(cookie).toMatch(/; secure/i);
   });
+
+  it("publishes the issuer's https endpoints with HSTS, however the request arrived", async () => {
+    const address = server.app.server.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${address.port}/.well-known/openid-configuration`);
+    expect(response.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
+    const meta = (await response.json()) as Record<string, unknown>;
+    expect(meta).toMatchObject({ issuer: 'https://id.example.com', token_endpoint: 'https://id.example.com/token', jwks_uri: 'https://id.example.com/jwks' });
+  });
 });
