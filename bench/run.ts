@@ -7,15 +7,10 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { basicAuth, benchEnv, seedMachineClient, startServer, tokenRequest } from './support.ts';
-import { loadConfig } from '../src/config/index.ts';
-import { createServices } from '../src/services.ts';
+import { BENCH_USER, benchEnv, seedMachineClient, seedWebClient, startServer, tokenRequest } from './support.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
-import { REDIRECT, startFlow } from '../test/support/flows.ts';
+import { codeFlow } from '../test/support/flows.ts';
 import { discover, oidc } from '../test/support/relying-party.ts';
-import { authorize, UserAgent } from '../test/support/user-agent.ts';
-
-const ADA = { email: 'bench@example.com', password: 'correct horse battery staple' };
 
 const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } } });
 const DURATION = Number(values.duration);
@@ -78,9 +73,7 @@ async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8
       while (Date.now() < end) {
         const started = performance.now();
         try {
-          const flow = await startFlow(rp);
-          const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-          await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+          await codeFlow(rp, BENCH_USER);
           latencies.push(performance.now() - started);
         } catch {
           failures += 1;
@@ -97,24 +90,14 @@ async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8
 
 /** Sets up an API, a client credentials client, a user and a web client; returns what the loads need. */
 async function seed(env: Record<string, string>) {
-  const m2mBasic = await seedMachineClient(env);
-  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} });
-  try {
-    await services.users.create(ADA);
-    const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
-    return { m2mBasic, web: { id: web.client.clientId, secret: web.clientSecret!, basic: basicAuth(web.client.clientId, web.clientSecret!) } };
-  } finally {
-    await services.close();
-  }
+  return { m2mBasic: await seedMachineClient(env), web: await seedWebClient(env) };
 }
 
 /** The tokens of `count` separate sign-ins (separate grants): refresh tokens for the refresh load, opaque access tokens to introspect. */
 async function signIns(rp: oidc.Configuration, count: number) {
   const tokens: { refresh: string; access: string }[] = [];
   for (let i = 0; i < count; i += 1) {
-    const flow = await startFlow(rp);
-    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-    const set = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const { tokens: set } = await codeFlow(rp, BENCH_USER);
     tokens.push({ refresh: set.refresh_token!, access: set.access_token });
   }
   return tokens;

@@ -8,15 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { benchEnv, seedMachineClient, startServer, tokenRequest } from './support.ts';
+import { BENCH_USER, benchEnv, seedMachineClient, seedWebClient, startServer, tokenRequest } from './support.ts';
 import { hashClientSecret } from '../src/clients/secrets.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { hashPassword } from '../src/users/passwords.ts';
-import { createServices } from '../src/services.ts';
-import { REDIRECT, startFlow } from '../test/support/flows.ts';
+import { codeFlow } from '../test/support/flows.ts';
 import { discover, oidc } from '../test/support/relying-party.ts';
-import { authorize, UserAgent } from '../test/support/user-agent.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +28,6 @@ const COUNTS = { users: Number(values.users), clients: Number(values.clients), g
 const DURATION = Number(values.duration);
 const PORT = 7122;
 const BASE = `http://127.0.0.1:${PORT}`;
-const ADA = { email: 'bench@example.com', password: 'correct horse battery staple' };
 const BATCH = 5000;
 
 /** Bulk rows in batches; the users share one argon2id hash (hashing a million would take hours). */
@@ -81,22 +78,17 @@ async function measure(label: string) {
   const config = loadConfig(env);
   const seedSeconds = label === 'seeded' ? await seed(config.databaseUrl) : 0;
   const m2mBasic = await seedMachineClient(env);
-  const services = await createServices(config, { info: () => {}, warn: () => {} });
-  await services.users.create(ADA);
-  const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
-  await services.close();
+  const web = await seedWebClient(env);
 
   const server = await startServer(env);
   try {
     const token = await autocannon({ ...tokenRequest(BASE, m2mBasic), connections: 32, duration: DURATION });
-    const rp = await discover(BASE, web.client.clientId, web.clientSecret!);
+    const rp = await discover(BASE, web.id, web.secret);
     const signIns: number[] = [];
     const refreshes: number[] = [];
     for (let i = 0; i < 40; i += 1) {
       let started = performance.now();
-      const flow = await startFlow(rp);
-      const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-      const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+      const { tokens } = await codeFlow(rp, BENCH_USER);
       signIns.push(performance.now() - started);
       started = performance.now();
       await oidc.refreshTokenGrant(rp, tokens.refresh_token!);

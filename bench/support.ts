@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { HEAP_FLAGS } from '../src/cli/commands/serve.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
+import { REDIRECT } from '../test/support/flows.ts';
 
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
@@ -47,6 +48,21 @@ export async function seedMachineClient(env: Record<string, string>): Promise<st
     }
     const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
     return basicAuth(m2m.client.clientId, m2m.clientSecret!);
+  } finally {
+    await services.close();
+  }
+}
+
+/** The user every sign-in load signs in as. */
+export const BENCH_USER = { email: 'bench@example.com', password: 'correct horse battery staple' };
+
+/** Registers BENCH_USER and a first-party web client (code flow with refresh) redirecting to REDIRECT. */
+export async function seedWebClient(env: Record<string, string>) {
+  const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} });
+  try {
+    await services.users.create(BENCH_USER);
+    const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
+    return { id: web.client.clientId, secret: web.clientSecret!, basic: basicAuth(web.client.clientId, web.clientSecret!) };
   } finally {
     await services.close();
   }

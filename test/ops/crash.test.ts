@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { REDIRECT, startFlow } from '../support/flows.ts';
-import { discover, oidc } from '../support/relying-party.ts';
+import { codeFlow, REDIRECT } from '../support/flows.ts';
+import { discover } from '../support/relying-party.ts';
 import { freePort } from '../support/server.ts';
-import { authorize, UserAgent } from '../support/user-agent.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
@@ -50,9 +49,7 @@ describe('kill -9 during a stream of refresh requests', () => {
     const refreshTokens: string[] = [];
     // A browser each, so each refresh token has a grant of its own (a reuse check revokes only its grant).
     for (let i = 0; i < GRANTS; i += 1) {
-      const flow = await startFlow(rp);
-      const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-      const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+      const { tokens } = await codeFlow(rp, ADA);
       refreshTokens.push(tokens.refresh_token!);
     }
 

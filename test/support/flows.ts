@@ -20,15 +20,25 @@ export async function startFlow(rp: oidc.Configuration, extra: Record<string, st
   return { url, verifier, state, nonce };
 }
 
+export interface CodeFlowOptions {
+  /** Extra authorization request parameters (scope, resource, prompt...). */
+  extra?: Record<string, string>;
+  /** The browser, when its session matters (logout, a second sign-in). */
+  agent?: UserAgent;
+  /** Extra token request parameters (a resource for the code exchange). */
+  tokenParameters?: Record<string, string>;
+}
+
 /** The whole code flow for one user: sign in, consent, exchange. Returns the code and the tokens. */
-export async function codeFlow(rp: oidc.Configuration, credentials: { email: string; password: string }) {
-  const flow = await startFlow(rp);
-  const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, credentials);
+export async function codeFlow(rp: oidc.Configuration, credentials: { email: string; password: string }, options: CodeFlowOptions = {}) {
+  const flow = await startFlow(rp, options.extra);
+  const { callbackUrl } = await authorize(options.agent ?? new UserAgent(), flow.url, REDIRECT, credentials);
   const callback = new URL(callbackUrl);
-  const tokens = await oidc.authorizationCodeGrant(rp, callback, {
-    pkceCodeVerifier: flow.verifier,
-    expectedState: flow.state,
-    expectedNonce: flow.nonce,
-  });
+  const tokens = await oidc.authorizationCodeGrant(
+    rp,
+    callback,
+    { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+    options.tokenParameters,
+  );
   return { code: callback.searchParams.get('code')!, tokens };
 }

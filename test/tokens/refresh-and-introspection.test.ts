@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { BILLING, introspect, postForm } from '../support/fixtures.ts';
-import { REDIRECT, startFlow } from '../support/flows.ts';
+import { codeFlow, REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
@@ -19,9 +19,7 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
   /** Code flow asking for the Billing API; the code exchange returns an opaque UserInfo token. */
   async function signIn() {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const flow = await startFlow(rp, { scope: 'openid invoices:read', resource: BILLING });
-    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    const { tokens } = await codeFlow(rp, ADA, { extra: { scope: 'openid invoices:read', resource: BILLING } });
     return { rp, tokens };
   }
 

@@ -5,10 +5,9 @@ import { ROLES_CACHE_MS } from '../../src/roles/index.ts';
 import { createServices } from '../../src/services.ts';
 import { DATABASES } from '../support/databases.ts';
 import { BILLING } from '../support/fixtures.ts';
-import { REDIRECT, startFlow } from '../support/flows.ts';
+import { codeFlow, REDIRECT } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { authorize, UserAgent } from '../support/user-agent.ts';
 
 const LEDGER = 'https://ledger.example.com';
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
@@ -21,14 +20,8 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
 
   async function userTokens(scope: string, resource?: string) {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const flow = await startFlow(rp, { scope, ...(resource ? { resource } : {}) });
-    const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
-    return oidc.authorizationCodeGrant(
-      rp,
-      new URL(callbackUrl),
-      { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
-      resource ? { resource } : undefined,
-    );
+    const resourceParameter = resource ? { resource } : undefined;
+    return (await codeFlow(rp, ADA, { extra: { scope, ...resourceParameter }, tokenParameters: resourceParameter })).tokens;
   }
   async function workerToken(scope: string) {
     const rp = await discover(server.issuer, worker.id, worker.secret);

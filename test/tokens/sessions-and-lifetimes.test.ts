@@ -2,10 +2,10 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { BILLING, introspect } from '../support/fixtures.ts';
-import { REDIRECT, startFlow } from '../support/flows.ts';
+import { codeFlow, REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
+import { LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const LOGGED_OUT = 'https://app.example.com/logged-out';
@@ -14,12 +14,6 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
   let server: TestServer;
   let web: { id: string; secret: string };
   let userId: string;
-
-  async function codeFlow(agent: UserAgent, rp: oidc.Configuration) {
-    const flow = await startFlow(rp);
-    const { callbackUrl } = await authorize(agent, flow.url, REDIRECT, ADA);
-    return oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
-  }
 
   beforeAll(async () => {
     // Sliding and absolute refresh lifetimes equal: a rotation cannot push the expiry later.
@@ -40,7 +34,7 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
   it('ends the session on RP-initiated logout: the next authorization asks to sign in again', async () => {
     const agent = new UserAgent();
     const rp = await discover(server.issuer, web.id, web.secret);
-    const tokens = await codeFlow(agent, rp);
+    const { tokens } = await codeFlow(rp, ADA, { agent });
 
     // Signed in: a new authorization request goes straight back to the client.
     const again = await agent.follow((await startFlow(rp)).url, REDIRECT);
@@ -61,7 +55,7 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
 
   it("lists and revokes a user's grants", async () => {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const tokens = await codeFlow(new UserAgent(), rp);
+    const { tokens } = await codeFlow(rp, ADA);
     const grants = await server.services.grants.listForUser(userId);
     expect(grants.map((g) => g.clientId)).toContain(web.id);
     expect(grants[0]).toMatchObject({ clientName: 'web', scope: expect.stringContaining('openid') });
@@ -72,7 +66,7 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
 
   it('honours per-client and configured lifetimes, with refresh tokens capped from the first one', async () => {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const tokens = await codeFlow(new UserAgent(), rp);
+    const { tokens } = await codeFlow(rp, ADA);
     const idToken = decodeJwt(tokens.id_token!);
     expect(idToken.exp! - idToken.iat!).toBe(120);
     expect(tokens.expires_in).toBe(900);
@@ -91,7 +85,7 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
     const fromApp = await fetch(`${server.issuer}/me`, { headers: { origin: 'https://app.example.com' } });
     expect(fromApp.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const rp = await discover(server.issuer, web.id, web.secret);
-    const { access_token } = await codeFlow(new UserAgent(), rp);
+    const { access_token } = (await codeFlow(rp, ADA)).tokens;
     const userinfo = (origin: string) => fetch(`${server.issuer}/me`, { headers: { origin, authorization: `Bearer ${access_token}` } });
     expect((await userinfo('https://app.example.com')).status).toBe(200);
     const foreign = await userinfo('https://evil.example.com');
