@@ -19,9 +19,13 @@ export interface PublishedDocument {
  * after that is answered from memory. A provider's documents never change: new keys mean a new
  * provider, rendered again.
  */
-export async function renderDocuments(provider: Provider, issuer: string, jwksMaxAge: number): Promise<Map<DocumentPath, PublishedDocument>> {
+export async function renderDocuments(
+  provider: Provider,
+  callback: ReturnType<Provider['callback']>,
+  issuer: string,
+  jwksMaxAge: number,
+): Promise<Map<DocumentPath, PublishedDocument>> {
   const { protocol, host } = new URL(issuer);
-  const callback = provider.callback();
   const trustProxy = provider.proxy;
   // Not serving yet: trusting forwarded headers for these requests alone is how the issuer's
   // scheme and host reach the provider.

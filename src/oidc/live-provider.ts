@@ -15,8 +15,9 @@ export async function createLiveProvider(deps: ProviderDeps, onCreate: (provider
     const version = await deps.signingKeys.publishedVersion();
     const provider = await createProvider(deps);
     onCreate(provider);
-    const documents = await renderDocuments(provider, deps.config.issuer, deps.config.keys.jwksMaxAge);
-    return { version, provider, callback: provider.callback(), documents };
+    const callback = provider.callback();
+    const documents = await renderDocuments(provider, callback, deps.config.issuer, deps.config.keys.jwksMaxAge);
+    return { version, provider, callback, documents };
   }
   let live: { version: string; provider: Provider; callback: Callback; documents: Documents } = await build();
 
