@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { HEAP_FLAGS } from '../src/cli/commands/serve.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
+import { basicAuth } from '../test/support/fixtures.ts';
 import { REDIRECT } from '../test/support/flows.ts';
 
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
@@ -23,8 +24,6 @@ export function benchEnv(port: number, dataDir: string): Record<string, string> 
     RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
   };
 }
-
-export const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
 export const BENCH_API = 'https://bench.example.com';
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { basicAuth } from '../support/fixtures.ts';
 import { codeFlow, REDIRECT } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { freePort } from '../support/server.ts';
@@ -56,7 +57,7 @@ describe('kill -9 during a stream of refresh requests', () => {
     const refresh = (token: string) =>
       fetch(`${url}/token`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`${web.id}:${web.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { authorization: basicAuth(web.id, web.secret), 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token }),
       });
     // A stream: one refresh every few milliseconds; the process is killed part way through.

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
+import { basicAuth } from '../support/fixtures.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
@@ -90,7 +91,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
       fetch(`${server.issuer}/token`, {
         method: 'POST',
         headers: {
-          authorization: `Basic ${Buffer.from(`${web.clientId}:${web.secret}`).toString('base64')}`,
+          authorization: basicAuth(web.clientId, web.secret),
           'content-type': 'application/x-www-form-urlencoded',
         },
         body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, ...extra }),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
+import { basicAuth } from '../support/fixtures.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -67,7 +68,7 @@ describe.each(DATABASES)('client_credentials (%s)', (kind) => {
       const response = await fetch(`${server.issuer}/token`, {
         method: 'POST',
         headers: {
-          authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+          authorization: basicAuth(id, secret),
           'content-type': 'application/x-www-form-urlencoded',
         },
         body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'invoices:read', resource: BILLING }),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { BILLING, setUpWorker } from '../support/fixtures.ts';
+import { basicAuth, BILLING, setUpWorker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -25,7 +25,7 @@ const form = { 'content-type': 'application/x-www-form-urlencoded' };
 const big = (n: number) => 'a'.repeat(n);
 
 function corpus(client: { id: string; secret: string }): Hostile[] {
-  const basic = { authorization: `Basic ${Buffer.from(`${client.id}:${client.secret}`).toString('base64')}` };
+  const basic = { authorization: basicAuth(client.id, client.secret) };
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
@@ -45,7 +45,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `null bytes ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: 'token=abc%00def&grant_type=client%00credentials' },
       { name: `duplicate parameters ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: 'token=a&token=b&grant_type=client_credentials&grant_type=refresh_token' },
       { name: `no client authentication ${path}`, path, method: 'POST', headers: form, body: 'token=abc&grant_type=client_credentials' },
-      { name: `wrong secret ${path}`, path, method: 'POST', headers: { ...form, authorization: `Basic ${Buffer.from(`${client.id}:nope`).toString('base64')}` }, body: 'token=abc&grant_type=client_credentials' },
+      { name: `wrong secret ${path}`, path, method: 'POST', headers: { ...form, authorization: basicAuth(client.id, 'nope') }, body: 'token=abc&grant_type=client_credentials' },
       { name: `malformed basic ${path}`, path, method: 'POST', headers: { ...form, authorization: 'Basic %%%not-base64' }, body: 'token=abc' },
     );
   }

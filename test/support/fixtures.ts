@@ -23,13 +23,14 @@ export async function m2mToken(server: TestServer, worker: Worker): Promise<stri
   return ((await response.json()) as { access_token: string }).access_token;
 }
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+/** HTTP Basic client authentication, the client id and secret form-encoded first (RFC 6749, 2.3.1). */
+export const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 /** POSTs a form to one of the server's endpoints, authenticated as a confidential client. */
 export async function postForm(server: TestServer, path: string, client: { id: string; secret: string } | null, form: Record<string, string>) {
   return fetch(`${server.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(client ? { authorization: basic(client.id, client.secret) } : {}) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(client ? { authorization: basicAuth(client.id, client.secret) } : {}) },
     body: new URLSearchParams(form),
   });
 }
