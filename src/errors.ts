@@ -1,7 +1,7 @@
 /** Product errors (CLI and HTTP outside the protocol). Protocol errors are oidc-provider's own. */
-export type ErrorCode = 'invalid_input' | 'not_found' | 'conflict';
+export type ErrorCode = 'invalid_input' | 'forbidden' | 'not_found' | 'conflict';
 
-const STATUS: Record<ErrorCode, number> = { invalid_input: 400, not_found: 404, conflict: 409 };
+const STATUS: Record<ErrorCode, number> = { invalid_input: 400, forbidden: 403, not_found: 404, conflict: 409 };
 
 export class OstiaryError extends Error {
   override name = 'OstiaryError';
@@ -16,6 +16,8 @@ export class OstiaryError extends Error {
 }
 
 export const invalidInput = (message: string) => new OstiaryError('invalid_input', message);
+/** The caller may not do this (e.g. an API key asking for more than it holds). */
+export const forbidden = (message: string) => new OstiaryError('forbidden', message);
 export const notFound = (message: string) => new OstiaryError('not_found', message);
 export const conflict = (message: string) => new OstiaryError('conflict', message);
 

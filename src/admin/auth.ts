@@ -34,6 +34,21 @@ export interface AdminRoute {
   scope: ApiKeyScope;
 }
 
+const routeOf = (request: FastifyRequest) => `${request.method} ${request.routeOptions.url}`;
+
+/** Audits a request the key was authenticated for but not allowed to make. */
+export function recordRefusal(audit: Audit, request: FastifyRequest, details: Record<string, string>) {
+  return audit.record({
+    type: 'api_key.refused',
+    outcome: 'failure',
+    actor: `api-key:${request.apiKey.id}`,
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? null,
+    requestId: request.id,
+    details: { route: routeOf(request), ...details },
+  });
+}
+
 export function apiKeyAuth(app: FastifyInstance, apiKeys: ApiKeys, audit: Audit, routes: AdminRoute[]) {
   app.decorateRequest('apiKey', null as unknown as ApiKeyView);
   app.addHook('onRoute', (route) => {
@@ -60,13 +75,8 @@ export function apiKeyAuth(app: FastifyInstance, apiKeys: ApiKeys, audit: Audit,
     request.apiKey = result.key;
     request.apiKeyId = result.key.id;
     const allowed = hasScope(result.key, scope);
-    await audit.record({
-      type: allowed ? 'api_key.used' : 'api_key.refused',
-      outcome: allowed ? 'success' : 'failure',
-      actor: `api-key:${result.key.id}`,
-      ...where,
-      details: { route: `${request.method} ${request.routeOptions.url}`, ...(allowed ? {} : { reason: 'missing_scope', scope }) },
-    });
+    if (allowed) await audit.record({ type: 'api_key.used', outcome: 'success', actor: `api-key:${result.key.id}`, ...where, details: { route: routeOf(request) } });
+    else await recordRefusal(audit, request, { reason: 'missing_scope', scope });
     if (!allowed) return sendProblem(reply, 403, 'Forbidden', `This API key lacks the scope ${scope}.`);
   });
 }

@@ -2,7 +2,8 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE } from '../observability/index.ts';
 import type { RateLimitHooks } from '../security/rate-limits.ts';
-import { apiKeyAuth, type AdminRoute } from './auth.ts';
+import { OstiaryError } from '../errors.ts';
+import { apiKeyAuth, recordRefusal, type AdminRoute } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { problemFor, sendProblem, titleOf } from './problem.ts';
 import { accessRoutes } from './routes/access.ts';
@@ -34,13 +35,15 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   apiKeyAuth(app, deps.services.apiKeys, deps.services.audit, deps.routes);
   app.addHook('preHandler', deps.limits.adminPerKey);
 
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     if (isDatabaseUnavailable(error)) {
       request.log.error({ err: error }, 'database unavailable');
       return sendProblem(reply.header('retry-after', '5'), 503, 'Service Unavailable', UNAVAILABLE_MESSAGE);
     }
     const { status, detail } = problemFor(error as Error);
     if (status === 500) request.log.error({ err: error }, 'admin request failed');
+    // A key asking for more than it holds (a stronger key, roles without roles:write).
+    if (error instanceof OstiaryError && error.code === 'forbidden' && request.apiKey) await recordRefusal(deps.services.audit, request, { reason: 'exceeds_authority', detail });
     return sendProblem(reply, status, titleOf(status), detail);
   });
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'Not Found', 'No such admin endpoint.'));

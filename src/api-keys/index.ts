@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { Database } from '../db/index.ts';
 import { strings } from '../db/json.ts';
-import { invalidInput, notFound } from '../errors.ts';
+import { forbidden, invalidInput, notFound } from '../errors.ts';
 
 /** What an API key may do; `admin` is every scope. */
 export const API_KEY_SCOPES = [
@@ -60,15 +60,54 @@ function parseCidr(cidr: string): { address: string; prefix: number; family: 'ip
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
-function allows(ranges: string[], ip: string): boolean {
-  if (ranges.length === 0) return true;
+function blockList(ranges: readonly string[]): BlockList {
   const list = new BlockList();
   for (const range of ranges) {
     const { address, prefix, family } = parseCidr(range);
     list.addSubnet(address, prefix, family);
   }
+  return list;
+}
+
+function allows(ranges: string[], ip: string): boolean {
+  if (ranges.length === 0) return true;
+  const list = blockList(ranges);
   const mapped = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
   return isIP(mapped) === 4 ? list.check(mapped, 'ipv4') : isIP(mapped) === 6 && list.check(mapped, 'ipv6');
+}
+
+/** Whether every address of `inner` lies in one of `outer` (no ranges at all: every address). */
+function rangeWithin(inner: string, outer: readonly string[]): boolean {
+  if (outer.length === 0) return true;
+  const { address, prefix, family } = parseCidr(inner);
+  return outer.some((range) => {
+    const bound = parseCidr(range);
+    return bound.family === family && prefix >= bound.prefix && blockList([range]).check(address, family);
+  });
+}
+
+/** What a key is allowed: its scopes, until when, from where. */
+interface Authority {
+  scopes: readonly string[];
+  expiresAt: Date | null;
+  allowedIps: readonly string[];
+}
+
+/**
+ * A key hands on no more than it holds: only scopes it has itself (`admin` only by `admin`), an
+ * expiry no later than its own, addresses within its own ranges.
+ */
+function assertWithin(grantor: Authority, wanted: Authority, action: 'create' | 'rotate'): void {
+  const refuse = (what: string) => forbidden(`This API key cannot ${action} a key ${what}.`);
+  if (!grantor.scopes.includes('admin')) {
+    const beyond = wanted.scopes.find((scope) => !grantor.scopes.includes(scope));
+    if (beyond) throw refuse(`with the scope ${beyond}: a key can only hand on scopes it holds itself${beyond === 'admin' ? ', and admin only by admin' : ''}`);
+  }
+  if (grantor.expiresAt && (!wanted.expiresAt || wanted.expiresAt > grantor.expiresAt)) {
+    throw refuse(`that expires ${wanted.expiresAt ? `at ${wanted.expiresAt.toISOString()}` : 'never'}: it must expire no later than this key (${grantor.expiresAt.toISOString()})`);
+  }
+  const wider = grantor.allowedIps.length && !wanted.allowedIps.length ? 'any address' : wanted.allowedIps.find((range) => !rangeWithin(range, grantor.allowedIps));
+  if (wider) throw refuse(`usable from ${wider}: its ranges must lie within this key's (${grantor.allowedIps.join(', ')})`);
 }
 
 export type Verification =
@@ -77,18 +116,27 @@ export type Verification =
 
 /** Admin API keys: made from the CSPRNG, shown once, stored as SHA-256, checked in constant time. */
 export function createApiKeys(db: Database, clock: () => Date = () => new Date()) {
-  async function issue(input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; allowedIps?: readonly string[]; createdBy: string }) {
+  /**
+   * A new key. Made by another key (`grantor`), it holds no more than that key: without an expiry
+   * or ranges of its own it takes the grantor's. The CLI, an operator at the console, passes none.
+   */
+  async function issue(
+    input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; allowedIps?: readonly string[]; createdBy: string },
+    grantor?: Authority,
+  ) {
     if (!input.name.trim()) throw invalidInput('name is required');
     const scopes = [...new Set(input.scopes)];
     if (scopes.length === 0) throw invalidInput(`at least one scope is required (${API_KEY_SCOPES.join(', ')})`);
     for (const scope of scopes) if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) throw invalidInput(`unknown scope ${scope}; known: ${API_KEY_SCOPES.join(', ')}`);
-    const allowedIps = [...new Set(input.allowedIps ?? [])];
+    const allowedIps = [...new Set(input.allowedIps?.length ? input.allowedIps : (grantor?.allowedIps ?? []))];
     allowedIps.forEach(parseCidr);
-    if (input.expiresAt && input.expiresAt <= clock()) throw invalidInput('the expiry must be in the future');
+    const expiresAt = input.expiresAt ?? grantor?.expiresAt ?? null;
+    if (expiresAt && expiresAt <= clock()) throw invalidInput('the expiry must be in the future');
+    if (grantor) assertWithin(grantor, { scopes, expiresAt, allowedIps }, 'create');
     const id = randomBytes(ID_LENGTH / 2).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const row = await db.apiKey.create({
-      data: { id, name: input.name.trim(), secretHash: sha256(secret).toString('hex'), scopes, allowedIps, expiresAt: input.expiresAt ?? null, createdBy: input.createdBy },
+      data: { id, name: input.name.trim(), secretHash: sha256(secret).toString('hex'), scopes, allowedIps, expiresAt, createdBy: input.createdBy },
     });
     return { key: view(row), apiKey: `${PREFIX}${id}_${secret}` };
   }
@@ -115,11 +163,15 @@ export function createApiKeys(db: Database, clock: () => Date = () => new Date()
       return view(await db.apiKey.update({ where: { id }, data: { revokedAt: clock() } }));
     },
 
-    /** A successor with the same name, scopes and ranges; the old key keeps working for `graceSeconds`. */
-    async rotate(id: string, graceSeconds: number, createdBy: string) {
-      const old = await find(id);
+    /**
+     * A successor with the same name, scopes and ranges; the old key keeps working for
+     * `graceSeconds`. A key (`grantor`) may rotate only a key it could have created.
+     */
+    async rotate(id: string, graceSeconds: number, createdBy: string, grantor?: Authority) {
+      const old = view(await find(id));
       if (old.revokedAt) throw invalidInput(`API key ${id} is revoked`);
-      const successor = await issue({ name: old.name, scopes: strings(old.scopes), allowedIps: strings(old.allowedIps), expiresAt: old.expiresAt, createdBy });
+      if (grantor) assertWithin(grantor, old, 'rotate');
+      const successor = await issue({ name: old.name, scopes: old.scopes, allowedIps: old.allowedIps, expiresAt: old.expiresAt, createdBy });
       const graceEnd = new Date(clock().getTime() + graceSeconds * 1000);
       const expiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
       await db.apiKey.update({ where: { id }, data: { expiresAt, rotatedTo: successor.key.id } });

@@ -37,7 +37,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
 See README.md for every option.`;
 
 /** Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 not found, 4 conflict. */
-const EXIT = { invalid_input: 2, not_found: 3, conflict: 4 } as const;
+const EXIT = { invalid_input: 2, not_found: 3, conflict: 4, forbidden: 5 } as const;
 
 type NounCommand = (verb: string | undefined, args: string[], ctx: CommandContext, out: Output) => Promise<void>;
 const NOUNS: Record<string, NounCommand> = {

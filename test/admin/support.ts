@@ -14,6 +14,6 @@ export async function admin(server: TestServer, key: string | null, method: stri
 }
 
 /** A new API key with these scopes, made the way the CLI makes the first one. */
-export async function issueKey(server: TestServer, scopes: string[], extra: { allowedIps?: string[] } = {}) {
+export async function issueKey(server: TestServer, scopes: string[], extra: { allowedIps?: string[]; expiresAt?: Date } = {}) {
   return (await server.services.apiKeys.create({ name: `test ${scopes.join(',')}`, scopes, createdBy: 'test', ...extra })).apiKey;
 }

@@ -39,16 +39,16 @@ export async function keyRoutes(app: FastifyInstance, { services, config }: Admi
         name: b.name,
         scopes: b.scopes,
         allowedIps: b.allowed_ips,
-        expiresAt: b.expires_in_seconds ? new Date(Date.now() + b.expires_in_seconds * 1000) : null,
+        expiresAt: b.expires_in_seconds ? new Date(Date.now() + b.expires_in_seconds * 1000) : undefined,
         createdBy: `api-key:${request.apiKey.id}`,
-      });
+      }, request.apiKey);
       await recordChange(services, request, { type: 'api_key.created', details: { id: key.id, scopes: key.scopes.join(' ') } });
       return reply.code(201).send({ ...apiKeyJson(key), api_key: apiKey });
     },
   );
 
   app.post<Id>('/api-keys/:id/rotate', { config: { scope: 'api-keys:write' }, schema: { tags: ['api-keys'], params: s.idParams, response: { 201: s.apiKey } } }, async (request, reply) => {
-    const { key, apiKey } = await apiKeys.rotate(request.params.id, config.apiKeyRotationGrace, `api-key:${request.apiKey.id}`);
+    const { key, apiKey } = await apiKeys.rotate(request.params.id, config.apiKeyRotationGrace, `api-key:${request.apiKey.id}`, request.apiKey);
     await recordChange(services, request, { type: 'api_key.rotated', details: { id: request.params.id, successor: key.id } });
     return reply.code(201).send({ ...apiKeyJson(key), api_key: apiKey });
   });
