@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify';
+import { hasScope } from '../api-keys/index.ts';
 import type { AuditEventInput } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
+import { forbidden } from '../errors.ts';
 import type { Services } from '../services.ts';
 
 export interface AdminDeps {
@@ -24,3 +26,8 @@ export const pageJson = <T, J>(page: { items: T[]; nextCursor: string | null }, 
   items: page.items.map(toJson),
   next_cursor: page.nextCursor,
 });
+
+/** Roles are set through `roles:write` alone, whichever route carries them (user and client bodies too). */
+export function assertMaySetRoles(request: FastifyRequest, roles: readonly string[] | undefined) {
+  if (roles !== undefined && !hasScope(request.apiKey, 'roles:write')) throw forbidden('This API key lacks the scope roles:write, needed to set roles.');
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES } from '../../src/api-keys/index.ts';
+import { DATABASES } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { admin, issueKey } from './support.ts';
 
@@ -71,7 +72,7 @@ describe('admin API keys', () => {
   });
 
   it('stores no key secret in the clear and never returns one after creation', async () => {
-    const created = await admin(server, await issueKey(server, ['api-keys:write', 'api-keys:read']), 'POST', '/api-keys', { name: 'ci', scopes: ['clients:read'], expires_in_seconds: 3600 });
+    const created = await admin(server, await issueKey(server, ['api-keys:write', 'api-keys:read', 'clients:read']), 'POST', '/api-keys', { name: 'ci', scopes: ['clients:read'], expires_in_seconds: 3600 });
     expect(created.status).toBe(201);
     const secret = (created.body.api_key as string).split('_')[2]!;
     const table = JSON.stringify(await server.services.db.apiKey.findMany());
@@ -105,5 +106,104 @@ describe('admin API behind a trusted proxy, with a per-key limit', () => {
     expect(limited.headers.get('content-type')).toMatch(/problem\+json/);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await admin(server, await issueKey(server, ['clients:read']), 'GET', '/clients')).status).toBe(200);
+  });
+});
+
+describe.each(DATABASES)('what a key may hand on (%s)', (kind) => {
+  let server: TestServer;
+  const inAnHour = () => new Date(Date.now() + 3_600_000);
+  const keyId = (key: string) => key.slice(4, 20);
+  const keyCount = () => server.services.db.apiKey.count();
+  beforeAll(async () => {
+    server = await startTestServer(kind, { RATE_LIMIT_ADMIN_PER_KEY: '1000' });
+  });
+  afterAll(() => server?.stop());
+
+  /** A refused request: 403 problem+json naming what was asked for, audited, and nothing written. */
+  async function expectRefused(key: string, method: string, path: string, body: unknown, names: RegExp) {
+    const before = { keys: await keyCount(), refusals: (await server.services.audit.list({ type: 'api_key.refused' })).length };
+    const response = await admin(server, key, method, path, body);
+    expect(response.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(403);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(response.body.detail).toMatch(names);
+    expect(await keyCount()).toBe(before.keys);
+    const refusals = await server.services.audit.list({ type: 'api_key.refused' });
+    expect(refusals.length).toBe(before.refusals + 1);
+    expect(refusals.find((e) => (e.details as { reason?: string }).reason === 'exceeds_authority' && e.actor === `api-key:${keyId(key)}`)).toBeTruthy();
+  }
+
+  it('creates no key with a scope, expiry or address range beyond its own', async () => {
+    const expiresAt = inAnHour();
+    const narrow = await issueKey(server, ['api-keys:write', 'clients:read'], { allowedIps: ['127.0.0.0/8'], expiresAt });
+    const create = (body: Record<string, unknown>) => ({ name: 'made by a key', scopes: ['clients:read'], ...body });
+    await expectRefused(narrow, 'POST', '/api-keys', create({ scopes: ['admin'] }), /scope admin.*admin only by admin/);
+    await expectRefused(narrow, 'POST', '/api-keys', create({ scopes: ['clients:read', 'users:write'] }), /scope users:write/);
+    await expectRefused(narrow, 'POST', '/api-keys', create({ expires_in_seconds: 7200 }), /expire no later than this key/);
+    await expectRefused(narrow, 'POST', '/api-keys', create({ allowed_ips: ['0.0.0.0/0'] }), /0\.0\.0\.0\/0.*127\.0\.0\.0\/8/);
+    await expectRefused(narrow, 'POST', '/api-keys', create({ allowed_ips: ['127.0.0.1', '10.0.0.0/8'] }), /10\.0\.0\.0\/8/);
+    await expectRefused(narrow, 'POST', '/api-keys', create({ allowed_ips: ['::1'] }), /::1/);
+
+    const inherited = await admin(server, narrow, 'POST', '/api-keys', create({}));
+    expect(inherited.status).toBe(201);
+    expect(inherited.body).toMatchObject({ scopes: ['clients:read'], allowed_ips: ['127.0.0.0/8'], expires_at: expiresAt.toISOString() });
+    const narrower = await admin(server, narrow, 'POST', '/api-keys', create({ scopes: ['api-keys:write'], allowed_ips: ['127.0.0.1'], expires_in_seconds: 600 }));
+    expect(narrower.status).toBe(201);
+    expect(narrower.body).toMatchObject({ allowed_ips: ['127.0.0.1'] });
+
+    const root = await issueKey(server, ['admin']);
+    const strong = await admin(server, root, 'POST', '/api-keys', { name: 'second admin', scopes: ['admin'] });
+    expect(strong).toMatchObject({ status: 201, body: { scopes: ['admin'], expires_at: null, allowed_ips: [] } });
+    // admin is every scope, not freedom from its own limits.
+    const boundedAdmin = await issueKey(server, ['admin'], { expiresAt });
+    await expectRefused(boundedAdmin, 'POST', '/api-keys', { name: 'forever', scopes: ['clients:read'], expires_in_seconds: 86_400 }, /expire no later/);
+  });
+
+  it('rotates only keys it could have created', async () => {
+    const writer = await issueKey(server, ['api-keys:write', 'clients:read']);
+    const adminKey = await issueKey(server, ['admin']);
+    const bounded = await issueKey(server, ['clients:read'], { expiresAt: inAnHour() });
+    const elsewhere = await issueKey(server, ['clients:read'], { allowedIps: ['10.0.0.0/8'], expiresAt: new Date(Date.now() + 600_000) });
+    const limitedWriter = await issueKey(server, ['api-keys:write', 'clients:read'], { allowedIps: ['127.0.0.0/8'], expiresAt: inAnHour() });
+    await expectRefused(writer, 'POST', `/api-keys/${keyId(adminKey)}/rotate`, undefined, /rotate a key with the scope admin/);
+    await expectRefused(limitedWriter, 'POST', `/api-keys/${keyId(writer)}/rotate`, undefined, /expires never/);
+    await expectRefused(limitedWriter, 'POST', `/api-keys/${keyId(elsewhere)}/rotate`, undefined, /10\.0\.0\.0\/8/);
+    expect((await server.services.apiKeys.get(keyId(adminKey))).rotatedTo).toBeNull();
+    expect((await admin(server, adminKey, 'GET', '/clients')).status).toBe(200);
+
+    expect((await admin(server, writer, 'POST', `/api-keys/${keyId(bounded)}/rotate`)).status).toBe(201);
+    expect((await admin(server, limitedWriter, 'POST', `/api-keys/${keyId(limitedWriter)}/rotate`)).status).toBe(201);
+  });
+
+  it('sets roles only with roles:write, on every route that carries them', async () => {
+    await server.services.roles.create({ name: 'auditor', permissions: ['audit:read'] });
+    const usersOnly = await issueKey(server, ['users:write', 'users:read']);
+    const clientsOnly = await issueKey(server, ['clients:write']);
+    const person = { email: 'roles@example.com', password: 'correct horse battery staple' };
+    const client = { client_name: 'svc', grant_types: ['client_credentials'] };
+    const refused = [
+      [usersOnly, 'POST', '/users', { ...person, roles: ['auditor'] }],
+      [clientsOnly, 'POST', '/clients', { ...client, roles: ['auditor'] }],
+    ] as const;
+    for (const [key, method, path, body] of refused) {
+      const response = await admin(server, key, method, path, body);
+      expect(response).toMatchObject({ status: 403, body: { detail: 'This API key lacks the scope roles:write, needed to set roles.' } });
+    }
+    expect(await server.services.db.user.count({ where: { email: person.email } })).toBe(0);
+    expect(await server.services.db.client.count({ where: { name: 'svc' } })).toBe(0);
+
+    const user = await admin(server, usersOnly, 'POST', '/users', person);
+    const made = await admin(server, clientsOnly, 'POST', '/clients', client);
+    expect([user.status, made.status]).toEqual([201, 201]);
+    for (const [key, path] of [[usersOnly, `/users/${user.body.id}`], [clientsOnly, `/clients/${made.body.client_id}`]] as const) {
+      const response = await admin(server, key, 'PATCH', path, { roles: ['auditor'] });
+      expect(response.status, path).toBe(403);
+      expect(response.body.detail).toMatch(/roles:write/);
+    }
+    expect((await server.services.users.resolve(user.body.id)).roles).toEqual([]);
+    expect((await server.services.clients.show(made.body.client_id)).roles).toEqual([]);
+
+    const both = await issueKey(server, ['users:write', 'clients:write', 'roles:write']);
+    expect((await admin(server, both, 'PATCH', `/users/${user.body.id}`, { roles: ['auditor'] })).body.roles).toEqual(['auditor']);
+    expect((await admin(server, both, 'PATCH', `/clients/${made.body.client_id}`, { roles: ['auditor'] })).body.roles).toEqual(['auditor']);
   });
 });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { clientJson } from '../../clients/index.ts';
-import { pageJson, recordChange, type AdminDeps } from '../context.ts';
+import { assertMaySetRoles, pageJson, recordChange, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
 type Id = { Params: { id: string } };
@@ -34,6 +34,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminDeps
 
   app.post<Create>('/clients', { config: { scope: 'clients:write' }, schema: { tags, body: s.clientCreate, response: { 201: s.client } } }, async (request, reply) => {
     const b = request.body;
+    assertMaySetRoles(request, b.roles);
     const { client, clientSecret } = await clients.create({
       name: b.client_name,
       grantTypes: b.grant_types,
@@ -58,6 +59,7 @@ export async function clientRoutes(app: FastifyInstance, { services }: AdminDeps
 
   app.patch<Update>('/clients/:id', { config: { scope: 'clients:write' }, schema: { tags, params: s.idParams, body: s.clientUpdate, response: { 200: s.client } } }, async (request) => {
     const b = request.body;
+    assertMaySetRoles(request, b.roles);
     const client = await clients.update(request.params.id, {
       name: b.client_name,
       grantTypes: b.grant_types,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { grantJson } from '../../grants/index.ts';
 import { userJson } from '../../users/index.ts';
-import { pageJson, recordChange, type AdminDeps } from '../context.ts';
+import { assertMaySetRoles, pageJson, recordChange, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
 type Id = { Params: { id: string } };
@@ -28,6 +28,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminDeps) 
     { config: { scope: 'users:write' }, schema: { tags, body: s.userCreate, response: { 201: s.user } } },
     async (request, reply) => {
       const b = request.body;
+      assertMaySetRoles(request, b.roles);
       const user = await users.create({ email: b.email, password: b.password, name: b.name, emailVerified: b.email_verified, roles: b.roles });
       await recordChange(services, request, { type: 'user.created', subject: user.id });
       return reply.code(201).send(userJson(user));
@@ -43,6 +44,7 @@ export async function userRoutes(app: FastifyInstance, { services }: AdminDeps) 
     { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, body: s.userUpdate, response: { 200: s.user } } },
     async (request) => {
       const b = request.body;
+      assertMaySetRoles(request, b.roles);
       const user = await users.update(request.params.id, { name: b.name, emailVerified: b.email_verified, disabled: b.disabled, roles: b.roles });
       await recordChange(services, request, { type: 'user.updated', subject: user.id, details: { fields: Object.keys(b).join(' ') } });
       return userJson(user);
