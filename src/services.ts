@@ -74,7 +74,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       cleanup: createCleanup(db, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
       metrics,
       migrationsPending: pendingMigrations(db, database.target.provider),
-      users: createUsers(db, roles, config.lockout),
+      users: createUsers(db, roles, config.lockout, grants),
       clients: createClients(db, apis, roles, grants, clientStore),
       clientStore,
       signingKeys: createSigningKeys(db, secrets, keyPolicy(config), grants, options.clock),

@@ -52,6 +52,16 @@ export function createGrants(db: Database) {
       return revoke(await grantIdsWhere({ accountId, ...(clientId ? { clientId } : {}) }));
     },
 
+    /**
+     * Everything a person holds with the provider: sessions, grants, and every code and token
+     * issued to them, so nothing of theirs stays usable or introspects as active.
+     */
+    async endEverything(accountId: string): Promise<number> {
+      const grantIds = await grantIdsWhere({ accountId });
+      await db.oidcPayload.deleteMany({ where: { OR: [{ accountId }, { grantId: { in: grantIds } }] } });
+      return grantIds.length;
+    },
+
     async revokeForClient(clientId: string): Promise<number> {
       return revoke(await grantIdsWhere({ clientId }));
     },

@@ -23,13 +23,26 @@ function isJwt(token: unknown): token is string {
   }
 }
 
+/** Whether a person's tokens may still be honoured (they exist and are not disabled). */
+export type AccountActive = (accountId: string) => Promise<boolean>;
+
+/**
+ * The provider's introspection policy: who may ask (above), and a person's token is active only
+ * while the person is. Disabling revokes their grants too; this also covers tokens written by a
+ * request that was in flight at that moment.
+ */
+export function introspectionPolicy(isActive: AccountActive) {
+  return async (_ctx: unknown, client: Client, token: { clientId?: string; aud?: unknown; accountId?: string }) =>
+    mayIntrospect(client, token) && (!token.accountId || (await isActive(token.accountId)));
+}
+
 /**
  * oidc-provider answers `unsupported_token_type` for structured (JWT) access tokens; this runs
  * after it, for an authenticated client, and answers RFC 7662 for our own JWTs: signature and
- * lifetime checked against our keys, then the grant (or the client, for client credentials) must
- * still exist. Anything else is `active: false`.
+ * lifetime checked against our keys, then the grant and its person (or the client, for client
+ * credentials) must still exist and be active. Anything else is `active: false`.
  */
-export function jwtIntrospection(issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>) {
+export function jwtIntrospection(issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>, isActive: AccountActive) {
   return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
     await next();
     const body = ctx.body as { error?: string } | undefined;
@@ -38,11 +51,11 @@ export function jwtIntrospection(issuer: string, publicJwks: () => Promise<{ key
     const token = oidc.params?.token;
     if (!isJwt(token)) return;
     ctx.status = 200;
-    ctx.body = await introspectJwt(oidc.provider, oidc.client as Client, token, issuer, publicJwks);
+    ctx.body = await introspectJwt(oidc.provider, oidc.client as Client, token, issuer, publicJwks, isActive);
   };
 }
 
-async function introspectJwt(provider: Provider, client: Client, token: string, issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>) {
+async function introspectJwt(provider: Provider, client: Client, token: string, issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>, isActive: AccountActive) {
   const inactive = { active: false };
   let payload: Record<string, unknown>;
   try {
@@ -54,7 +67,7 @@ async function introspectJwt(provider: Provider, client: Client, token: string, 
   if (!mayIntrospect(client, { clientId, aud: payload.aud })) return inactive;
   if (typeof payload.grant_id === 'string') {
     const grant = await provider.Grant.find(payload.grant_id);
-    if (!grant || grant.clientId !== clientId || grant.accountId !== payload.sub) return inactive;
+    if (!grant || grant.clientId !== clientId || !grant.accountId || grant.accountId !== payload.sub || !(await isActive(grant.accountId))) return inactive;
   } else if (!(await provider.Client.find(clientId))) {
     return inactive;
   }

@@ -12,8 +12,9 @@ import type { Secrets } from '../secrets/index.ts';
 import type { Users } from '../users/index.ts';
 import { createFindAccount } from './account.ts';
 import { createAdapterFactory } from './adapter.ts';
-import { jwtIntrospection, mayIntrospect } from './introspection.ts';
+import { introspectionPolicy, jwtIntrospection } from './introspection.ts';
 import { lifetimes } from './lifetimes.ts';
+import { interactionPrompts } from './policy.ts';
 import { createResourceIndicators } from './resources.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from './scopes.ts';
@@ -87,6 +88,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const { config, db, secrets, signingKeys, clients, users, apis, roles, views } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views);
 
+  const introspectable = introspectionPolicy(users.isActive);
+
   const configuration: Configuration = {
     adapter: createAdapterFactory(db, clients),
     findAccount: createFindAccount(users),
@@ -114,7 +117,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client as never, token) },
+      introspection: { enabled: true, allowedPolicy: (ctx, client, token) => introspectable(ctx, client as never, token) },
       revocation: { enabled: true },
       resourceIndicators: createResourceIndicators(apis, config),
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
@@ -130,7 +133,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     extraTokenClaims: createExtraTokenClaims(roles) as Configuration['extraTokenClaims'],
     // Scope-released claims (email, name, roles) go into the ID token too, not only UserInfo.
     conformIdTokenClaims: false,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPrompts() },
     clientBasedCORS,
     renderError,
   };
@@ -138,7 +141,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(databaseUnavailable);
-  provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks()));
+  provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);

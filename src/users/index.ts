@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
 import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
 import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
+import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import {
   dummyPasswordHash,
@@ -60,7 +61,7 @@ export interface LockoutPolicy {
   maxSeconds: number;
 }
 
-export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) {
+export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, grants: Grants) {
   /** Counts a failure; from the threshold on, locks for an exponentially growing time. */
   async function recordFailure(userId: string, now: Date): Promise<{ lockedUntil?: Date }> {
     const { failedLogins } = await db.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } }, select: { failedLogins: true } });
@@ -132,7 +133,15 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy) 
         },
       });
       if (roleIds) roles.changed();
+      // A disabled person keeps no session, grant or token: each would still introspect as active.
+      if (patch.disabled) await grants.endEverything(user.id);
       return resolve(user.id);
+    },
+
+    /** Whether tokens of `id` may still be honoured: the person exists and is not disabled. */
+    async isActive(id: string): Promise<boolean> {
+      const row = unstorable(id) ? null : await db.user.findUnique({ where: { id }, select: { disabled: true } });
+      return row !== null && !row.disabled;
     },
 
     async list(): Promise<UserView[]> {

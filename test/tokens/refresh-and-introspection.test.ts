@@ -1,11 +1,13 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
+import { issueKey, admin } from '../admin/support.ts';
+import { ostiary } from '../support/cli.ts';
 import { BILLING, introspect, postForm } from '../support/fixtures.ts';
 import { codeFlow, REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { authorize, UserAgent } from '../support/user-agent.ts';
+import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 type Creds = { id: string; secret: string };
@@ -17,9 +19,9 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
   let other: Creds;
 
   /** Code flow asking for the Billing API; the code exchange returns an opaque UserInfo token. */
-  async function signIn() {
+  async function signIn(who = ADA, agent?: UserAgent) {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const { tokens } = await codeFlow(rp, ADA, { extra: { scope: 'openid invoices:read', resource: BILLING } });
+    const { tokens } = await codeFlow(rp, who, { extra: { scope: 'openid invoices:read', resource: BILLING }, agent });
     return { rp, tokens };
   }
 
@@ -98,5 +100,75 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
     const failures = bodies.filter((b) => b.status !== 200);
     expect(failures).toHaveLength(19);
     for (const failure of failures) expect(failure).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
+  describe.each(['admin API', 'CLI'])('disabling a person through the %s', (front) => {
+    const person = { email: `grace-${front === 'CLI' ? 'cli' : 'api'}@example.com`, password: 'correct horse battery staple' };
+
+    async function disable(userId: string) {
+      if (front === 'CLI') {
+        const run = await ostiary(['users', 'disable', person.email, '--json'], { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url });
+        expect(run.code, run.stderr).toBe(0);
+      } else {
+        const response = await admin(server, await issueKey(server, ['users:write']), 'PATCH', `/users/${userId}`, { disabled: true });
+        expect(response.status).toBe(200);
+      }
+    }
+
+    it('ends their sessions and grants: every token of theirs introspects inactive and the browser is asked to sign in', async () => {
+      const user = await server.services.users.create(person);
+      const agent = new UserAgent();
+      const { rp, tokens } = await signIn(person, agent);
+      const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: BILLING });
+      const held = { opaqueAccess: tokens.access_token, jwtAccess: refreshed.access_token, refresh: refreshed.refresh_token! };
+      for (const token of Object.values(held)) expect((await introspect(server, web, token)).active).toBe(true);
+      expect((await introspect(server, billingApi, held.jwtAccess)).active).toBe(true);
+
+      await disable(user.id);
+
+      for (const [name, token] of Object.entries(held)) expect(await introspect(server, web, token), name).toEqual({ active: false });
+      expect(await introspect(server, billingApi, held.jwtAccess)).toEqual({ active: false });
+      await expect(oidc.refreshTokenGrant(rp, held.refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
+      expect(await server.services.db.oidcPayload.count({ where: { accountId: user.id } })).toBe(0);
+
+      // The browser still carries the session cookie: it gets the sign-in page, not an error.
+      const again = await startFlow(rp, { scope: 'openid invoices:read', resource: BILLING });
+      const step = await agent.follow(again.url, REDIRECT);
+      expect(step.response?.status).toBe(200);
+      expect(step.body).toMatch(LOGIN_FORM);
+      const denied = await agent.submit(step.url, step.body!, LOGIN_FORM, person, REDIRECT);
+      expect(denied.response?.status).toBe(401);
+      expect(denied.body).toContain('Invalid email or password.');
+    });
+  });
+
+  describe.each<[string, Record<string, string>]>([
+    ['disabled', {}],
+    ['disabled', { prompt: 'consent' }],
+    ['disabled', { prompt: 'none' }],
+    ['deleted', {}],
+  ])('a session whose person was %s in the database directly (%j)', (change, extra) => {
+    it('is treated as ended: the sign-in page (or login_required), never a server error', async () => {
+      const person = { email: `hopper-${change}-${extra.prompt ?? 'default'}@example.com`, password: 'correct horse battery staple' };
+      const user = await server.services.users.create(person);
+      const agent = new UserAgent();
+      const { rp, tokens } = await signIn(person, agent);
+      // As a direct database edit (or an older release) leaves it: the session and grant remain.
+      if (change === 'disabled') await server.services.db.user.update({ where: { id: user.id }, data: { disabled: true } });
+      else await server.services.db.user.delete({ where: { id: user.id } });
+      expect(await server.services.db.oidcPayload.count({ where: { accountId: user.id, type: 'Session' } })).toBe(1);
+      for (const token of [tokens.access_token, tokens.refresh_token!]) expect(await introspect(server, web, token)).toEqual({ active: false });
+
+      const step = await agent.follow((await startFlow(rp, { ...extra })).url, REDIRECT);
+      if (extra.prompt === 'none') {
+        expect(new URL(step.url).searchParams.get('error')).toBe('login_required');
+        return;
+      }
+      expect(step.response?.status).toBe(200);
+      expect(step.body).toMatch(LOGIN_FORM);
+      // Someone else signs in from the same browser, straight back to the app.
+      const { callbackUrl } = await authorize(agent, (await startFlow(rp)).url, REDIRECT, ADA);
+      expect(new URL(callbackUrl).searchParams.get('code')).toBeTruthy();
+    });
   });
 });
