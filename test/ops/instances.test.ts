@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BILLING, m2mToken, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
+import { BILLING, introspect, m2mToken, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { REDIRECT } from '../support/flows.ts';
 import { kidOf, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startInstances, type TestServer } from '../support/server.ts';
@@ -46,7 +46,8 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
     body: new URLSearchParams({ csrf: csrfFrom.match(/name="csrf" value="([^"]+)"/)![1]!, ...fields }).toString(),
   });
 
-  it('completes a sign-in whose every step lands on a different instance', async () => {
+  /** A sign-in whose every step lands on a different instance; returns the token response. */
+  async function signInAcross(credentials: { email: string; password: string }) {
     const agent = new UserAgent();
     const verifier = oidc.randomPKCECodeVerifier();
     const authorize = new URL(`${instances[one]!.url}/auth`);
@@ -64,7 +65,7 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
     const toLogin = await agent.request(authorize); // instance 1
     const loginPage = await agent.request(on(one, toLogin.headers.get('location')!));
     const loginBody = await loginPage.text();
-    const loggedIn = await agent.request(on(two, loginBody.match(LOGIN_FORM)![1]!), form(loginBody, ADA)); // instance 2
+    const loggedIn = await agent.request(on(two, loginBody.match(LOGIN_FORM)![1]!), form(loginBody, credentials)); // instance 2
     expect(loggedIn.status).toBe(303);
     const resumed = await agent.request(on(three, loggedIn.headers.get('location')!)); // instance 3
     const consentPage = await agent.request(on(three, resumed.headers.get('location')!));
@@ -76,7 +77,11 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
 
     const exchange = await postForm(instances[three]!, '/token', web, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }); // instance 3
     expect(exchange.status).toBe(200);
-    const tokens = (await exchange.json()) as { id_token: string; refresh_token: string };
+    return (await exchange.json()) as { id_token: string; access_token: string; refresh_token: string };
+  }
+
+  it('completes a sign-in whose every step lands on a different instance', async () => {
+    const tokens = await signInAcross(ADA);
     const { payload } = await verifyJwt('https://id.example.test', tokens.id_token, web.id, undefined, instances[two]!.url);
     expect(payload.nonce).toBe('nn');
 
@@ -108,5 +113,16 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
     // Each instance alone saw about a third of the limit; together they reached it.
     expect(statuses.slice(0, LIMIT).every((s) => s === 200)).toBe(true);
     expect(statuses[LIMIT]).toBe(429);
+  });
+
+  it('stops honouring the tokens of a disabled person on every instance at once', async () => {
+    const person = { email: 'grace@example.com', password: 'correct horse battery staple' };
+    await instances[one]!.services.users.create(person);
+    const tokens = await signInAcross(person);
+    for (const instance of instances) expect((await introspect(instance, web, tokens.refresh_token!)).active).toBe(true);
+    await instances[one]!.services.users.update(person.email, { disabled: true });
+    for (const [index, instance] of instances.entries()) {
+      for (const token of [tokens.access_token, tokens.refresh_token!]) expect(await introspect(instance, web, token), `instance ${index + 1}`).toEqual({ active: false });
+    }
   });
 });

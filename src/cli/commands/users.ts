@@ -47,7 +47,7 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { users } = await ctx.services();
     const user = await users.update(onePositional(positionals, 'user id or email'), { disabled: verb === 'disable' });
     await ctx.audit({ type: 'user.updated', subject: user.id, details: { fields: 'disabled' } });
-    return out.result(userJson(user), () => `${user.email} is ${user.disabled ? 'disabled: it can no longer sign in or refresh tokens' : 'enabled'}`);
+    return out.result(userJson(user), () => `${user.email} is ${user.disabled ? 'disabled: its sessions, grants and tokens are ended and it can no longer sign in' : 'enabled'}`);
   }
   if (verb === 'grants') {
     const { positionals } = parse(args, {}, true);
