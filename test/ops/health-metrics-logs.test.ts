@@ -97,6 +97,6 @@ describe('structured logs', () => {
     for (const leaked of [secret, Buffer.from(`someone:${secret}`).toString('base64'), idToken, 'opaque-access-token-in-a-query', 'authorization-code-in-a-query']) {
       expect(text.includes(leaked), leaked).toBe(false);
     }
-    expect(text).toContain('id_token_hint=%5Bredacted%5D');
+    expect(text).toContain('id_token_hint=[redacted]');
   });
 });

@@ -29,6 +29,7 @@ describe('OpenTelemetry traces', () => {
   it('exports a span per request, named by route, when an OTLP endpoint is configured', async () => {
     await fetch(`${server.url}/.well-known/openid-configuration`);
     await fetch(`${server.url}/token`, { method: 'POST' });
+    await fetch(`${server.url}/auth?client_id=x&code=trace-secret-code&login_hint=trace-secret-hint`);
     for (let i = 0; i < 50 && !received.some((r) => r.includes('/token')); i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
     const traces = received.filter((r) => r.startsWith('POST /v1/traces'));
     expect(traces.length).toBeGreaterThan(0);
@@ -36,5 +37,9 @@ describe('OpenTelemetry traces', () => {
     expect(all).toContain('ostiary-test');
     expect(all).toContain('/token');
     expect(all).toContain('/.well-known/openid-configuration');
+    for (let i = 0; i < 50 && !received.join('\n').includes('/auth?'); i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    const withQuery = received.join('\n');
+    expect(withQuery).toContain('client_id=x&code=[redacted]&login_hint=[redacted]');
+    expect(withQuery).not.toMatch(/trace-secret/);
   });
 });
