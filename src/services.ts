@@ -51,7 +51,7 @@ function pendingMigrations(db: Database, provider: 'sqlite' | 'postgresql') {
 
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
   const metrics = createMetrics();
-  const database = await openDatabase(config.databaseUrl, { migrate: options.migrate, onQuery: metrics.observeQuery });
+  const database = await openDatabase(config.databaseUrl, { migrate: options.migrate, onQuery: metrics.observeQuery, dataDir: config.dataDir });
   try {
     if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));

@@ -1,6 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts';
 import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
 import { adapterFactory, databaseTarget, type DatabaseTarget } from './connection.ts';
@@ -19,18 +18,43 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-async function ensureSqliteDirectory(url: string): Promise<void> {
-  const path = url.slice('file:'.length);
-  if (path && path !== ':memory:') await mkdir(dirname(path.startsWith('//') ? fileURLToPath(url) : path), { recursive: true });
+/** The file a `file:` URL names, read as libsql reads it (`file:rel`, `file:/abs`, `file:///abs`); none for `:memory:`. */
+function sqliteFile(url: string): string | undefined {
+  const path = decodeURIComponent(/^file:(?:\/\/[^/?#]*)?([^?#]*)/.exec(url)?.[1] ?? '');
+  return path && path !== ':memory:' ? path : undefined;
+}
+
+/** Sets `mode` on `path` if it exists and its group or others have any permission. */
+async function restrictToOwner(path: string, mode: number): Promise<void> {
+  const current = await stat(path).catch(() => undefined);
+  if (current && current.mode & 0o077) await chmod(path, mode);
+}
+
+/**
+ * Only the server's user may read the database: directories it creates are 0700 and the file is
+ * created empty at 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+ * database's mode). Files left looser by an earlier version, and DATA_DIR, are tightened; any
+ * other directory that already existed (say /tmp) is left as it is.
+ */
+async function ensureSqliteFile(url: string, dataDir?: string): Promise<void> {
+  const file = sqliteFile(url);
+  if (!file) return;
+  const directory = dirname(resolve(file));
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  if (dataDir && resolve(dataDir) === directory) await restrictToOwner(directory, 0o700);
+  await writeFile(file, '', { flag: 'wx', mode: 0o600 }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  for (const suffix of ['', '-wal', '-shm', '-journal']) await restrictToOwner(file + suffix, 0o600);
 }
 
 /** Opens the database named by `url`, creating the SQLite file and applying migrations if asked. */
 export async function openDatabase(
   url: string,
-  options: { migrate?: boolean; onQuery?: (milliseconds: number) => void } = {},
+  options: { migrate?: boolean; onQuery?: (milliseconds: number) => void; dataDir?: string } = {},
 ): Promise<DatabaseHandle & { applied: string[] }> {
   const target = databaseTarget(url);
-  if (target.provider === 'sqlite') await ensureSqliteDirectory(url);
+  if (target.provider === 'sqlite') await ensureSqliteFile(url, options.dataDir);
   const applied = options.migrate ? await applyMigrations(target) : [];
   const adapter = adapterFactory(target);
   const log = options.onQuery ? [{ emit: 'event' as const, level: 'query' as const }] : [];

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, type Config } from '../config/index.ts';
 
@@ -46,9 +46,14 @@ export function generateKeyEncryptionKey(): string {
 
 async function developmentKey(dataDir: string, warn: (message: string) => void): Promise<Buffer[]> {
   const file = join(dataDir, DEV_KEY_FILE);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // DATA_DIR may have been made by hand or by a volume mount: only its owner may enter it.
+  if ((await stat(dataDir)).mode & 0o077) await chmod(dataDir, 0o700);
   const existing = await readFile(file, 'utf8').catch(() => undefined);
-  if (existing) return parseKeyEncryptionKeys(existing);
-  await mkdir(dataDir, { recursive: true });
+  if (existing) {
+    await chmod(file, 0o600);
+    return parseKeyEncryptionKeys(existing);
+  }
   await writeFile(file, `${generateKeyEncryptionKey()}\n`, { mode: 0o600, flag: 'wx' }).catch(() => {});
   await chmod(file, 0o600);
   warn(

@@ -6,7 +6,7 @@ import type { Output } from '../io.ts';
 /** Applies the committed migrations for the configured database (creating a SQLite file). */
 export async function migrate(config: Config, out: Output): Promise<void> {
   const target = databaseTarget(config.databaseUrl);
-  const handle = await openDatabase(config.databaseUrl, { migrate: true });
+  const handle = await openDatabase(config.databaseUrl, { migrate: true, dataDir: config.dataDir });
   await handle.close();
   out.result({ database: target.provider, applied: handle.applied }, () =>
     handle.applied.length
