@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
+import { emailKey } from '../users/index.ts';
 
 export interface RateLimitHooks {
   tokenPerIp: preHandlerHookHandler;
@@ -25,6 +26,9 @@ function basicClientId(request: FastifyRequest): string | undefined {
     return undefined;
   }
 }
+
+/** Look-alike addresses share one counter; an invalid one still gets a bounded key of its own. */
+const accountKey = (email: string) => emailKey(email) ?? email.trim().slice(0, 320).toLowerCase();
 
 const TOO_MANY = 'Too many requests. Try again later.';
 
@@ -61,7 +65,7 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, r
     loginPerIp: limit('login-ip', rateLimits.loginPerIp),
     loginPerAccount: limit('login-account', rateLimits.loginPerAccount, (request) => {
       const email = (request.body as { email?: unknown } | undefined)?.email;
-      return typeof email === 'string' ? email.trim().toLowerCase() : request.ip;
+      return typeof email === 'string' ? accountKey(email) : request.ip;
     }),
     // Runs after API key authentication, which sets request.apiKeyId.
     adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),

@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -56,7 +57,7 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
   });
 
   it('pages lists with a cursor and a bounded limit, and searches users by email', async () => {
-    for (let i = 0; i < 5; i += 1) await server.services.users.create({ email: `page${i}@example.com`, password: 'a long enough password' });
+    for (let i = 0; i < 5; i += 1) await server.services.users.create({ email: `page${i}@example.com`, password: 'a long enough password' }, TEST_ACTOR);
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
@@ -67,8 +68,42 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
     } while (cursor);
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen.filter((e) => e.startsWith('page'))).toHaveLength(5);
-    expect((await call('GET', '/users?email=page3')).body.items.map((u: { email: string }) => u.email)).toEqual(['page3@example.com']);
+    expect((await call('GET', '/users?email=Page3@Example.COM')).body.items.map((u: { email: string }) => u.email)).toEqual(['page3@example.com']);
     expect((await call('GET', '/users?limit=1000')).status).toBe(400);
+  });
+
+  it('treats look-alikes of an existing address as the same person or refuses them', async () => {
+    const password = 'a long enough password';
+    const lin = await call('POST', '/users', { email: 'lin@example.com', password });
+    expect(lin.status).toBe(201);
+    for (const email of ['ｌｉｎ@example.com', 'lin@example.com.', 'LIN@Example.com']) {
+      const response = await call('POST', '/users', { email, password });
+      expect(response, email).toMatchObject({ status: 409, body: { detail: expect.stringMatching(/a user with email lin@example\.com already exists/) } });
+    }
+    for (const [email, reason] of [
+      ['lin@exam\u200Bple.com', /U\+200B/],
+      ['lin@exаmple.com', /label "exаmple" mixes scripts \(Latin, Cyrillic\)/],
+    ] as const) {
+      const response = await call('POST', '/users', { email, password });
+      expect(response.status, email).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.detail).toMatch(/^invalid email address /);
+      expect(response.body.detail).toMatch(reason);
+    }
+    const found = (query: string) => call('GET', `/users?email=${encodeURIComponent(query)}`);
+    for (const query of ['LIN@Example.com', 'ｌｉｎ@example.com', 'lin@example.com.']) expect((await found(query)).body.items.map((u: { id: string }) => u.id)).toEqual([lin.body.id]);
+  });
+
+  it('filters users on the exact address, with no LIKE wildcards', async () => {
+    for (const query of ['_', '%', 'lin']) {
+      const response = await call('GET', `/users?email=${encodeURIComponent(query)}`);
+      expect(response.status, query).toBe(400);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.detail).toMatch(/^invalid email address .*exactly one @/);
+    }
+    for (const query of ['_@example.com', '%@example.com', 'l_n@example.com']) {
+      expect((await call('GET', `/users?email=${encodeURIComponent(query)}`)).body.items, query).toEqual([]);
+    }
   });
 
   it('answers bad input with problem+json naming the problem', async () => {

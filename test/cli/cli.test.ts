@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ostiary } from '../support/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
 
 describe('ostiary CLI', () => {
   let database: TestDatabase;
@@ -110,4 +112,77 @@ describe('ostiary CLI', () => {
     expect(production.code).toBe(2);
     expect(production.stderr).toMatch(/KEY_ENCRYPTION_KEY/);
   });
+});
+
+describe.each(DATABASES)('ostiary CLI and email addresses (%s)', (kind) => {
+  /** A command on PostgreSQL takes about 12 s: the process lingers until the pool's idle connection times out. */
+  const SLOW = 120_000;
+  let server: TestServer;
+  let env: Record<string, string>;
+  const password = 'a long enough password';
+  const create = (email: string) => ostiary(['users', 'create', '--email', email, '--password-stdin', '--json'], env, password);
+  const check = async (...flags: string[]) => {
+    const result = await ostiary(['users', 'check-emails', ...flags, '--json'], env);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout);
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    env = { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url };
+  });
+  afterAll(() => server?.stop());
+
+  it('treats look-alikes of an existing address as the same person or refuses them', async () => {
+    expect((await create('ada@example.com')).code).toBe(0);
+    const sameAddress = ['ａｄａ@example.com', 'ada@example.com.', 'ADA@Example.com'];
+    const refused = [
+      ['ada@exam\u200Bple.com', /U\+200B/],
+      ['ada@exаmple.com', /mixes scripts \(Latin, Cyrillic\)/],
+    ] as const;
+    const results = await Promise.all([...sameAddress, ...refused.map(([email]) => email)].map(create));
+    sameAddress.forEach((email, i) => {
+      expect(results[i]!.code, email).toBe(4);
+      expect(results[i]!.stderr).toMatch(/a user with email ada@example.com already exists/);
+    });
+    refused.forEach(([email, reason], i) => {
+      const result = results[sameAddress.length + i]!;
+      expect(result.code, email).toBe(2);
+      expect(result.stderr).toMatch(/invalid email address /);
+      expect(result.stderr).toMatch(reason);
+    });
+    expect(await server.services.db.user.count()).toBe(1);
+  }, SLOW);
+
+  it('check-emails reports stored addresses out of normal form, fixes the clean ones and leaves the rest', async () => {
+    const row = async (email: string) => (await server.services.db.user.create({ data: { id: randomUUID(), email, passwordHash: 'x' } })).id;
+    const ada = (await server.services.users.resolve('ada@example.com')).id;
+    const clean = await row('Grace@Example.com.');
+    const twin = await row('ＡＤＡ@example.com');
+    const invalid = await row('eve@exam\u200Bple.com');
+
+    const report = await check();
+    expect(report).toMatchObject({ checked: 4, fixed: 0 });
+    const byId = (r: { problems: { id: string }[] }) => Object.fromEntries(r.problems.map((p) => [p.id, p]));
+    expect(byId(report)).toEqual({
+      [clean]: expect.objectContaining({ email: 'Grace@Example.com.', normalized: 'grace@example.com', problem: 'not_normal', fixed: false }),
+      [twin]: expect.objectContaining({ normalized: 'ada@example.com', problem: 'collision', collides_with: [ada], fixed: false }),
+      [invalid]: expect.objectContaining({ normalized: null, problem: 'invalid', detail: expect.stringMatching(/U\+200B/), fixed: false }),
+    });
+    expect((await server.services.db.user.findUnique({ where: { id: clean } }))!.email).toBe('Grace@Example.com.');
+
+    const fixed = await check('--fix');
+    expect(fixed.fixed).toBe(1);
+    expect(byId(fixed)[clean]).toMatchObject({ fixed: true });
+    expect(byId(fixed)[twin]).toMatchObject({ problem: 'collision', fixed: false });
+    const emails = await server.services.db.user.findMany({ select: { id: true, email: true } });
+    expect(Object.fromEntries(emails.map((u) => [u.id, u.email]))).toEqual({ [ada]: 'ada@example.com', [clean]: 'grace@example.com', [twin]: 'ＡＤＡ@example.com', [invalid]: 'eve@exam\u200Bple.com' });
+    const audited = (await server.services.audit.list({ type: 'user.updated' })).filter((e) => e.actor === 'cli');
+    expect(audited.map((e) => [e.subject, e.details])).toEqual([[clean, { fields: 'email' }]]);
+
+    const text = await ostiary(['users', 'check-emails'], env);
+    expect(text.stdout).toContain(`${twin}  ＡＤＡ@example.com  collision: collides with ada@example.com as ada@example.com`);
+    expect(text.stdout).toMatch(/^4 users checked, 2 with a problem, 0 fixed$/m);
+    expect((await server.services.users.resolve('Grace@example.com')).id).toBe(clean);
+  }, SLOW);
 });

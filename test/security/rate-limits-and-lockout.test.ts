@@ -1,11 +1,11 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BILLING, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
+import { ADA, BILLING, createWebClient, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { startInstances, startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const ccForm = { grant_type: 'client_credentials', scope: 'invoices:read', resource: BILLING };
 
 async function expectLimited(response: Response) {
@@ -26,9 +26,8 @@ describe('rate limits', () => {
       RATE_LIMIT_AUTHORIZE_PER_IP: '6',
     });
     worker = await setUpWorker(server);
-    await server.services.users.create(ADA);
-    const created = await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    await server.services.users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(server, { grantTypes: ['authorization_code'] });
   });
   afterAll(() => server?.stop());
 
@@ -36,26 +35,26 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i += 1) expect((await postForm(server, '/token', worker, ccForm)).status).toBe(200);
     await expectLimited(await postForm(server, '/token', worker, ccForm));
     // Another client from the same address still has its own allowance, until the IP's runs out.
-    const other = await server.services.clients.create({ name: 'other', grantTypes: ['client_credentials'], scopes: ['invoices:read'] });
+    const other = await server.services.clients.create({ name: 'other', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
     const otherCreds = { id: other.client.clientId, secret: other.clientSecret! };
     expect((await postForm(server, '/token', otherCreds, ccForm)).status).toBe(200);
     await expectLimited(await postForm(server, '/token', otherCreds, ccForm));
   });
 
-  it('limits sign-in attempts per account, and authorization requests per IP', async () => {
+  it('limits sign-in attempts per account, counting look-alike addresses as one, and authorization requests per IP', async () => {
     const rp = await discover(server.issuer, web.id, web.secret);
-    const attempt = async () => {
+    const attempt = async (email: string) => {
       const agent = new UserAgent();
       const step = await agent.follow((await startFlow(rp)).url, REDIRECT);
       return agent.request(new URL(step.body!.match(LOGIN_FORM)![1]!, step.url), {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ csrf: step.body!.match(/name="csrf" value="([^"]+)"/)![1]!, email: ADA.email, password: 'wrong password' }),
+        body: new URLSearchParams({ csrf: step.body!.match(/name="csrf" value="([^"]+)"/)![1]!, email, password: 'wrong password' }),
       });
     };
-    expect((await attempt()).status).toBe(401);
-    expect((await attempt()).status).toBe(401);
-    const limited = await attempt();
+    expect((await attempt(ADA.email)).status).toBe(401);
+    expect((await attempt('ＡＤＡ@example.com')).status).toBe(401);
+    const limited = await attempt('Ada@Example.com.');
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(await limited.text()).toContain('Too many requests');
@@ -91,34 +90,34 @@ describe('rate limits shared through Redis by two instances', () => {
 describe('account lockout', () => {
   let server: TestServer;
   let web: { id: string; secret: string };
+  let adaId: string;
   beforeAll(async () => {
     server = await startTestServer('sqlite', { LOGIN_LOCKOUT_THRESHOLD: '3', LOGIN_LOCKOUT_BASE_SECONDS: '1', LOGIN_LOCKOUT_MAX_SECONDS: '4' });
-    await server.services.users.create(ADA);
-    const created = await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    adaId = (await server.services.users.create(ADA, TEST_ACTOR)).id;
+    web = await createWebClient(server, { grantTypes: ['authorization_code'] });
   });
   afterAll(() => server?.stop());
 
-  async function signIn(password: string) {
+  async function signIn(password: string, email = ADA.email) {
     const rp = await discover(server.issuer, web.id, web.secret);
     const agent = new UserAgent();
     const step = await agent.follow((await startFlow(rp)).url, REDIRECT);
     const response = await agent.request(new URL(step.body!.match(LOGIN_FORM)![1]!, step.url), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: step.body!.match(/name="csrf" value="([^"]+)"/)![1]!, email: ADA.email, password }),
+      body: new URLSearchParams({ csrf: step.body!.match(/name="csrf" value="([^"]+)"/)![1]!, email, password }),
     });
     const page = (await response.text()).replace(/\/interaction\/[^/"]+\//g, '/interaction/UID/').replace(/value="[^"]*"/g, '');
     return { status: response.status, page };
   }
 
-  it('locks after repeated failures, looks like a wrong password while locked, and unlocks when the lock expires', async () => {
+  it('locks after repeated failures under look-alike addresses, looks like a wrong password while locked, and unlocks when the lock expires', async () => {
     const wrong = await signIn('wrong password 1');
     expect(wrong.status).toBe(401);
-    await signIn('wrong password 2');
-    await signIn('wrong password 3');
+    await signIn('wrong password 2', 'ＡＤＡ@example.com');
+    await signIn('wrong password 3', 'Ada@Example.com.');
     const [lockout] = await server.services.audit.list({ type: 'login.lockout' });
-    expect(lockout).toMatchObject({ outcome: 'failure', subject: expect.any(String) });
+    expect(lockout).toMatchObject({ outcome: 'failure', subject: adaId });
 
     const whileLocked = await signIn(ADA.password);
     expect(whileLocked).toEqual(wrong);
@@ -127,7 +126,9 @@ describe('account lockout', () => {
 
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const rp = await discover(server.issuer, web.id, web.secret);
-    const { callbackUrl } = await authorize(new UserAgent(), (await startFlow(rp)).url, REDIRECT, ADA);
+    const { callbackUrl } = await authorize(new UserAgent(), (await startFlow(rp)).url, REDIRECT, { ...ADA, email: 'ＡＤＡ@example.com' });
     expect(new URL(callbackUrl).searchParams.get('code')).toEqual(expect.any(String));
+    const [success] = await server.services.audit.list({ type: 'login.success' });
+    expect(success).toMatchObject({ outcome: 'success', subject: adaId });
   });
 });
