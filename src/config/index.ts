@@ -9,7 +9,7 @@ const httpUrl = z.url({ protocol: /^https?$/ });
 // Every variable Ostiary reads, with its default. Units are in the names.
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: z.string().regex(/^\d{1,5}$/, 'must be a port number').default('3000').transform(Number).pipe(z.number().max(65535)),
   HOST: z.string().min(1).default('127.0.0.1'),
   ISSUER: httpUrl.optional(),
   DATA_DIR: z.string().min(1).default('./data'),
@@ -134,7 +134,8 @@ function readSecret(env: Env, name: 'KEY_ENCRYPTION_KEY'): string | undefined {
 
 function checkIssuer(issuer: string, production: boolean): string {
   const url = new URL(issuer);
-  if (url.search || url.hash) throw new ConfigError('ISSUER must not have a query or fragment');
+  // `url.search` and `url.hash` are empty for a bare `?` or `#`: look at the text too.
+  if (url.search || url.hash || /[?#]/.test(issuer)) throw new ConfigError('ISSUER must not have a query or fragment');
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (production && url.protocol !== 'https:' && !local) throw new ConfigError('ISSUER must use https in production');
   return issuer.replace(/\/$/, '');

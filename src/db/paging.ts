@@ -1,3 +1,5 @@
+import { fail } from '../errors.ts';
+
 /** Cursor paging over rows ordered by id: the cursor is the last id seen, opaque to callers. */
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 200;
@@ -12,8 +14,15 @@ export interface PageRequest {
   limit?: number;
 }
 
+/** The id a cursor stands for; a cursor that is not one of ours is refused, not read as "from the start". */
+function cursorId(cursor: string): string {
+  const id = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  if (!id || Buffer.from(id).toString('base64url') !== cursor) throw fail('input.invalid', 'the cursor is not valid: pass the next_cursor of a previous page', { field: 'cursor' });
+  return id;
+}
+
 export function pageQuery({ cursor, limit = DEFAULT_PAGE }: PageRequest) {
-  const id = cursor ? Buffer.from(cursor, 'base64url').toString('utf8') : undefined;
+  const id = cursor ? cursorId(cursor) : undefined;
   return { take: Math.min(limit, MAX_PAGE) + 1, ...(id ? { cursor: { id }, skip: 1 } : {}) };
 }
 
