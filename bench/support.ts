@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { HEAP_FLAGS } from '../src/cli/commands/serve.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createServices } from '../src/services.ts';
+import { SYSTEM_ACTOR } from '../src/audit/index.ts';
 import { basicAuth } from '../test/support/fixtures.ts';
 import { REDIRECT } from '../test/support/flows.ts';
 
@@ -43,9 +44,9 @@ export async function seedMachineClient(env: Record<string, string>): Promise<st
   try {
     await services.signingKeys.ensureCurrent();
     if (!(await services.apis.list()).some((api) => api.audience === BENCH_API)) {
-      await services.apis.create({ name: 'Bench API', audience: BENCH_API, scopes: ['bench:read'] });
+      await services.apis.create({ name: 'Bench API', audience: BENCH_API, scopes: ['bench:read'] }, SYSTEM_ACTOR);
     }
-    const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] });
+    const m2m = await services.clients.create({ name: 'bench', grantTypes: ['client_credentials'], scopes: ['bench:read'] }, SYSTEM_ACTOR);
     return basicAuth(m2m.client.clientId, m2m.clientSecret!);
   } finally {
     await services.close();
@@ -59,8 +60,8 @@ export const BENCH_USER = { email: 'bench@example.com', password: 'correct horse
 export async function seedWebClient(env: Record<string, string>) {
   const services = await createServices(loadConfig(env), { info: () => {}, warn: () => {} });
   try {
-    await services.users.create(BENCH_USER);
-    const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true });
+    await services.users.create(BENCH_USER, SYSTEM_ACTOR);
+    const web = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], firstParty: true }, SYSTEM_ACTOR);
     return { id: web.client.clientId, secret: web.clientSecret!, basic: basicAuth(web.client.clientId, web.clientSecret!) };
   } finally {
     await services.close();

@@ -1,25 +1,88 @@
-/** Product errors (CLI and HTTP outside the protocol). Protocol errors are oidc-provider's own. */
-export type ErrorCode = 'invalid_input' | 'forbidden' | 'not_found' | 'conflict';
+/**
+ * Product errors (services, the CLI, the admin API; protocol errors are oidc-provider's own).
+ * Each has a stable code, published in the README, and its HTTP status. A service's message is
+ * in domain words; each front may word it its own way from the code, the field it is about
+ * (the service's own name for it) and its parameters.
+ */
+export const ERROR_CODES = {
+  'input.invalid': { status: 400, summary: 'the request is malformed' },
+  'api.name_required': { status: 400, summary: 'an API needs a name' },
+  'api.audience_invalid': { status: 400, summary: 'an API audience must be an absolute http(s) URI without a fragment' },
+  'api.scope_invalid': { status: 400, summary: 'a scope value has characters a scope cannot hold' },
+  'api.scope_reserved': { status: 400, summary: 'OpenID Connect scopes cannot belong to an API' },
+  'api.audience_taken': { status: 409, summary: 'another API has this audience' },
+  'api.not_found': { status: 404, summary: 'no such API' },
+  'api_key.name_required': { status: 400, summary: 'an API key needs a name' },
+  'api_key.scope_required': { status: 400, summary: 'an API key needs at least one scope' },
+  'api_key.scope_unknown': { status: 400, summary: 'no such API key scope' },
+  'api_key.range_invalid': { status: 400, summary: 'an allowed address range is not an address or CIDR range' },
+  'api_key.expiry_past': { status: 400, summary: 'the expiry is not in the future' },
+  'api_key.revoked': { status: 400, summary: 'the API key is revoked' },
+  'api_key.exceeds_authority': { status: 403, summary: 'a key may hand on only scopes, expiry and ranges within its own' },
+  'api_key.scope_missing': { status: 403, summary: 'the API key lacks a scope the request needs' },
+  'api_key.not_found': { status: 404, summary: 'no such API key' },
+  'client.name_required': { status: 400, summary: 'a client needs a name' },
+  'client.grant_required': { status: 400, summary: 'a client needs a grant type, unless it is a resource server' },
+  'client.grant_unsupported': { status: 400, summary: 'the grant type is not offered' },
+  'client.refresh_needs_code': { status: 400, summary: 'the refresh_token grant needs authorization_code' },
+  'client.public_client_credentials': { status: 400, summary: 'a public client cannot use client_credentials' },
+  'client.redirect_uri_invalid': { status: 400, summary: 'a redirect URI is not an absolute https URI without a fragment' },
+  'client.redirect_uri_required': { status: 400, summary: 'the authorization_code grant needs a redirect URI' },
+  'client.redirect_uri_unused': { status: 400, summary: 'redirect URIs are used only by the authorization_code grant' },
+  'client.lifetime_invalid': { status: 400, summary: 'a token lifetime is not a whole number of seconds in range' },
+  'client.scope_invalid': { status: 400, summary: 'a scope value has characters a scope cannot hold' },
+  'client.scope_unknown': { status: 400, summary: 'no API defines the scope' },
+  'client.audience_unknown': { status: 400, summary: 'no API has the audience to introspect for' },
+  'client.public_has_no_secret': { status: 400, summary: 'a public client has no secret to rotate' },
+  'client.not_found': { status: 404, summary: 'no such client' },
+  'role.name_invalid': { status: 400, summary: 'a role name has characters a role name cannot hold' },
+  'role.permission_invalid': { status: 400, summary: 'a permission is not a scope value or a prefix ending in *' },
+  'role.holder_required': { status: 400, summary: 'say which user or client holds the role' },
+  'role.name_taken': { status: 409, summary: 'another role has this name' },
+  'role.not_found': { status: 404, summary: 'no such role' },
+  'signing_key.not_found': { status: 404, summary: 'no such published signing key' },
+  'user.email_invalid': { status: 400, summary: 'the email address is not valid' },
+  'user.password_too_short': { status: 400, summary: 'the password is shorter than the minimum' },
+  'user.password_too_long': { status: 400, summary: 'the password is longer than the maximum' },
+  'user.email_taken': { status: 409, summary: 'another user has this email address' },
+  'user.not_found': { status: 404, summary: 'no such user' },
+} as const satisfies Record<string, { status: number; summary: string }>;
 
-const STATUS: Record<ErrorCode, number> = { invalid_input: 400, forbidden: 403, not_found: 404, conflict: 409 };
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ErrorDetails {
+  /** The input the error is about, by the service's own name for it (`grantTypes`, `email`). */
+  field?: string;
+  /** Values a front may put into its own wording (`{ scope: 'invoices:read' }`). */
+  params?: Record<string, string>;
+}
 
 export class OstiaryError extends Error {
   override name = 'OstiaryError';
   readonly code: ErrorCode;
   readonly status: number;
+  readonly field?: string;
+  readonly params: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message);
     this.code = code;
-    this.status = STATUS[code];
+    this.status = ERROR_CODES[code].status;
+    this.field = details.field;
+    this.params = details.params ?? {};
+  }
+
+  /** The name Fastify reads the HTTP status by. */
+  get statusCode(): number {
+    return this.status;
   }
 }
 
-export const invalidInput = (message: string) => new OstiaryError('invalid_input', message);
-/** The caller may not do this (e.g. an API key asking for more than it holds). */
-export const forbidden = (message: string) => new OstiaryError('forbidden', message);
-export const notFound = (message: string) => new OstiaryError('not_found', message);
-export const conflict = (message: string) => new OstiaryError('conflict', message);
+/** The error a service throws: its code, a message in domain words, and what it concerns. */
+export const fail = (code: ErrorCode, message: string, details?: ErrorDetails) => new OstiaryError(code, message, details);
+
+/** Malformed input a front found before any service saw it (a usage error, a missing field). */
+export const invalidInput = (message: string) => new OstiaryError('input.invalid', message);
 
 /** Prisma's unique-constraint violation (P2002), to be reported as a conflict. */
 export function isUniqueViolation(error: unknown): boolean {

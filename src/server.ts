@@ -1,20 +1,17 @@
 import view from '@fastify/view';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { isDatabaseUnavailable, loggerOptions, measureRequests, observability, UNAVAILABLE_MESSAGE } from './observability/index.ts';
-import { registerTracing } from './observability/tracing.ts';
-import { createCsrf } from './security/csrf.ts';
-import { registerSecurityHeaders, requestId } from './security/headers.ts';
-import { registerRateLimits } from './security/rate-limits.ts';
-import type { AdminRoute } from './admin/auth.ts';
-import { adminApi, ADMIN_PREFIX } from './admin/index.ts';
+import { isDatabaseUnavailable } from './db/index.ts';
+import { protocolErrorHandler } from './http/index.ts';
+import { loggerOptions, measureRequests, observability, registerTracing } from './observability/index.ts';
+import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId } from './security/index.ts';
+import { adminApi, ADMIN_PREFIX, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
-import { interactionRoutes } from './interactions/routes.ts';
-import { createViews, VIEWS_DIR } from './interactions/views.ts';
-import { startCleanup } from './jobs/cleanup.ts';
-import { startKeyScheduler, type KeyScheduler } from './keys/scheduler.ts';
-import { createLiveProvider, type LiveProvider } from './oidc/live-provider.ts';
-import { providerRoutes } from './oidc/routes.ts';
+import { interactionRoutes } from './interactions/index.ts';
+import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
+import { startCleanup } from './jobs/index.ts';
+import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
+import { createLiveProvider, providerRoutes, type LiveProvider } from './oidc/index.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -23,8 +20,6 @@ declare module 'fastify' {
     ostiary: { live: LiveProvider; keys: KeyScheduler; adminRoutes: AdminRoute[] };
   }
 }
-
-const GENERIC_ERROR = 'The server could not handle this request.';
 
 export interface ServerOptions {
   logger?: FastifyBaseLogger;
@@ -73,24 +68,12 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   await registerTracing(app, config.otel.endpoint, config.otel.serviceName);
   measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
+  await registerStylesheet(app);
   const limits = await registerRateLimits(app, config, redis);
   const csrf = createCsrf(services.secrets.derive('csrf'));
 
-  // 4xx: the message (ours, written for clients); 5xx: fixed text. Browser pages get the HTML page.
-  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-    if (isDatabaseUnavailable(error)) {
-      request.log.error({ err: error }, 'database unavailable');
-      reply.code(503).header('retry-after', '5').header('cache-control', 'no-store');
-      if (request.url.startsWith('/interaction/')) return reply.view('error', { message: UNAVAILABLE_MESSAGE });
-      return reply.send({ error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE });
-    }
-    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) request.log.error({ err: error }, 'request failed');
-    const message = status === 500 ? GENERIC_ERROR : error.message;
-    reply.code(status).header('cache-control', 'no-store');
-    if (request.url.startsWith('/interaction/')) return reply.view('error', { message, code: status === 500 ? 'server_error' : undefined });
-    return reply.send({ error: status === 500 ? 'server_error' : status === 429 ? 'too_many_requests' : 'invalid_request', error_description: message });
-  });
+  // Each front (protocol, pages, admin API) handles its own errors; this covers the rest.
+  app.setErrorHandler(protocolErrorHandler);
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
   await app.register(observability, { services, live });

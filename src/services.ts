@@ -6,13 +6,13 @@ import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
 import type { Config } from './config/index.ts';
-import { openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
-import { loadMigrations } from './db/migrations.ts';
-import { createCleanup } from './jobs/cleanup.ts';
-import { createMetrics } from './observability/metrics.ts';
+import { loadMigrations, openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
+import { createCleanup } from './jobs/index.ts';
+import { createMetrics } from './metrics/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
 import { createUsers } from './users/index.ts';
+import { createProviderStore } from './provider-store/index.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -56,10 +56,11 @@ export async function createServices(config: Config, logger: Logger, options: Se
     if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
-    const apis = createApis(db);
-    const roles = createRoles(db);
     const audit = createAudit(db, options.log, metrics.observeAudit);
-    const grants = createGrants(db);
+    const apis = createApis(db, audit);
+    const roles = createRoles(db, audit);
+    const providerStore = createProviderStore(db);
+    const grants = createGrants(db, providerStore);
     const clientStore = createClientStore(db);
     return {
       config,
@@ -69,15 +70,16 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apis,
       roles,
       grants,
-      apiKeys: createApiKeys(db),
+      providerStore,
+      apiKeys: createApiKeys(db, audit),
       audit,
-      cleanup: createCleanup(db, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
+      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
       metrics,
       migrationsPending: pendingMigrations(db, database.target.provider),
-      users: createUsers(db, roles, config.lockout, grants),
-      clients: createClients(db, apis, roles, grants, clientStore),
+      users: createUsers(db, roles, config.lockout, grants, audit),
+      clients: createClients(db, apis, roles, grants, clientStore, audit),
       clientStore,
-      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), grants, options.clock),
+      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock),
       close: async () => {
         await audit.flush();
         await database.close();

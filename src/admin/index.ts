@@ -1,9 +1,12 @@
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
-import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE } from '../observability/index.ts';
-import type { RateLimitHooks } from '../security/rate-limits.ts';
+import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
+import { prepareErrorReply } from '../http/index.ts';
+import type { RateLimitHooks } from '../security/index.ts';
 import { OstiaryError } from '../errors.ts';
 import { apiKeyAuth, recordRefusal, type AdminRoute } from './auth.ts';
+
+export type { AdminRoute } from './auth.ts';
 import type { AdminDeps } from './context.ts';
 import { problemFor, sendProblem, titleOf } from './problem.ts';
 import { accessRoutes } from './routes/access.ts';
@@ -35,16 +38,12 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   apiKeyAuth(app, deps.services.apiKeys, deps.services.audit, deps.routes);
   app.addHook('preHandler', deps.limits.adminPerKey);
 
-  app.setErrorHandler(async (error, request, reply) => {
-    if (isDatabaseUnavailable(error)) {
-      request.log.error({ err: error }, 'database unavailable');
-      return sendProblem(reply.header('retry-after', '5'), 503, 'Service Unavailable', UNAVAILABLE_MESSAGE);
-    }
-    const { status, detail } = problemFor(error as Error);
-    if (status === 500) request.log.error({ err: error }, 'admin request failed');
+  app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    if (prepareErrorReply(error, request, reply).kind === 'unavailable') return sendProblem(reply, 503, 'Service Unavailable', UNAVAILABLE_MESSAGE);
+    const { status, detail, ...extra } = problemFor(error);
     // A key asking for more than it holds (a stronger key, roles without roles:write).
-    if (error instanceof OstiaryError && error.code === 'forbidden' && request.apiKey) await recordRefusal(deps.services.audit, request, { reason: 'exceeds_authority', detail });
-    return sendProblem(reply, status, titleOf(status), detail);
+    if (error instanceof OstiaryError && error.status === 403 && request.apiKey) await recordRefusal(deps.services.audit, request, { reason: 'exceeds_authority', detail });
+    return sendProblem(reply, status, titleOf(status), detail, extra);
   });
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, 404, 'Not Found', 'No such admin endpoint.'));
 

@@ -1,8 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { Database } from '../db/index.ts';
-import { strings } from '../db/json.ts';
-import { forbidden, invalidInput, notFound } from '../errors.ts';
+import type { Transaction } from '../db/index.ts';
+import { strings } from '../db/index.ts';
+import type { Actor, Audit } from '../audit/index.ts';
+import { fail } from '../errors.ts';
 
 /** What an API key may do; `admin` is every scope. */
 export const API_KEY_SCOPES = [
@@ -52,11 +54,12 @@ function view(row: Row): ApiKeyView {
 
 /** `10.0.0.0/8`, `2001:db8::/32`, or one address. */
 function parseCidr(cidr: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address = '', bits] = cidr.split('/');
+  const [address = '', bits, ...rest] = cidr.split('/');
   const version = isIP(address);
   const max = version === 4 ? 32 : 128;
-  const prefix = bits === undefined ? max : Number(bits);
-  if (!version || !Number.isInteger(prefix) || prefix < 0 || prefix > max) throw invalidInput(`invalid CIDR range ${cidr}`);
+  // Digits only: Number('') is 0, which would turn `10.0.0.0/` into every address.
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (!version || rest.length > 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > max) throw fail('api_key.range_invalid', `invalid CIDR range ${cidr}`, { field: 'allowedIps' });
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
@@ -98,7 +101,7 @@ interface Authority {
  * expiry no later than its own, addresses within its own ranges.
  */
 function assertWithin(grantor: Authority, wanted: Authority, action: 'create' | 'rotate'): void {
-  const refuse = (what: string) => forbidden(`This API key cannot ${action} a key ${what}.`);
+  const refuse = (what: string) => fail('api_key.exceeds_authority', `This API key cannot ${action} a key ${what}.`);
   if (!grantor.scopes.includes('admin')) {
     const beyond = wanted.scopes.find((scope) => !grantor.scopes.includes(scope));
     if (beyond) throw refuse(`with the scope ${beyond}: a key can only hand on scopes it holds itself${beyond === 'admin' ? ', and admin only by admin' : ''}`);
@@ -110,45 +113,60 @@ function assertWithin(grantor: Authority, wanted: Authority, action: 'create' | 
   if (wider) throw refuse(`usable from ${wider}: its ranges must lie within this key's (${grantor.allowedIps.join(', ')})`);
 }
 
+/** What a new key is asked to be. */
+export interface NewKey {
+  name: string;
+  scopes: readonly string[];
+  expiresAt?: Date | null;
+  allowedIps?: readonly string[];
+}
+
 export type Verification =
   | { ok: true; key: ApiKeyView }
   | { ok: false; reason: 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired' | 'ip_not_allowed'; keyId?: string };
 
 /** Admin API keys: made from the CSPRNG, shown once, stored as SHA-256, checked in constant time. */
-export function createApiKeys(db: Database, clock: () => Date = () => new Date()) {
+export function createApiKeys(db: Database, audit: Audit, clock: () => Date = () => new Date()) {
   /**
    * A new key. Made by another key (`grantor`), it holds no more than that key: without an expiry
    * or ranges of its own it takes the grantor's. The CLI, an operator at the console, passes none.
+   * Returns the row written (in `tx`'s transaction when given) and the key, shown only now.
    */
-  async function issue(
-    input: { name: string; scopes: readonly string[]; expiresAt?: Date | null; allowedIps?: readonly string[]; createdBy: string },
-    grantor?: Authority,
-  ) {
-    if (!input.name.trim()) throw invalidInput('name is required');
+  async function issue(input: NewKey, createdBy: string, grantor: Authority | undefined, tx: Transaction) {
+    if (!input.name.trim()) throw fail('api_key.name_required', 'name is required', { field: 'name' });
     const scopes = [...new Set(input.scopes)];
-    if (scopes.length === 0) throw invalidInput(`at least one scope is required (${API_KEY_SCOPES.join(', ')})`);
-    for (const scope of scopes) if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) throw invalidInput(`unknown scope ${scope}; known: ${API_KEY_SCOPES.join(', ')}`);
+    if (scopes.length === 0) throw fail('api_key.scope_required', `at least one scope is required (${API_KEY_SCOPES.join(', ')})`, { field: 'scopes' });
+    for (const scope of scopes) {
+      if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) throw fail('api_key.scope_unknown', `unknown scope ${scope}; known: ${API_KEY_SCOPES.join(', ')}`, { field: 'scopes' });
+    }
     const allowedIps = [...new Set(input.allowedIps?.length ? input.allowedIps : (grantor?.allowedIps ?? []))];
     allowedIps.forEach(parseCidr);
     const expiresAt = input.expiresAt ?? grantor?.expiresAt ?? null;
-    if (expiresAt && expiresAt <= clock()) throw invalidInput('the expiry must be in the future');
+    if (expiresAt && expiresAt <= clock()) throw fail('api_key.expiry_past', 'the expiry must be in the future', { field: 'expiresAt' });
     if (grantor) assertWithin(grantor, { scopes, expiresAt, allowedIps }, 'create');
     const id = randomBytes(ID_LENGTH / 2).toString('hex');
     const secret = randomBytes(32).toString('base64url');
-    const row = await db.apiKey.create({
-      data: { id, name: input.name.trim(), secretHash: sha256(secret).toString('hex'), scopes, allowedIps, expiresAt, createdBy: input.createdBy },
+    const row = await tx.apiKey.create({
+      data: { id, name: input.name.trim(), secretHash: sha256(secret).toString('hex'), scopes, allowedIps, expiresAt, createdBy },
     });
     return { key: view(row), apiKey: `${PREFIX}${id}_${secret}` };
   }
 
   async function find(id: string): Promise<Row> {
     const row = /^[0-9a-f]{16}$/.test(id) ? await db.apiKey.findUnique({ where: { id } }) : null;
-    if (!row) throw notFound(`no API key ${id}`);
+    if (!row) throw fail('api_key.not_found', `no API key ${id}`);
     return row;
   }
 
   return {
-    create: issue,
+    /** A new key; made through the admin API, `grantor` is the key that asked (see `issue`). */
+    async create(input: NewKey, actor: Actor, grantor?: Authority) {
+      return db.$transaction(async (tx) => {
+        const made = await issue(input, actor.id, grantor, tx);
+        await audit.change(actor, { type: 'api_key.created', details: { id: made.key.id, scopes: made.key.scopes.join(' ') } }, tx);
+        return made;
+      });
+    },
 
     async list(): Promise<ApiKeyView[]> {
       return (await db.apiKey.findMany({ orderBy: { createdAt: 'asc' } })).map(view);
@@ -158,24 +176,31 @@ export function createApiKeys(db: Database, clock: () => Date = () => new Date()
       return view(await find(id));
     },
 
-    async revoke(id: string): Promise<ApiKeyView> {
+    async revoke(id: string, actor: Actor): Promise<ApiKeyView> {
       await find(id);
-      return view(await db.apiKey.update({ where: { id }, data: { revokedAt: clock() } }));
+      return db.$transaction(async (tx) => {
+        const row = await tx.apiKey.update({ where: { id }, data: { revokedAt: clock() } });
+        await audit.change(actor, { type: 'api_key.revoked', details: { id } }, tx);
+        return view(row);
+      });
     },
 
     /**
      * A successor with the same name, scopes and ranges; the old key keeps working for
      * `graceSeconds`. A key (`grantor`) may rotate only a key it could have created.
      */
-    async rotate(id: string, graceSeconds: number, createdBy: string, grantor?: Authority) {
+    async rotate(id: string, graceSeconds: number, actor: Actor, grantor?: Authority) {
       const old = view(await find(id));
-      if (old.revokedAt) throw invalidInput(`API key ${id} is revoked`);
+      if (old.revokedAt) throw fail('api_key.revoked', `API key ${id} is revoked`);
       if (grantor) assertWithin(grantor, old, 'rotate');
-      const successor = await issue({ name: old.name, scopes: old.scopes, allowedIps: old.allowedIps, expiresAt: old.expiresAt, createdBy });
       const graceEnd = new Date(clock().getTime() + graceSeconds * 1000);
       const expiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
-      await db.apiKey.update({ where: { id }, data: { expiresAt, rotatedTo: successor.key.id } });
-      return successor;
+      return db.$transaction(async (tx) => {
+        const successor = await issue({ name: old.name, scopes: old.scopes, allowedIps: old.allowedIps, expiresAt: old.expiresAt }, actor.id, undefined, tx);
+        await tx.apiKey.update({ where: { id }, data: { expiresAt, rotatedTo: successor.key.id } });
+        await audit.change(actor, { type: 'api_key.rotated', details: { id, successor: successor.key.id } }, tx);
+        return successor;
+      });
     },
 
     /**

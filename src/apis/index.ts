@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
-import { createTtlCache } from '../db/ttl-cache.ts';
-import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
-import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import { createTtlCache } from '../db/index.ts';
+import type { Actor, Audit } from '../audit/index.ts';
+import { fail, isUniqueViolation } from '../errors.ts';
+import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 
 export interface ApiView {
   id: string;
@@ -25,10 +26,10 @@ function checkAudience(audience: string): string {
   try {
     url = new URL(audience);
   } catch {
-    throw invalidInput(`audience must be an absolute URI: ${audience}`);
+    throw fail('api.audience_invalid', `audience must be an absolute URI: ${audience}`, { field: 'audience' });
   }
   if (!['https:', 'http:'].includes(url.protocol) || url.hash) {
-    throw invalidInput(`audience must be an http(s) URI without a fragment: ${audience}`);
+    throw fail('api.audience_invalid', `audience must be an http(s) URI without a fragment: ${audience}`, { field: 'audience' });
   }
   return audience;
 }
@@ -36,34 +37,38 @@ function checkAudience(audience: string): string {
 function checkScopes(values: readonly string[]): string[] {
   const scopes = splitScopes(values);
   for (const scope of scopes) {
-    if (!SCOPE_TOKEN.test(scope)) throw invalidInput(`invalid scope value: ${JSON.stringify(scope)}`);
-    if (isOidcScope(scope)) throw invalidInput(`${scope} is an OpenID Connect scope and cannot belong to an API`);
+    if (!SCOPE_TOKEN.test(scope)) throw fail('api.scope_invalid', `invalid scope value: ${JSON.stringify(scope)}`, { field: 'scopes' });
+    if (isOidcScope(scope)) throw fail('api.scope_reserved', `${scope} is an OpenID Connect scope and cannot belong to an API`, { field: 'scopes' });
   }
   return scopes;
 }
 
-export function createApis(db: Database) {
+export function createApis(db: Database, audit: Audit) {
   // APIs are read on every token request for them; another process sees a change within a second.
   const byAudience = createTtlCache<ApiView | null>(1000);
   return {
-    async create(input: { name: string; audience: string; scopes: readonly string[] }): Promise<ApiView> {
-      if (!input.name.trim()) throw invalidInput('name is required');
+    async create(input: { name: string; audience: string; scopes: readonly string[] }, actor: Actor): Promise<ApiView> {
+      if (!input.name.trim()) throw fail('api.name_required', 'name is required', { field: 'name' });
       const audience = checkAudience(input.audience);
       const scopes = checkScopes(input.scopes);
       try {
-        const row = await db.api.create({
-          data: {
-            id: randomUUID(),
-            name: input.name.trim(),
-            audience,
-            scopes: { create: scopes.map((value) => ({ id: randomUUID(), value })) },
-          },
-          include: withScopes,
+        const row = await db.$transaction(async (tx) => {
+          const created = await tx.api.create({
+            data: {
+              id: randomUUID(),
+              name: input.name.trim(),
+              audience,
+              scopes: { create: scopes.map((value) => ({ id: randomUUID(), value })) },
+            },
+            include: withScopes,
+          });
+          await audit.change(actor, { type: 'api.created', details: { id: created.id, audience } }, tx);
+          return created;
         });
         byAudience.forget(audience);
         return view(row);
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict(`an API with audience ${audience} already exists`);
+        if (isUniqueViolation(error)) throw fail('api.audience_taken', `an API with audience ${audience} already exists`, { field: 'audience' });
         throw error;
       }
     },
@@ -85,9 +90,12 @@ export function createApis(db: Database) {
     },
 
     /** Deletes by id or audience. */
-    async delete(idOrAudience: string): Promise<void> {
-      const { count } = await db.api.deleteMany({ where: { OR: [{ id: idOrAudience }, { audience: idOrAudience }] } });
-      if (count === 0) throw notFound(`no API ${idOrAudience}`);
+    async delete(idOrAudience: string, actor: Actor): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const { count } = await tx.api.deleteMany({ where: { OR: [{ id: idOrAudience }, { audience: idOrAudience }] } });
+        if (count === 0) throw fail('api.not_found', `no API ${idOrAudience}`);
+        await audit.change(actor, { type: 'api.deleted', details: { id: idOrAudience } }, tx);
+      });
       byAudience.clear();
     },
 

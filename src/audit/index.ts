@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Prisma, type Database } from '../db/index.ts';
-import { pageOf, pageQuery, type PageRequest } from '../db/paging.ts';
+import { pageOf, pageQuery, type PageRequest } from '../db/index.ts';
 
 /** Audit event types; a type is never renamed or reused once published. */
 export const AUDIT_EVENTS = [
@@ -52,6 +52,27 @@ export interface AuditEventInput {
   /** Never secrets, passwords or tokens. */
   details?: Prisma.InputJsonValue;
 }
+
+/** Who makes a change, and from where; every change a service makes is recorded with it. */
+export interface Actor {
+  /** `cli`, `system`, `api-key:<id>` or `user:<id>`, as the audit trail shows it. */
+  id: string;
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+/** An operator at the console. */
+export const CLI_ACTOR: Actor = { id: 'cli' };
+
+/** Ostiary itself: what no person or key asked for (benchmark seeding, jobs). */
+export const SYSTEM_ACTOR: Actor = { id: 'system' };
+
+/** What a service says about a change it made; who made it comes from the actor. */
+export type Change = Omit<AuditEventInput, 'outcome' | 'actor' | 'ip' | 'userAgent' | 'requestId'>;
+
+/** Where an event can be written at once: the database or a transaction on it. */
+type Writer = Pick<Database, '$executeRaw'>;
 
 /** What oidc-provider says (only in `error_detail`) when a consumed code or refresh token comes back. */
 const REUSE_DETAILS: Record<string, AuditEventType> = {
@@ -131,7 +152,7 @@ const ROWS_PER_INSERT = 500;
  * tens of kilobytes per row to plan the statement, which on the token endpoint (an event per
  * token) was a third of all allocation. The rows are exactly what createMany stores.
  */
-async function insert(db: Database, events: PendingEvent[]): Promise<void> {
+async function insert(db: Writer, events: PendingEvent[]): Promise<void> {
   for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
     const rows = events.slice(i, i + ROWS_PER_INSERT).map(
       (e) =>
@@ -166,15 +187,29 @@ export function createAudit(db: Database, log?: FastifyBaseLogger, observe: (eve
     await writing;
   }
 
+  function logged(event: AuditEventInput): PendingEvent {
+    observe(event);
+    const row = { id: randomUUID(), at: new Date(), ...event };
+    log?.info({ audit: row }, `audit ${event.type}`);
+    return row;
+  }
+
   return {
     flush,
 
     async record(event: AuditEventInput): Promise<void> {
-      observe(event);
-      const row = { id: randomUUID(), at: new Date(), ...event };
-      log?.info({ audit: row }, `audit ${event.type}`);
-      pending.push(row);
+      pending.push(logged(event));
       timer ??= setTimeout(() => void flush(), FLUSH_MS);
+    },
+
+    /**
+     * A change made by `actor`. Given the transaction that made it, the event is written in it,
+     * so the change and its record stand or fall together; else it is recorded as above.
+     */
+    async change(actor: Actor, change: Change, tx?: Writer): Promise<void> {
+      const event: AuditEventInput = { ...change, outcome: 'success', actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null };
+      if (!tx) return this.record(event);
+      await insert(tx, [logged(event)]);
     },
 
     /** Deletes events older than the retention, `batchSize` rows per statement; returns how many. */

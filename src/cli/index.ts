@@ -1,6 +1,6 @@
-import { ConfigError, loadConfig, type Config } from '../config/index.ts';
-import type { AuditEventType } from '../audit/index.ts';
-import { OstiaryError } from '../errors.ts';
+import { ConfigError, loadConfig } from '../config/index.ts';
+import { CLI_ACTOR } from '../audit/index.ts';
+import { invalidInput, OstiaryError } from '../errors.ts';
 import { createServices, type Services } from '../services.ts';
 import { apiKeysCommand } from './commands/api-keys.ts';
 import { apisCommand } from './commands/apis.ts';
@@ -11,15 +11,10 @@ import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
 import { usersCommand } from './commands/users.ts';
+import type { CommandContext } from './context.ts';
+import { cliMessage, exitCode } from './errors.ts';
 import { createOutput, parse, type Output } from './io.ts';
 
-export interface CommandContext {
-  config: Config;
-  /** Opens the database (migrated) and the services on first use. */
-  services(): Promise<Services>;
-  /** Records a change made from the command line in the audit trail. */
-  audit(event: { type: AuditEventType; subject?: string | null; clientId?: string | null; details?: Record<string, string | number | null> }): Promise<void>;
-}
 
 const USAGE = `usage: ostiary <command> [options] [--json]
 
@@ -27,7 +22,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|rotate-secret|delete   manage clients
-  users create|list|set-password|disable|grants|revoke-grants   manage users and their grants
+  users create|list|set-password|disable|grants|revoke-grants|check-emails   manage users and their grants
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
@@ -36,8 +31,6 @@ const USAGE = `usage: ostiary <command> [options] [--json]
 
 See README.md for every option.`;
 
-/** Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 not found, 4 conflict. */
-const EXIT = { invalid_input: 2, not_found: 3, conflict: 4, forbidden: 5 } as const;
 
 type NounCommand = (verb: string | undefined, args: string[], ctx: CommandContext, out: Output) => Promise<void>;
 const NOUNS: Record<string, NounCommand> = {
@@ -67,11 +60,11 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === 'migrate') return await migrate(config, out).then(() => 0);
     const noun = NOUNS[command];
-    if (!noun) throw new OstiaryError('invalid_input', `unknown command ${command}\n${USAGE}`);
+    if (!noun) throw invalidInput(`unknown command ${command}\n${USAGE}`);
     const ctx: CommandContext = {
       config,
+      actor: CLI_ACTOR,
       services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: true })),
-      audit: async (event) => (await ctx.services()).audit.record({ ...event, outcome: 'success', actor: 'cli' }),
     };
     // `audit` takes options only; every other noun takes a verb first.
     if (command === 'audit') await noun(undefined, rest, ctx, out);
@@ -79,8 +72,8 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof OstiaryError) {
-      out.log(`error: ${error.message}`);
-      return EXIT[error.code];
+      out.log(`error: ${cliMessage(error)}`);
+      return exitCode(error);
     }
     if (error instanceof ConfigError) {
       out.log(`configuration error: ${error.message}`);

@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
-import { unstorable, type Database } from '../db/index.ts';
-import { strings } from '../db/json.ts';
-import { createTtlCache } from '../db/ttl-cache.ts';
+import type { Database } from '../db/index.ts';
+import { strings } from '../db/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
-import { invalidInput, notFound } from '../errors.ts';
-import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import type { Actor, Audit } from '../audit/index.ts';
+import { fail } from '../errors.ts';
+import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 import { generateClientSecret, hashClientSecret } from './secrets.ts';
+import type { ClientStore } from './store.ts';
+
+export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts';
+export * from './metadata.ts';
+export { clientSecretMatches } from './secrets.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -74,54 +79,78 @@ function view(row: ClientRow): ClientView {
 function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceServer: boolean): GrantType[] {
   const grants = [...new Set(values)];
   if (grants.length === 0 && !resourceServer) {
-    throw invalidInput(`at least one --grant is required (${GRANT_TYPES.join(', ')}), or --introspect for a resource server`);
+    throw fail('client.grant_required', `at least one grant type is required (${GRANT_TYPES.join(', ')}), or an API to introspect for as a resource server`, { field: 'grantTypes' });
   }
   for (const grant of grants) {
     if (!(GRANT_TYPES as readonly string[]).includes(grant)) {
-      throw invalidInput(`unsupported grant type ${grant}; supported: ${GRANT_TYPES.join(', ')}`);
+      throw fail('client.grant_unsupported', `unsupported grant type ${grant}; supported: ${GRANT_TYPES.join(', ')}`, { field: 'grantTypes' });
     }
   }
   if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
-    throw invalidInput('refresh_token needs the authorization_code grant too');
+    throw fail('client.refresh_needs_code', 'refresh_token needs the authorization_code grant too', { field: 'grantTypes' });
   }
   if (isPublic && grants.includes('client_credentials')) {
-    throw invalidInput('a public client cannot use client_credentials: it has no secret');
+    throw fail('client.public_client_credentials', 'a public client cannot use client_credentials: it has no secret', { field: 'grantTypes' });
   }
   return grants as GrantType[];
 }
 
 /** Absolute URIs without fragments, compared exactly by the provider (RFC 9700 section 4.1.3). */
-function checkRedirectUris(values: readonly string[], label: string): string[] {
+function checkRedirectUris(values: readonly string[], field: 'redirectUris' | 'postLogoutRedirectUris'): string[] {
+  const label = field === 'redirectUris' ? 'redirect URI' : 'post-logout redirect URI';
+  const invalid = (why: string) => fail('client.redirect_uri_invalid', `${label} ${why}`, { field });
   return [...new Set(values)].map((value) => {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
-      throw invalidInput(`${label} must be an absolute URI: ${value}`);
+      throw invalid(`must be an absolute URI: ${value}`);
     }
-    if (url.hash || value.includes('#')) throw invalidInput(`${label} must not contain a fragment: ${value}`);
+    if (url.hash || value.includes('#')) throw invalid(`must not contain a fragment: ${value}`);
     if (url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
-      throw invalidInput(`${label} must use https (http is allowed only for localhost): ${value}`);
+      throw invalid(`must use https (http is allowed only for localhost): ${value}`);
     }
     return value;
   });
 }
 
-function checkTtl(value: number | undefined, label: string): number | null {
+const LIFETIMES = { accessTokenTtl: 'access token lifetime', idTokenTtl: 'ID token lifetime', refreshTokenTtl: 'refresh token lifetime' } as const;
+
+function checkTtl(value: number | undefined, field: keyof typeof LIFETIMES): number | null {
   if (value === undefined) return null;
-  if (!Number.isInteger(value) || value < 1 || value > 366 * 24 * 3600) throw invalidInput(`${label} must be a whole number of seconds, 1 to 31622400`);
+  if (!Number.isInteger(value) || value < 1 || value > 366 * 24 * 3600) {
+    throw fail('client.lifetime_invalid', `${LIFETIMES[field]} must be a whole number of seconds, 1 to 31622400`, { field });
+  }
   return value;
 }
 
-export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants, store: ClientStore) {
+/** The public (snake_case) names of the fields a change touched, for its audit event. */
+const CHANGED_FIELDS: Record<string, string> = {
+  name: 'client_name',
+  grantTypes: 'grant_types',
+  redirectUris: 'redirect_uris',
+  postLogoutRedirectUris: 'post_logout_redirect_uris',
+  scopes: 'scope',
+  firstParty: 'first_party',
+  roles: 'roles',
+};
+const changedFields = (patch: object) => Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => CHANGED_FIELDS[k] ?? k).join(' ');
+
+function requireRedirectUris(grants: GrantType[], redirectUris: string[]): void {
+  if (grants.includes('authorization_code') && redirectUris.length === 0) {
+    throw fail('client.redirect_uri_required', 'the authorization_code grant needs at least one redirect URI', { field: 'redirectUris' });
+  }
+}
+
+export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants, store: ClientStore, audit: Audit) {
   /** OIDC scopes follow from the grants; API scopes must exist on some API. */
   async function resolveScopes(requested: readonly string[], grants: GrantType[]): Promise<string> {
     const scopes = splitScopes(requested);
     const known = await apis.knownScopes();
     for (const scope of scopes) {
-      if (!SCOPE_TOKEN.test(scope)) throw invalidInput(`invalid scope value: ${JSON.stringify(scope)}`);
+      if (!SCOPE_TOKEN.test(scope)) throw fail('client.scope_invalid', `invalid scope value: ${JSON.stringify(scope)}`, { field: 'scopes' });
       if (!isOidcScope(scope) && !known.has(scope)) {
-        throw invalidInput(`scope ${scope} is not defined by any API (create it with: apis create ... --scope ${scope})`);
+        throw fail('client.scope_unknown', `scope ${scope} is not defined by any API`, { field: 'scopes', params: { scope } });
       }
     }
     const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email', 'roles'] : [];
@@ -131,47 +160,47 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
 
   async function show(clientId: string): Promise<ClientView> {
     const row = await db.client.findUnique({ where: { id: clientId }, include: WITH_ROLES });
-    if (!row) throw notFound(`no client ${clientId}`);
+    if (!row) throw fail('client.not_found', `no client ${clientId}`);
     return view(row);
   }
 
   return {
     /** Creates a client; the secret (confidential clients) is returned here and never again. */
-    async create(input: ClientInput): Promise<{ client: ClientView; clientSecret: string | null }> {
-      if (!input.name.trim()) throw invalidInput('name is required');
+    async create(input: ClientInput, actor: Actor): Promise<{ client: ClientView; clientSecret: string | null }> {
+      if (!input.name.trim()) throw fail('client.name_required', 'name is required', { field: 'name' });
       const isPublic = input.public ?? false;
       const introspectionAudiences = [...new Set(input.introspectionAudiences ?? [])];
       for (const audience of introspectionAudiences) {
-        if (!(await apis.findByAudience(audience))) throw invalidInput(`no API with audience ${audience}`);
+        if (!(await apis.findByAudience(audience))) throw fail('client.audience_unknown', `no API with audience ${audience}`, { field: 'introspectionAudiences' });
       }
       const grants = checkGrantTypes(input.grantTypes, isPublic, introspectionAudiences.length > 0);
       const roleIds = await roles.idsOf(input.roles ?? []);
-      const redirectUris = checkRedirectUris(input.redirectUris ?? [], 'redirect URI');
-      if (grants.includes('authorization_code') && redirectUris.length === 0) {
-        throw invalidInput('the authorization_code grant needs at least one --redirect-uri');
-      }
+      const redirectUris = checkRedirectUris(input.redirectUris ?? [], 'redirectUris');
+      requireRedirectUris(grants, redirectUris);
       if (!grants.includes('authorization_code') && redirectUris.length > 0) {
-        throw invalidInput('redirect URIs are only used by the authorization_code grant');
+        throw fail('client.redirect_uri_unused', 'redirect URIs are only used by the authorization_code grant', { field: 'redirectUris' });
       }
       const clientSecret = isPublic ? null : generateClientSecret();
-      const row = await db.client.create({
-        data: {
-          id: randomBytes(16).toString('base64url'),
-          name: input.name.trim(),
-          secretHash: clientSecret && hashClientSecret(clientSecret),
-          tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
-          redirectUris,
-          postLogoutRedirectUris: checkRedirectUris(input.postLogoutRedirectUris ?? [], 'post-logout redirect URI'),
-          grantTypes: grants,
-          scope: await resolveScopes(input.scopes ?? [], grants),
-          firstParty: input.firstParty ?? false,
-          introspectionAudiences,
-          accessTokenTtl: checkTtl(input.accessTokenTtl, 'access token lifetime'),
-          idTokenTtl: checkTtl(input.idTokenTtl, 'ID token lifetime'),
-          refreshTokenTtl: checkTtl(input.refreshTokenTtl, 'refresh token lifetime'),
-          roles: { create: roleIds.map((roleId) => ({ roleId })) },
-        },
-        include: WITH_ROLES,
+      const data = {
+        id: randomBytes(16).toString('base64url'),
+        name: input.name.trim(),
+        secretHash: clientSecret && hashClientSecret(clientSecret),
+        tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
+        redirectUris,
+        postLogoutRedirectUris: checkRedirectUris(input.postLogoutRedirectUris ?? [], 'postLogoutRedirectUris'),
+        grantTypes: grants,
+        scope: await resolveScopes(input.scopes ?? [], grants),
+        firstParty: input.firstParty ?? false,
+        introspectionAudiences,
+        accessTokenTtl: checkTtl(input.accessTokenTtl, 'accessTokenTtl'),
+        idTokenTtl: checkTtl(input.idTokenTtl, 'idTokenTtl'),
+        refreshTokenTtl: checkTtl(input.refreshTokenTtl, 'refreshTokenTtl'),
+        roles: { create: roleIds.map((roleId) => ({ roleId })) },
+      };
+      const row = await db.$transaction(async (tx) => {
+        const created = await tx.client.create({ data, include: WITH_ROLES });
+        await audit.change(actor, { type: 'client.created', clientId: created.id, details: { name: created.name } }, tx);
+        return created;
       });
       return { client: view(row), clientSecret };
     },
@@ -186,26 +215,27 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     },
 
     /** Changes what is given; checked like creation. Roles, when given, replace the client's roles. */
-    async update(clientId: string, patch: ClientPatch): Promise<ClientView> {
+    async update(clientId: string, patch: ClientPatch, actor: Actor): Promise<ClientView> {
       const current = await show(clientId);
       const isPublic = current.tokenEndpointAuthMethod === 'none';
       const grants = patch.grantTypes ? checkGrantTypes(patch.grantTypes, isPublic, current.introspectionAudiences.length > 0) : (current.grantTypes as GrantType[]);
-      const redirectUris = patch.redirectUris ? checkRedirectUris(patch.redirectUris, 'redirect URI') : current.redirectUris;
-      if (grants.includes('authorization_code') && redirectUris.length === 0) throw invalidInput('the authorization_code grant needs at least one redirect URI');
+      const redirectUris = patch.redirectUris ? checkRedirectUris(patch.redirectUris, 'redirectUris') : current.redirectUris;
+      requireRedirectUris(grants, redirectUris);
       const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
-      if (patch.name !== undefined && !patch.name.trim()) throw invalidInput('name must not be empty');
-      const row = await db.client.update({
-        where: { id: clientId },
-        data: {
-          ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
-          grantTypes: grants,
-          redirectUris,
-          ...(patch.postLogoutRedirectUris ? { postLogoutRedirectUris: checkRedirectUris(patch.postLogoutRedirectUris, 'post-logout redirect URI') } : {}),
-          ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
-          ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
-          ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
-        },
-        include: WITH_ROLES,
+      if (patch.name !== undefined && !patch.name.trim()) throw fail('client.name_required', 'name must not be empty', { field: 'name' });
+      const data = {
+        ...(patch.name !== undefined ? { name: patch.name.trim() } : {}),
+        grantTypes: grants,
+        redirectUris,
+        ...(patch.postLogoutRedirectUris ? { postLogoutRedirectUris: checkRedirectUris(patch.postLogoutRedirectUris, 'postLogoutRedirectUris') } : {}),
+        ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
+        ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
+        ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+      };
+      const row = await db.$transaction(async (tx) => {
+        const updated = await tx.client.update({ where: { id: clientId }, data, include: WITH_ROLES });
+        await audit.change(actor, { type: 'client.updated', clientId, details: { fields: changedFields(patch) } }, tx);
+        return updated;
       });
       store.forget(clientId);
       if (roleIds) roles.changed();
@@ -213,11 +243,15 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     },
 
     /** A new secret, shown once; the old one stops working at once (in other processes within CLIENT_CACHE_MS). */
-    async rotateSecret(clientId: string): Promise<{ client: ClientView; clientSecret: string }> {
+    async rotateSecret(clientId: string, actor: Actor): Promise<{ client: ClientView; clientSecret: string }> {
       const current = await show(clientId);
-      if (current.tokenEndpointAuthMethod === 'none') throw invalidInput(`client ${clientId} is public: it has no secret`);
+      if (current.tokenEndpointAuthMethod === 'none') throw fail('client.public_has_no_secret', `client ${clientId} is public: it has no secret`);
       const clientSecret = generateClientSecret();
-      const row = await db.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
+      const row = await db.$transaction(async (tx) => {
+        const updated = await tx.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
+        await audit.change(actor, { type: 'client.secret_rotated', clientId }, tx);
+        return updated;
+      });
       store.forget(clientId);
       return { client: view(row), clientSecret };
     },
@@ -225,9 +259,12 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     show,
 
     /** Deletes the client and everything the provider stored for it (grants, tokens, codes). */
-    async delete(clientId: string): Promise<void> {
-      const { count } = await db.client.deleteMany({ where: { id: clientId } });
-      if (count === 0) throw notFound(`no client ${clientId}`);
+    async delete(clientId: string, actor: Actor): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const { count } = await tx.client.deleteMany({ where: { id: clientId } });
+        if (count === 0) throw fail('client.not_found', `no client ${clientId}`);
+        await audit.change(actor, { type: 'client.deleted', clientId }, tx);
+      });
       store.forget(clientId);
       await grants.revokeForClient(clientId);
     },
@@ -235,48 +272,6 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
 }
 
 export type Clients = ReturnType<typeof createClients>;
-
-/** How long another process may go on seeing a client as it was (this process forgets at once). */
-export const CLIENT_CACHE_MS = 1000;
-
-/** What the provider sees of a client: RFC 7591 metadata plus Ostiary's own properties. */
-export function createClientStore(db: Database) {
-  const cache = createTtlCache<Record<string, unknown> | undefined>(CLIENT_CACHE_MS);
-  return {
-    forget: (clientId: string) => cache.forget(clientId),
-    async providerMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
-      if (unstorable(clientId)) return undefined;
-      return cache.get(clientId, () => readMetadata(db, clientId));
-    },
-  };
-}
-
-async function readMetadata(db: Database, clientId: string): Promise<Record<string, unknown> | undefined> {
-  const row = await db.client.findUnique({ where: { id: clientId } });
-  if (!row) return undefined;
-  const scopes = row.scope.split(' ').filter(Boolean);
-  const grantTypes = strings(row.grantTypes);
-  return {
-    client_id: row.id,
-    client_name: row.name,
-    // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
-    ...(row.secretHash ? { client_secret: row.secretHash } : {}),
-    token_endpoint_auth_method: row.tokenEndpointAuthMethod,
-    grant_types: grantTypes,
-    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
-    redirect_uris: strings(row.redirectUris),
-    post_logout_redirect_uris: strings(row.postLogoutRedirectUris),
-    scope: scopes.filter(isOidcScope).join(' ') || 'openid',
-    api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
-    first_party: row.firstParty,
-    introspection_audiences: strings(row.introspectionAudiences),
-    access_token_ttl: row.accessTokenTtl,
-    id_token_ttl: row.idTokenTtl,
-    refresh_token_ttl: row.refreshTokenTtl,
-  };
-}
-
-export type ClientStore = ReturnType<typeof createClientStore>;
 
 /** The snake_case JSON form shared by the CLI and the admin API. */
 export const clientJson = (c: ClientView) => ({

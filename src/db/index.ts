@@ -4,13 +4,19 @@ import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts
 import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
 import { adapterFactory, databaseTarget, type DatabaseTarget } from './connection.ts';
 import { applyMigrations } from './migrations.ts';
+import type { Database } from './types.ts';
 
 // Both generated clients share Prisma's runtime, so its SQL template helpers serve either.
 export { Prisma } from './generated/sqlite/client.ts';
 export { databaseTarget, redactedUrl } from './connection.ts';
+export { isDatabaseUnavailable, UNAVAILABLE_MESSAGE } from './unavailable.ts';
 
-/** Both generated clients expose the same model API; the SQLite one names the type. */
-export type Database = SqliteClient;
+export type { Database } from './types.ts';
+export { withLock, type Transaction } from './lock.ts';
+export { DEFAULT_PAGE, MAX_PAGE, pageOf, pageQuery, type Page, type PageRequest } from './paging.ts';
+export { strings } from './json.ts';
+export { createTtlCache } from './ttl-cache.ts';
+export { loadMigrations } from './migrations.ts';
 
 export interface DatabaseHandle {
   db: Database;

@@ -1,4 +1,4 @@
-import type { Database } from './index.ts';
+import type { Database } from './types.ts';
 import { isUniqueViolation } from '../errors.ts';
 
 export type Transaction = Parameters<Parameters<Database['$transaction']>[0]>[0];

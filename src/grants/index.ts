@@ -1,4 +1,5 @@
 import type { Database } from '../db/index.ts';
+import type { ProviderStore } from '../provider-store/index.ts';
 
 export interface GrantView {
   grantId: string;
@@ -21,20 +22,17 @@ function grantedScopes(payload: GrantPayload): string {
 }
 
 /** The consents users gave to clients (oidc-provider Grants), and their revocation. */
-export function createGrants(db: Database) {
+export function createGrants(db: Database, store: ProviderStore) {
   /** Deletes grants and every code, token and session-bound row issued under them. */
   async function revoke(grantIds: string[]): Promise<number> {
     if (grantIds.length === 0) return 0;
-    await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: grantIds } }, { type: 'Grant', id: { in: grantIds } }] } });
+    await store.deleteGrants(grantIds);
     return grantIds.length;
   }
 
-  const grantIdsWhere = async (where: { accountId?: string; clientId?: string }) =>
-    (await db.oidcPayload.findMany({ where: { type: 'Grant', ...where }, select: { id: true } })).map((g) => g.id);
-
   return {
     async listForUser(accountId: string): Promise<GrantView[]> {
-      const rows = await db.oidcPayload.findMany({ where: { type: 'Grant', accountId }, orderBy: { createdAt: 'asc' } });
+      const rows = await store.grantsOf(accountId);
       const clients = await db.client.findMany({ where: { id: { in: rows.map((r) => r.clientId!) } }, select: { id: true, name: true } });
       const names = new Map(clients.map((c) => [c.id, c.name]));
       return rows.map((row) => ({
@@ -49,7 +47,7 @@ export function createGrants(db: Database) {
 
     /** A user's grants, to one client or to all; returns how many were revoked. */
     async revokeForUser(accountId: string, clientId?: string): Promise<number> {
-      return revoke(await grantIdsWhere({ accountId, ...(clientId ? { clientId } : {}) }));
+      return revoke(await store.grantIds({ accountId, ...(clientId ? { clientId } : {}) }));
     },
 
     /**
@@ -57,13 +55,16 @@ export function createGrants(db: Database) {
      * issued to them, so nothing of theirs stays usable or introspects as active.
      */
     async endEverything(accountId: string): Promise<number> {
-      const grantIds = await grantIdsWhere({ accountId });
-      await db.oidcPayload.deleteMany({ where: { OR: [{ accountId }, { grantId: { in: grantIds } }] } });
-      return grantIds.length;
+      return store.deleteAccount(accountId);
     },
 
     async revokeForClient(clientId: string): Promise<number> {
-      return revoke(await grantIdsWhere({ clientId }));
+      return revoke(await store.grantIds({ clientId }));
+    },
+
+    /** Grants that had a code or token issued since `since`; returns how many were revoked. */
+    async revokeIssuedSince(since: Date): Promise<number> {
+      return revoke(await store.grantIdsIssuedSince(since));
     },
 
     revoke,

@@ -3,11 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
-import type { LiveProvider } from '../oidc/live-provider.ts';
-import { OIDC_SCOPE_DESCRIPTIONS } from '../oidc/scopes.ts';
-import type { Csrf } from '../security/csrf.ts';
-import { PAGE_CSP } from '../security/headers.ts';
-import type { RateLimitHooks } from '../security/rate-limits.ts';
+import { isFirstParty } from '../clients/index.ts';
+import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
+import { GENERIC_ERROR, prepareErrorReply } from '../http/index.ts';
+import type { LiveProvider } from '../oidc/index.ts';
+import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
+import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
 import type { Users } from '../users/index.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -38,6 +39,13 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   const provider = (): Provider => live.provider;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
+  // Our error page, whatever went wrong: the message for a 4xx, fixed text otherwise.
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const outcome = prepareErrorReply(error, request, reply);
+    if (outcome.kind === 'unavailable') return reply.view('error', { message: UNAVAILABLE_MESSAGE });
+    if (outcome.kind === 'server') return reply.view('error', { message: GENERIC_ERROR, code: 'server_error' });
+    return reply.view('error', { message: outcome.message });
+  });
   app.decorateRequest('interaction', null as unknown as Interaction);
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
@@ -66,7 +74,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function clientOf(interaction: Interaction) {
     const client = await provider().Client.find(String(interaction.params.client_id));
     const metadata: Record<string, unknown> = client?.metadata() ?? {};
-    return { name: String(metadata.client_name ?? metadata.client_id ?? 'the application'), firstParty: metadata.first_party === true };
+    return { name: String(metadata.client_name ?? metadata.client_id ?? 'the application'), firstParty: isFirstParty(metadata) };
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {

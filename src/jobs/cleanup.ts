@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Audit } from '../audit/index.ts';
-import type { Database } from '../db/index.ts';
+import type { ProviderStore } from '../provider-store/index.ts';
 
 export interface CleanupResult {
   expiredRows: number;
@@ -12,20 +12,10 @@ export interface CleanupResult {
  * interactions, grants; consumed ones included, as reuse is detected only until expiry), and audit
  * events past the retention. In batches, so no statement locks a large table for long.
  */
-export function createCleanup(db: Database, audit: Audit, options: { batchSize: number; auditRetentionDays: number }) {
-  async function expiredRows(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const batch = await db.oidcPayload.findMany({ where: { expiresAt: { lt: new Date() } }, select: { type: true, id: true }, take: options.batchSize });
-      if (batch.length === 0) return total;
-      total += (await db.oidcPayload.deleteMany({ where: { OR: batch } })).count;
-      if (batch.length < options.batchSize) return total;
-    }
-  }
-
+export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }) {
   return {
     async run(): Promise<CleanupResult> {
-      return { expiredRows: await expiredRows(), auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize) };
+      return { expiredRows: await store.deleteExpired(options.batchSize), auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize) };
     },
   };
 }

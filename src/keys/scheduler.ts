@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { SigningKeys, Transition } from './index.ts';
+import type { Transition } from './model.ts';
 
 interface Deps {
-  signingKeys: SigningKeys;
+  /** The transitions that are due, performed (see lifecycle.ts). */
+  signingKeys: { tick(): Promise<Transition[]> };
   /** Reloads the provider's keystore when the published keys changed. */
   reload(): Promise<boolean>;
   /** Seconds; an instance notices another's transition within this bound. */

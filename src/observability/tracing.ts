@@ -4,7 +4,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { FastifyInstance } from 'fastify';
-import { redactUrl } from './index.ts';
+import { redactUrl } from './logging.ts';
 
 /**
  * OpenTelemetry traces, only when OTEL_EXPORTER_OTLP_ENDPOINT is set: one span per request

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
+import { introspectionAudiencesOf } from '../clients/index.ts';
 
 type Client = NonNullable<KoaContextWithOIDC['oidc']['client']> & { [key: string]: unknown };
 
@@ -10,7 +11,7 @@ type Client = NonNullable<KoaContextWithOIDC['oidc']['client']> & { [key: string
  */
 export function mayIntrospect(client: Client, token: { clientId?: string; aud?: unknown }): boolean {
   if (token.clientId === client.clientId) return true;
-  const audiences = Array.isArray(client.introspection_audiences) ? (client.introspection_audiences as string[]) : [];
+  const audiences = introspectionAudiencesOf(client);
   const tokenAudiences = Array.isArray(token.aud) ? token.aud : [token.aud];
   return tokenAudiences.some((aud) => typeof aud === 'string' && audiences.includes(aud));
 }

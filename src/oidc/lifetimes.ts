@@ -1,3 +1,4 @@
+import { lifetimeOf, type Lifetime } from '../clients/index.ts';
 import type { Config } from '../config/index.ts';
 
 type ClientMetadata = { [key: string]: unknown } | undefined;
@@ -5,10 +6,7 @@ type ClientMetadata = { [key: string]: unknown } | undefined;
 const epochSeconds = () => Math.floor(Date.now() / 1000);
 
 /** A client's own lifetime (`access_token_ttl` and friends) when it has one, else the default. */
-export function clientLifetime(client: ClientMetadata, key: 'access_token_ttl' | 'id_token_ttl' | 'refresh_token_ttl', fallback: number): number {
-  const value = client?.[key];
-  return typeof value === 'number' ? value : fallback;
-}
+export const clientLifetime = (client: ClientMetadata, key: Lifetime, fallback: number): number => lifetimeOf(client, key, fallback);
 
 /**
  * oidc-provider `ttl`: every lifetime from the configuration, overridable per client.

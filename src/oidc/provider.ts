@@ -1,12 +1,11 @@
-import { UNAVAILABLE_MESSAGE } from '../observability/index.ts';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
-import { clientSecretMatches } from '../clients/secrets.ts';
-import type { ClientStore } from '../clients/index.ts';
+import { clientSecretMatches, EXTRA_METADATA, type ClientStore } from '../clients/index.ts';
+import { PROTOCOL_UNAVAILABLE, RETRY_AFTER_SECONDS } from '../http/index.ts';
 import type { Config } from '../config/index.ts';
-import type { Database } from '../db/index.ts';
-import type { Views } from '../interactions/views.ts';
+import type { Views } from '../views/index.ts';
 import type { SigningKeys } from '../keys/index.ts';
+import type { ProviderStore } from '../provider-store/index.ts';
 import type { Roles } from '../roles/index.ts';
 import type { Secrets } from '../secrets/index.ts';
 import type { Users } from '../users/index.ts';
@@ -17,11 +16,11 @@ import { lifetimes } from './lifetimes.ts';
 import { interactionPrompts } from './policy.ts';
 import { createResourceIndicators } from './resources.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
-import { OIDC_CLAIMS, OIDC_SCOPES } from './scopes.ts';
+import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
 export interface ProviderDeps {
   config: Config;
-  db: Database;
+  providerStore: ProviderStore;
   secrets: Secrets;
   signingKeys: SigningKeys;
   clients: ClientStore;
@@ -30,16 +29,6 @@ export interface ProviderDeps {
   roles: Roles;
   views: Views;
 }
-
-/** Ostiary's own client metadata (see clients/), each with its type check. */
-const EXTRA_METADATA = {
-  first_party: (v: unknown) => typeof v === 'boolean',
-  api_scopes: (v: unknown) => typeof v === 'string',
-  introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
-  access_token_ttl: Number.isInteger,
-  id_token_ttl: Number.isInteger,
-  refresh_token_ttl: Number.isInteger,
-};
 
 const PROVIDER_ERROR_MESSAGE = 'The request could not be completed.';
 
@@ -75,8 +64,8 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
   await next();
   if (ctx.status === 500 && ctx.state.databaseUnavailable) {
     ctx.status = 503;
-    ctx.set('retry-after', '5');
-    ctx.body = { error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE };
+    ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
+    ctx.body = PROTOCOL_UNAVAILABLE;
   }
 }
 
@@ -85,13 +74,13 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, db, secrets, signingKeys, clients, users, apis, roles, views } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views);
 
   const introspectable = introspectionPolicy(users.isActive);
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(db, clients),
+    adapter: createAdapterFactory(providerStore, clients),
     findAccount: createFindAccount(users),
     jwks: await signingKeys.privateJwks(),
     // Derived from the key-encryption keys: the same on every instance, no extra secret to share,

@@ -1,12 +1,8 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
 import type { Config } from '../config/index.ts';
-import { clientLifetime } from './lifetimes.ts';
-import { isOidcScope } from './scopes.ts';
-
-/** The API scopes a client may hold, kept in its `api_scopes` metadata (see clients/). */
-const clientApiScopes = (client: { [key: string]: unknown }) =>
-  new Set(String(client.api_scopes ?? '').split(' ').filter(Boolean));
+import { apiScopesOf, lifetimeOf } from '../clients/index.ts';
+import { isOidcScope } from '../scopes/index.ts';
 
 /**
  * RFC 8707 resource indicators: each API (resource server) gets RS256 JWT access tokens
@@ -20,7 +16,7 @@ export function createResourceIndicators(apis: Apis, config: Config) {
   ): Promise<ResourceServer> {
     const api = await apis.findByAudience(resourceIndicator);
     if (!api) throw new errors.InvalidTarget('unknown resource');
-    const allowed = clientApiScopes(client);
+    const allowed = apiScopesOf(client);
     const scopes = api.scopes.filter((scope) => allowed.has(scope));
     const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
     const refused = requested.find((scope) => !isOidcScope(scope) && !scopes.includes(scope));
@@ -28,7 +24,7 @@ export function createResourceIndicators(apis: Apis, config: Config) {
     return {
       scope: scopes.join(' '),
       audience: api.audience,
-      accessTokenTTL: clientLifetime(client, 'access_token_ttl', config.ttl.accessToken),
+      accessTokenTTL: lifetimeOf(client, 'access_token_ttl', config.ttl.accessToken),
       accessTokenFormat: 'jwt',
       jwt: { sign: { alg: 'RS256' } },
     };

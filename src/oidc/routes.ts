@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { documentHeaders, PROVIDER_CSP } from '../security/headers.ts';
+import { documentHeaders, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
 import type { Config } from '../config/index.ts';
-import type { RateLimitHooks } from '../security/rate-limits.ts';
+import { protocolErrorHandler } from '../http/index.ts';
 import { DOCUMENT_PATHS, type DocumentPath } from './documents.ts';
 import type { LiveProvider } from './live-provider.ts';
 
@@ -57,6 +57,7 @@ export async function providerRoutes(app: FastifyInstance, { live, limits, confi
   // Public documents, read by browsers of any origin, never with credentials.
   const headers = { ...documentHeaders(config), 'access-control-allow-origin': '*' };
   // The provider reads and limits request bodies itself; Fastify must leave the stream alone.
+  app.setErrorHandler(protocolErrorHandler);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
   app.addHook('onRequest', async (request, reply) => {

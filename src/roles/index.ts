@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../db/index.ts';
-import { createTtlCache } from '../db/ttl-cache.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
-import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
-import { SCOPE_TOKEN, splitScopes } from '../oidc/scopes.ts';
+import { createTtlCache } from '../db/index.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import type { Actor, Audit } from '../audit/index.ts';
+import { fail, isUniqueViolation } from '../errors.ts';
+import { SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 
 export interface RoleView {
   id: string;
@@ -19,6 +20,9 @@ interface HeldPermission {
 
 export type RoleHolder = { userId: string } | { clientId: string };
 
+/** Who holds a role, as the audit trail names them. */
+const holderFields = (holder: RoleHolder) => ('userId' in holder ? { subject: holder.userId, clientId: null } : { subject: null, clientId: holder.clientId });
+
 const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const withPermissions = { permissions: { select: { permission: true }, orderBy: { permission: 'asc' as const } } };
 
@@ -30,7 +34,7 @@ function view(row: { id: string; name: string; createdAt: Date; permissions: { p
 function checkPermission(permission: string): string {
   const star = permission.indexOf('*');
   if (!SCOPE_TOKEN.test(permission) || (star !== -1 && star !== permission.length - 1)) {
-    throw invalidInput(`invalid permission ${JSON.stringify(permission)}: a scope value, or a prefix ending in * (invoices:*)`);
+    throw fail('role.permission_invalid', `invalid permission ${JSON.stringify(permission)}: a scope value, or a prefix ending in * (invoices:*)`, { field: 'permissions' });
   }
   return permission;
 }
@@ -55,7 +59,7 @@ async function readHeld(db: Database, holder: RoleHolder): Promise<HeldRoles> {
   return [...byRole].sort(([a], [b]) => a.localeCompare(b)).map(([name, permissions]) => ({ name, permissions }));
 }
 
-export function createRoles(db: Database) {
+export function createRoles(db: Database, audit: Audit) {
   const heldCache = createTtlCache<HeldRoles>(ROLES_CACHE_MS);
   /** Called after every change to roles or to who holds them. */
   const changed = () => heldCache.clear();
@@ -64,24 +68,28 @@ export function createRoles(db: Database) {
     const unique = [...new Set(names)];
     const rows = await db.role.findMany({ where: { name: { in: unique } }, select: { id: true, name: true } });
     const missing = unique.filter((n) => !rows.some((r) => r.name === n));
-    if (missing.length) throw notFound(`no role ${missing.join(', ')} (create it with: roles create --name ${missing[0]})`);
+    if (missing.length) throw fail('role.not_found', `no role ${missing.join(', ')}`, { field: 'roles', params: { role: missing[0]! } });
     return rows.map((r) => r.id);
   }
 
   return {
     idsOf,
 
-    async create(input: { name: string; permissions: readonly string[] }): Promise<RoleView> {
-      if (!ROLE_NAME.test(input.name)) throw invalidInput(`invalid role name ${JSON.stringify(input.name)}: letters, digits, _ . : - (at most 64)`);
+    async create(input: { name: string; permissions: readonly string[] }, actor: Actor): Promise<RoleView> {
+      if (!ROLE_NAME.test(input.name)) throw fail('role.name_invalid', `invalid role name ${JSON.stringify(input.name)}: letters, digits, _ . : - (at most 64)`, { field: 'name' });
       const permissions = splitScopes(input.permissions).map(checkPermission);
       try {
-        const row = await db.role.create({
-          data: { id: randomUUID(), name: input.name, permissions: { create: permissions.map((permission) => ({ permission })) } },
-          include: withPermissions,
+        const row = await db.$transaction(async (tx) => {
+          const created = await tx.role.create({
+            data: { id: randomUUID(), name: input.name, permissions: { create: permissions.map((permission) => ({ permission })) } },
+            include: withPermissions,
+          });
+          await audit.change(actor, { type: 'role.created', details: { name: created.name, permissions: permissions.join(' ') } }, tx);
+          return created;
         });
         return view(row);
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict(`a role named ${input.name} already exists`);
+        if (isUniqueViolation(error)) throw fail('role.name_taken', `a role named ${input.name} already exists`, { field: 'name' });
         throw error;
       }
     },
@@ -94,29 +102,41 @@ export function createRoles(db: Database) {
       return (await db.role.findMany({ include: withPermissions, orderBy: { name: 'asc' } })).map(view);
     },
 
-    async delete(name: string): Promise<void> {
-      const { count } = await db.role.deleteMany({ where: { name } });
+    async delete(name: string, actor: Actor): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const { count } = await tx.role.deleteMany({ where: { name } });
+        if (count === 0) throw fail('role.not_found', `no role ${name}`, { params: { role: name } });
+        await audit.change(actor, { type: 'role.deleted', details: { name } }, tx);
+      });
       changed();
-      if (count === 0) throw notFound(`no role ${name}`);
     },
 
-    async grant(name: string, holder: RoleHolder): Promise<void> {
+    /** Idempotent: granting a role already held changes nothing and records nothing. */
+    async grant(name: string, holder: RoleHolder, actor: Actor): Promise<void> {
       const [roleId] = await idsOf([name]);
       try {
-        if ('userId' in holder) await db.userRole.create({ data: { userId: holder.userId, roleId: roleId! } });
-        else await db.clientRole.create({ data: { clientId: holder.clientId, roleId: roleId! } });
+        await db.$transaction(async (tx) => {
+          if ('userId' in holder) await tx.userRole.create({ data: { userId: holder.userId, roleId: roleId! } });
+          else await tx.clientRole.create({ data: { clientId: holder.clientId, roleId: roleId! } });
+          await audit.change(actor, { type: 'role.granted', ...holderFields(holder), details: { role: name } }, tx);
+        });
       } catch (error) {
-        if (!isUniqueViolation(error)) throw error; // already held: granting is idempotent
+        if (!isUniqueViolation(error)) throw error;
       }
       changed();
     },
 
-    async revoke(name: string, holder: RoleHolder): Promise<boolean> {
+    /** Whether the role was held; revoking one that was not changes nothing and records nothing. */
+    async revoke(name: string, holder: RoleHolder, actor: Actor): Promise<boolean> {
       const [roleId] = await idsOf([name]);
-      const { count } =
-        'userId' in holder
-          ? await db.userRole.deleteMany({ where: { userId: holder.userId, roleId } })
-          : await db.clientRole.deleteMany({ where: { clientId: holder.clientId, roleId } });
+      const count = await db.$transaction(async (tx) => {
+        const removed =
+          'userId' in holder
+            ? await tx.userRole.deleteMany({ where: { userId: holder.userId, roleId } })
+            : await tx.clientRole.deleteMany({ where: { clientId: holder.clientId, roleId } });
+        if (removed.count > 0) await audit.change(actor, { type: 'role.revoked', ...holderFields(holder), details: { role: name } }, tx);
+        return removed.count;
+      });
       changed();
       return count > 0;
     },

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
-import { VIEWS_DIR } from '../interactions/views.ts';
 
 /** Our pages load one stylesheet from us and nothing else: no script at all, no framing. */
 export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -38,8 +36,8 @@ export function requestId(request: { headers: Record<string, string | string[] |
 }
 
 /**
- * Security headers on every response (helmet), the request id echoed as `X-Request-Id`, and the
- * stylesheet our pages use. HSTS only when the issuer is https.
+ * Security headers on every response (helmet) and the request id echoed as `X-Request-Id`.
+ * HSTS only when the issuer is https. (The stylesheet our pages use: interactions/assets.ts.)
  */
 export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<void> {
   await app.register(helmet, {
@@ -54,9 +52,4 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
   app.addHook('onRequest', async (request: FastifyRequest, reply) => {
     reply.header('x-request-id', request.id);
   });
-
-  const css = await readFile(`${VIEWS_DIR}ostiary.css`, 'utf8');
-  app.get('/assets/ostiary.css', async (_request, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').header('content-security-policy', PAGE_CSP).send(css),
-  );
 }

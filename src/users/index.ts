@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { unstorable, type Database } from '../db/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/paging.ts';
-import { conflict, invalidInput, isUniqueViolation, notFound } from '../errors.ts';
+import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import { fail, isUniqueViolation } from '../errors.ts';
+import type { Actor, Audit } from '../audit/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import {
@@ -12,6 +13,11 @@ import {
   needsRehash,
   verifyPassword,
 } from './passwords.ts';
+import { checkEmails } from './email-check.ts';
+import { emailKey, normalizeEmail } from './email.ts';
+
+export { emailKey, normalizeEmail } from './email.ts';
+export type { EmailCheck, EmailProblem } from './email-check.ts';
 
 export interface UserView {
   id: string;
@@ -37,19 +43,24 @@ function view({ roles, ...user }: { roles: { role: { name: string } }[] } & Omit
   return { ...user, roles: roles.map((r) => r.role.name).sort() };
 }
 
-// Deliberately loose (RFC 5322 is not a regex): one @, something on each side, a dot after it.
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-function normalizeEmail(email: string): string {
-  const normalized = email.trim().toLowerCase();
-  if (!EMAIL.test(normalized) || normalized.length > 254) throw invalidInput(`invalid email address: ${email}`);
-  return normalized;
-}
-
 function checkPassword(password: string): void {
-  if (password.length < MIN_PASSWORD_LENGTH) throw invalidInput(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);
-  if (password.length > MAX_PASSWORD_LENGTH) throw invalidInput(`password must be at most ${MAX_PASSWORD_LENGTH} characters`);
+  if (password.length < MIN_PASSWORD_LENGTH) throw fail('user.password_too_short', `password must be at least ${MIN_PASSWORD_LENGTH} characters`, { field: 'password' });
+  if (password.length > MAX_PASSWORD_LENGTH) throw fail('user.password_too_long', `password must be at most ${MAX_PASSWORD_LENGTH} characters`, { field: 'password' });
 }
+
+export interface UserPatch {
+  name?: string | null;
+  emailVerified?: boolean;
+  disabled?: boolean;
+  roles?: readonly string[];
+}
+
+/** The public (snake_case) names of the fields a change touched, for its audit event. */
+const changedFields = (patch: UserPatch) =>
+  Object.entries(patch)
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => (k === 'emailVerified' ? 'email_verified' : k))
+    .join(' ');
 
 export type AuthResult =
   | { ok: true; user: UserView }
@@ -61,7 +72,7 @@ export interface LockoutPolicy {
   maxSeconds: number;
 }
 
-export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, grants: Grants) {
+export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, grants: Grants, audit: Audit) {
   /** Counts a failure; from the threshold on, locks for an exponentially growing time. */
   async function recordFailure(userId: string, now: Date): Promise<{ lockedUntil?: Date }> {
     const { failedLogins } = await db.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } }, select: { failedLogins: true } });
@@ -82,55 +93,56 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
 
   async function resolve(idOrEmail: string): Promise<UserView> {
     const row = await db.user.findFirst({ where: whereUser(idOrEmail), select: SELECT });
-    if (!row) throw notFound(`no user ${idOrEmail}`);
+    if (!row) throw fail('user.not_found', `no user ${idOrEmail}`);
     return view(row);
   }
 
   return {
     resolve,
 
-    async create(input: { email: string; password: string; name?: string; emailVerified?: boolean; roles?: readonly string[] }): Promise<UserView> {
+    async create(input: { email: string; password: string; name?: string; emailVerified?: boolean; roles?: readonly string[] }, actor: Actor): Promise<UserView> {
       const email = normalizeEmail(input.email);
       checkPassword(input.password);
       const roleIds = await roles.idsOf(input.roles ?? []);
+      const data = {
+        id: randomUUID(),
+        email,
+        name: input.name?.trim() || null,
+        emailVerified: input.emailVerified ?? false,
+        passwordHash: await hashPassword(input.password),
+        roles: { create: roleIds.map((roleId) => ({ roleId })) },
+      };
       try {
-        return view(
-          await db.user.create({
-            data: {
-              id: randomUUID(),
-              email,
-              name: input.name?.trim() || null,
-              emailVerified: input.emailVerified ?? false,
-              passwordHash: await hashPassword(input.password),
-              roles: { create: roleIds.map((roleId) => ({ roleId })) },
-            },
-            select: SELECT,
-          }),
-        );
+        return await db.$transaction(async (tx) => {
+          const row = await tx.user.create({ data, select: SELECT });
+          await audit.change(actor, { type: 'user.created', subject: row.id }, tx);
+          return view(row);
+        });
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict(`a user with email ${email} already exists`);
+        if (isUniqueViolation(error)) throw fail('user.email_taken', `a user with email ${email} already exists`, { field: 'email' });
         throw error;
       }
     },
 
     async page(request: PageRequest & { email?: string }): Promise<Page<UserView>> {
-      const where = request.email ? { email: { contains: request.email.trim().toLowerCase() } } : {};
+      const where = request.email ? { email: normalizeEmail(request.email) } : {};
       const rows = await db.user.findMany({ where, select: SELECT, orderBy: { id: 'asc' }, ...pageQuery(request) });
       return pageOf(rows, request, view);
     },
 
     /** Changes what is given. Roles, when given, replace the user's roles. */
-    async update(idOrEmail: string, patch: { name?: string | null; emailVerified?: boolean; disabled?: boolean; roles?: readonly string[] }): Promise<UserView> {
+    async update(idOrEmail: string, patch: UserPatch, actor: Actor): Promise<UserView> {
       const user = await resolve(idOrEmail);
       const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
-      await db.user.update({
-        where: { id: user.id },
-        data: {
-          ...(patch.name !== undefined ? { name: patch.name?.trim() || null } : {}),
-          ...(patch.emailVerified !== undefined ? { emailVerified: patch.emailVerified } : {}),
-          ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
-          ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
-        },
+      const data = {
+        ...(patch.name !== undefined ? { name: patch.name?.trim() || null } : {}),
+        ...(patch.emailVerified !== undefined ? { emailVerified: patch.emailVerified } : {}),
+        ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+        ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+      };
+      await db.$transaction(async (tx) => {
+        await tx.user.update({ where: { id: user.id }, data });
+        await audit.change(actor, { type: 'user.updated', subject: user.id, details: { fields: changedFields(patch) } }, tx);
       });
       if (roleIds) roles.changed();
       // A disabled person keeps no session, grant or token: each would still introspect as active.
@@ -144,6 +156,17 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
       return row !== null && !row.disabled;
     },
 
+    /** Stored addresses not in normal form, refused, or colliding; `fix` rewrites the clean ones, as `actor`. */
+    checkEmails: (fix?: { actor: Actor }) => checkEmails(db, audit, fix),
+
+    /** A user's grants, to one client or to all, with everything issued under them; returns how many. */
+    async revokeGrants(idOrEmail: string, clientId: string | undefined, actor: Actor): Promise<{ user: UserView; revoked: number }> {
+      const user = await resolve(idOrEmail);
+      const revoked = await grants.revokeForUser(user.id, clientId);
+      await audit.change(actor, { type: 'user.grants_revoked', subject: user.id, clientId: clientId ?? null, details: { revoked } });
+      return { user, revoked };
+    },
+
     async list(): Promise<UserView[]> {
       return (await db.user.findMany({ select: SELECT, orderBy: { createdAt: 'asc' } })).map(view);
     },
@@ -151,12 +174,15 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
     findById,
 
     /** By id or email. */
-    async setPassword(idOrEmail: string, password: string): Promise<UserView> {
+    async setPassword(idOrEmail: string, password: string, actor: Actor): Promise<UserView> {
       checkPassword(password);
+      const user = await resolve(idOrEmail);
       const passwordHash = await hashPassword(password);
-      const { count } = await db.user.updateMany({ where: whereUser(idOrEmail), data: { passwordHash } });
-      if (count === 0) throw notFound(`no user ${idOrEmail}`);
-      return resolve(idOrEmail);
+      await db.$transaction(async (tx) => {
+        await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
+        await audit.change(actor, { type: 'user.password_changed', subject: user.id }, tx);
+      });
+      return user;
     },
 
     /**
@@ -165,11 +191,8 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
      * returned for the audit trail only. Failures count towards a temporary lock.
      */
     async authenticate(email: string, password: string): Promise<AuthResult> {
-      const normalized = email.trim().toLowerCase();
-      const user =
-        password.length <= MAX_PASSWORD_LENGTH && normalized.length <= 254 && !unstorable(normalized)
-          ? await db.user.findUnique({ where: { email: normalized } })
-          : null;
+      const key = emailKey(email);
+      const user = password.length <= MAX_PASSWORD_LENGTH && key ? await db.user.findUnique({ where: { email: key } }) : null;
       const valid = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
       if (!user) return { ok: false, reason: 'unknown_email' };
       const now = new Date();

@@ -3,6 +3,8 @@ import { Eta } from 'eta';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
+export { registerStylesheet } from './assets.ts';
+
 /**
  * One template engine for every page: Fastify routes render through @fastify/view with this
  * instance, and the provider's own pages (errors, logout) call `render` directly.

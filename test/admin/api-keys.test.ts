@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES } from '../../src/api-keys/index.ts';
 import { DATABASES } from '../support/databases.ts';
@@ -34,7 +35,7 @@ describe('admin API keys', () => {
     expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="ostiary-admin"');
     const good = await issueKey(server, ['clients:read']);
     const revoked = await issueKey(server, ['clients:read']);
-    await server.services.apiKeys.revoke(revoked.slice(4, 20));
+    await server.services.apiKeys.revoke(revoked.slice(4, 20), TEST_ACTOR);
     const expired = await issueKey(server, ['clients:read']);
     await server.services.db.apiKey.update({ where: { id: expired.slice(4, 20) }, data: { expiresAt: new Date(Date.now() - 1000) } });
     const wrongIp = await issueKey(server, ['clients:read'], { allowedIps: ['10.0.0.0/8'] });
@@ -175,7 +176,7 @@ describe.each(DATABASES)('what a key may hand on (%s)', (kind) => {
   });
 
   it('sets roles only with roles:write, on every route that carries them', async () => {
-    await server.services.roles.create({ name: 'auditor', permissions: ['audit:read'] });
+    await server.services.roles.create({ name: 'auditor', permissions: ['audit:read'] }, TEST_ACTOR);
     const usersOnly = await issueKey(server, ['users:write', 'users:read']);
     const clientsOnly = await issueKey(server, ['clients:write']);
     const person = { email: 'roles@example.com', password: 'correct horse battery staple' };

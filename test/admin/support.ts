@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import type { TestServer } from '../support/server.ts';
 
 export const ADMIN = '/admin/api/v1';
@@ -15,5 +16,5 @@ export async function admin(server: TestServer, key: string | null, method: stri
 
 /** A new API key with these scopes, made the way the CLI makes the first one. */
 export async function issueKey(server: TestServer, scopes: string[], extra: { allowedIps?: string[]; expiresAt?: Date } = {}) {
-  return (await server.services.apiKeys.create({ name: `test ${scopes.join(',')}`, scopes, createdBy: 'test', ...extra })).apiKey;
+  return (await server.services.apiKeys.create({ name: `test ${scopes.join(',')}`, scopes, ...extra }, TEST_ACTOR)).apiKey;
 }

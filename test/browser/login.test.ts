@@ -1,25 +1,25 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADA, createWebClient, type Credentials } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 // CI installs Debian's chromium; elsewhere a machine without it reports these tests as skipped.
 const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
 
 describe.skipIf(!available)('login and consent pages in Chromium', () => {
   let server: TestServer;
   let browser: Browser;
-  let client: { clientId: string; secret: string };
+  let client: Credentials;
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    await server.services.users.create({ ...ADA, name: 'Ada' });
-    const created = await server.services.clients.create({ name: 'Web App', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] });
-    client = { clientId: created.client.clientId, secret: created.clientSecret! };
+    await server.services.users.create({ ...ADA, name: 'Ada' }, TEST_ACTOR);
+    client = await createWebClient(server, { name: 'Web App', grantTypes: ['authorization_code'] });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -38,7 +38,7 @@ describe.skipIf(!available)('login and consent pages in Chromium', () => {
   }
 
   it('completes the authorization code flow by filling in the forms', async () => {
-    const rp = await discover(server.issuer, client.clientId, client.secret);
+    const rp = await discover(server.issuer, client.id, client.secret);
     const flow = await startFlow(rp);
     const page = await newPage();
     await page.goto(flow.url.toString());
@@ -69,7 +69,7 @@ describe.skipIf(!available)('login and consent pages in Chromium', () => {
       expectedState: flow.state,
       expectedNonce: flow.nonce,
     });
-    const { payload } = await verifyJwt(server.issuer, tokens.id_token!, client.clientId);
+    const { payload } = await verifyJwt(server.issuer, tokens.id_token!, client.id);
     expect(payload.nonce).toBe(flow.nonce);
     await page.context().close();
   });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientStore } from '../../src/clients/index.ts';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
 import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { createProviderStore } from '../../src/provider-store/index.ts';
 import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases.ts';
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
@@ -16,7 +17,7 @@ describe.each(DATABASES)('Prisma adapter (%s)', (kind) => {
   beforeAll(async () => {
     database = await createTestDatabase(kind);
     handle = await openDatabase(database.url, { migrate: true });
-    adapterFor = createAdapterFactory(handle.db, createClientStore(handle.db));
+    adapterFor = createAdapterFactory(createProviderStore(handle.db), createClientStore(handle.db));
   });
   afterAll(async () => {
     await handle?.close();

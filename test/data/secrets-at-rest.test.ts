@@ -1,10 +1,11 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { codeFlow, REDIRECT } from '../support/flows.ts';
+import { ADA, createWebClient } from '../support/fixtures.ts';
+import { codeFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'SigningKey', 'OidcPayload'];
 
 /** Every row of every table, as text: what a stolen database copy would show. */
@@ -21,21 +22,21 @@ describe.each(DATABASES)('secrets at rest (%s)', (kind) => {
   afterAll(() => server?.stop());
 
   it('stores no private key, client secret, password, code or token in the clear', async () => {
-    const { clients, users, signingKeys } = server.services;
-    await users.create(ADA);
-    const web = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
-    const rp = await discover(server.issuer, web.client.clientId, web.clientSecret!);
+    const { users, signingKeys } = server.services;
+    await users.create(ADA, TEST_ACTOR);
+    const web = await createWebClient(server);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const { code, tokens } = await codeFlow(rp, ADA);
     const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
     const [privateJwk] = (await signingKeys.privateJwks()).keys;
 
     const dump = await dumpTables(server);
-    expect(dump).toContain(web.client.clientId); // the dump is real
+    expect(dump).toContain(web.id); // the dump is real
     expect(dump).toContain('RefreshToken');
     const secrets = {
       'private key (d)': privateJwk!.d!,
       'private key (p)': privateJwk!.p!,
-      'client secret': web.clientSecret!,
+      'client secret': web.secret,
       password: ADA.password,
       'authorization code': code,
       'refresh token': tokens.refresh_token!,

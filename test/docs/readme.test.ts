@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AUDIT_EVENTS } from '../../src/audit/index.ts';
 import { HEAP_FLAGS } from '../../src/cli/commands/serve.ts';
 import { ENV_VARIABLES } from '../../src/config/index.ts';
+import { ERROR_CODES } from '../../src/errors.ts';
 
 const read = (path: string) => readFile(new URL(`../../${path}`, import.meta.url), 'utf8');
 const readme = await read('README.md');
@@ -26,5 +27,10 @@ describe('the README matches the code', () => {
     expect(start).toBe(`node ${HEAP_FLAGS.join(' ')} src/main.ts serve`);
     expect(await read('Dockerfile')).toContain(`CMD ${JSON.stringify(['node', ...HEAP_FLAGS, 'src/main.ts', 'serve']).replaceAll(',', ', ')}`);
     for (const flag of HEAP_FLAGS) expect(readme).toContain(flag);
+  });
+
+  it('lists every error code with its status, and no other', () => {
+    const listed = [...readme.matchAll(/^\| `([a-z_]+\.[a-z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
+    expect(listed).toEqual(Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status]));
   });
 });

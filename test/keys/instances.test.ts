@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BILLING, jwksKids, m2mToken, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { kidOf, verifyJwt } from '../support/relying-party.ts';
@@ -23,7 +24,7 @@ describe('two instances on one PostgreSQL database agree on the signing key', ()
     const before = await jwksKids(b);
     expect(await jwksKids(a)).toEqual(before);
 
-    const { current, rotated } = await a.services.signingKeys.rotate();
+    const { current, rotated } = await a.services.signingKeys.rotate(TEST_ACTOR);
     expect(rotated).toBe(true);
     expect(current).not.toBe(before[0]);
 
@@ -43,7 +44,7 @@ describe('two instances on one PostgreSQL database agree on the signing key', ()
   it('performs one rotation when both instances rotate at once', async () => {
     const keysBefore = await a.services.signingKeys.list();
     const attempts = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).services.signingKeys.rotate()),
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).services.signingKeys.rotate(TEST_ACTOR)),
     );
     expect(attempts.filter((r) => r.rotated)).toHaveLength(1);
     const keysAfter = await a.services.signingKeys.list();

@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ostiary } from '../support/cli.ts';
@@ -20,7 +21,7 @@ describe('key-encryption keys', () => {
     database = await createTestDatabase('sqlite');
     const server = await startTestServer('sqlite', { KEY_ENCRYPTION_KEY: oldKey }, { database });
     worker = await setUpWorker(server);
-    await server.services.signingKeys.rotate();
+    await server.services.signingKeys.rotate(TEST_ACTOR);
     await server.app.ostiary.keys.run();
     kids = await jwksKids(server);
     expect(kids).toHaveLength(2);

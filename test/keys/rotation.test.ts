@@ -1,11 +1,11 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { codeFlow, REDIRECT } from '../support/flows.ts';
+import { codeFlow } from '../support/flows.ts';
 import { discover, kidOf, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { BILLING, jwksKids, m2mToken, setUpWorker, type Worker } from '../support/fixtures.ts';
+import { ADA, BILLING, createWebClient, jwksKids, m2mToken, setUpWorker, type Worker } from '../support/fixtures.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const DAY = 86_400;
 const HOUR = 3_600;
 // Interval 1 day, published 1 hour ahead, JWKS cached 10 minutes; tokens live 15 minutes.
@@ -72,7 +72,7 @@ describe.each(DATABASES)('signing key lifecycle on a controllable clock (%s)', (
   });
 
   it('keeps no private key material in the clear across rotations', async () => {
-    await server.services.signingKeys.rotate();
+    await server.services.signingKeys.rotate(TEST_ACTOR);
     await server.app.ostiary.keys.run();
     const privateKeys = (await server.services.signingKeys.privateJwks()).keys;
     expect(privateKeys.length).toBeGreaterThanOrEqual(2);
@@ -91,7 +91,7 @@ describe.each(DATABASES)('signing key lifecycle on a controllable clock (%s)', (
     const revalidate = { 'if-none-match': etag!, 'cache-control': 'max-age=0' };
     const again = await fetch(`${server.issuer}/jwks`, { headers: revalidate });
     expect(again.status).toBe(304);
-    await server.services.signingKeys.rotate();
+    await server.services.signingKeys.rotate(TEST_ACTOR);
     await server.app.ostiary.keys.run();
     const changed = await fetch(`${server.issuer}/jwks`, { headers: revalidate });
     expect(changed.status).toBe(200);
@@ -110,15 +110,15 @@ describe.each(DATABASES)('emergency key revocation (%s)', (kind) => {
   afterAll(() => server?.stop());
 
   it('revokes a key at once: gone from the JWKS, replaced for signing, its grants revoked', async () => {
-    const { users, clients, signingKeys } = server.services;
-    await users.create(ADA);
-    const web = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
-    const rp = await discover(server.issuer, web.client.clientId, web.clientSecret!);
+    const { users, signingKeys } = server.services;
+    await users.create(ADA, TEST_ACTOR);
+    const web = await createWebClient(server);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const { tokens } = await codeFlow(rp, ADA);
     const [compromised] = await jwksKids(server);
     expect(kidOf(tokens.id_token!)).toBe(compromised);
 
-    const result = await signingKeys.revoke(compromised!);
+    const result = await signingKeys.revoke(compromised!, TEST_ACTOR);
     expect(result.revokedGrants).toBeGreaterThanOrEqual(1);
     await server.app.ostiary.keys.run();
     const kids = await jwksKids(server);

@@ -1,15 +1,15 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createServices, type Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { basicAuth } from '../support/fixtures.ts';
-import { codeFlow, REDIRECT } from '../support/flows.ts';
+import { ADA, basicAuth, createWebClient } from '../support/fixtures.ts';
+import { codeFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { freePort } from '../support/server.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const GRANTS = 24;
 
 describe('kill -9 during a stream of refresh requests', () => {
@@ -43,9 +43,8 @@ describe('kill -9 during a stream of refresh requests', () => {
   });
 
   it('keeps every refresh token it answered 200 with: each redeems exactly once after the restart', async () => {
-    await services.users.create(ADA);
-    const created = await services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
-    const web = { id: created.client.clientId, secret: created.clientSecret! };
+    await services.users.create(ADA, TEST_ACTOR);
+    const web = await createWebClient({ services });
     const rp = await discover(url, web.id, web.secret);
     const refreshTokens: string[] = [];
     // A browser each, so each refresh token has a grant of its own (a reuse check revokes only its grant).

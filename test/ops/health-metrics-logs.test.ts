@@ -1,3 +1,4 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import type { FastifyBaseLogger } from 'fastify';
@@ -7,11 +8,9 @@ import { loggerOptions } from '../../src/observability/index.ts';
 import { buildServer } from '../../src/server.ts';
 import { createServices } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
-import { BILLING, m2mToken, setUpWorker } from '../support/fixtures.ts';
+import { ADA, BILLING, m2mToken, setUpWorker } from '../support/fixtures.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 
 describe('health and metrics', () => {
   let server: TestServer;
@@ -77,7 +76,7 @@ describe('structured logs', () => {
       await services.close();
       await database.drop();
     };
-    await services.users.create(ADA);
+    await services.users.create(ADA, TEST_ACTOR);
   });
   afterAll(() => close?.());
 

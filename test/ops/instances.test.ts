@@ -1,11 +1,11 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BILLING, introspect, m2mToken, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
+import { ADA, BILLING, createWebClient, introspect, m2mToken, postForm, setUpWorker, type Worker } from '../support/fixtures.ts';
 import { REDIRECT } from '../support/flows.ts';
 import { kidOf, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startInstances, type TestServer } from '../support/server.ts';
 import { CONSENT_FORM, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const RELOAD_SECONDS = 2;
 const LIMIT = 100;
 
@@ -27,10 +27,8 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
     };
     cluster = await startInstances(3, env);
     instances = cluster.instances;
-    const { users, clients } = instances[0]!.services;
-    await users.create(ADA);
-    const created = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    await instances[0]!.services.users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(instances[0]!);
     worker = await setUpWorker(instances[0]!);
   });
   afterAll(() => cluster?.stop());
@@ -90,7 +88,7 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
   });
 
   it('signs on every instance with the key one of them rotated to, within the reload bound', async () => {
-    const { current } = await instances[two]!.services.signingKeys.rotate();
+    const { current } = await instances[two]!.services.signingKeys.rotate(TEST_ACTOR);
     const deadline = Date.now() + RELOAD_SECONDS * 1000 + 1500;
     for (const index of [one, three]) {
       let kid = kidOf(await m2mToken(instances[index]!, worker));
@@ -103,7 +101,7 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
   });
 
   it('shares the rate limit counters', async () => {
-    const fresh = await instances[three]!.services.clients.create({ name: 'burst', grantTypes: ['client_credentials'], scopes: ['invoices:read'] });
+    const fresh = await instances[three]!.services.clients.create({ name: 'burst', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
     const creds = { id: fresh.client.clientId, secret: fresh.clientSecret! };
     const statuses: number[] = [];
     for (let i = 0; i <= LIMIT; i += 1) {
@@ -117,10 +115,10 @@ describe('three instances behind one name, sharing PostgreSQL and Redis', () => 
 
   it('stops honouring the tokens of a disabled person on every instance at once', async () => {
     const person = { email: 'grace@example.com', password: 'correct horse battery staple' };
-    await instances[one]!.services.users.create(person);
+    await instances[one]!.services.users.create(person, TEST_ACTOR);
     const tokens = await signInAcross(person);
     for (const instance of instances) expect((await introspect(instance, web, tokens.refresh_token!)).active).toBe(true);
-    await instances[one]!.services.users.update(person.email, { disabled: true });
+    await instances[one]!.services.users.update(person.email, { disabled: true }, TEST_ACTOR);
     for (const [index, instance] of instances.entries()) {
       for (const token of [tokens.access_token, tokens.refresh_token!]) expect(await introspect(instance, web, token), `instance ${index + 1}`).toEqual({ active: false });
     }

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/index.ts';
 import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { createProviderStore } from '../../src/provider-store/index.ts';
 import { createClientStore } from '../../src/clients/index.ts';
 import { createAudit } from '../../src/audit/index.ts';
 import { createCleanup } from '../../src/jobs/cleanup.ts';
@@ -85,7 +86,8 @@ describe('cleanup job', () => {
   it('deletes expired provider rows and old audit events in batches, and keeps the rest', async () => {
     const handle = await openDatabase(database.url, { migrate: true });
     try {
-      const adapterFor = createAdapterFactory(handle.db, createClientStore(handle.db));
+      const store = createProviderStore(handle.db);
+      const adapterFor = createAdapterFactory(store, createClientStore(handle.db));
       for (let i = 0; i < 5; i += 1) await adapterFor('RefreshToken').upsert(`expired-${i}`, { jti: `expired-${i}`, grantId: 'g' }, 60);
       await adapterFor('Session').upsert('live-session', { jti: 'live-session', uid: 'u' }, 60);
       await handle.db.oidcPayload.updateMany({ where: { type: 'RefreshToken' }, data: { expiresAt: new Date(Date.now() - 1000) } });
@@ -95,7 +97,7 @@ describe('cleanup job', () => {
       await audit.flush();
       await handle.db.auditEvent.updateMany({ where: { type: 'login.failure' }, data: { at: new Date(Date.now() - 100 * 86_400_000) } });
 
-      const result = await createCleanup(handle.db, audit, { batchSize: 2, auditRetentionDays: 90 }).run();
+      const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }).run();
       expect(result).toEqual({ expiredRows: 5, auditEvents: 1 });
       expect(await handle.db.oidcPayload.count()).toBe(1);
       expect((await handle.db.auditEvent.findMany()).map((e) => e.type)).toEqual(['login.success']);

@@ -1,36 +1,27 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { basicAuth } from '../support/fixtures.ts';
+import { ADA, basicAuth, BILLING, createBillingApi, createWebClient, type Credentials } from '../support/fixtures.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 
-const BILLING = 'https://billing.example.com';
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
-
 describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   let server: TestServer;
-  let web: { clientId: string; secret: string };
+  let web: Credentials;
   let userId: string;
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    const { apis, clients, users } = server.services;
-    await apis.create({ name: 'Billing API', audience: BILLING, scopes: ['invoices:read', 'invoices:write'] });
-    userId = (await users.create({ ...ADA, name: 'Ada Lovelace', emailVerified: true })).id;
-    const created = await clients.create({
-      name: 'web',
-      grantTypes: ['authorization_code', 'refresh_token'],
-      redirectUris: [REDIRECT],
-      scopes: ['invoices:read'],
-    });
-    web = { clientId: created.client.clientId, secret: created.clientSecret! };
+    await createBillingApi(server, ['invoices:read', 'invoices:write'], 'Billing API');
+    userId = (await server.services.users.create({ ...ADA, name: 'Ada Lovelace', emailVerified: true }, TEST_ACTOR)).id;
+    web = await createWebClient(server, { scopes: ['invoices:read'] });
   });
   afterAll(() => server?.stop());
 
   it('signs the user in, asks consent, and issues verified id, access and refresh tokens', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp);
     const { callbackUrl, sawConsent } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
     expect(sawConsent).toBe(true);
@@ -44,8 +35,8 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
       expectedNonce: flow.nonce,
     });
     expect(tokens.refresh_token).toEqual(expect.any(String));
-    const { payload: idToken } = await verifyJwt(server.issuer, tokens.id_token!, web.clientId);
-    expect(idToken).toMatchObject({ iss: server.issuer, aud: web.clientId, sub: userId, nonce: flow.nonce });
+    const { payload: idToken } = await verifyJwt(server.issuer, tokens.id_token!, web.id);
+    expect(idToken).toMatchObject({ iss: server.issuer, aud: web.id, sub: userId, nonce: flow.nonce });
     expect(idToken.exp! * 1000).toBeGreaterThan(Date.now());
 
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, idToken.sub!);
@@ -61,7 +52,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('releases claims by scope: openid alone gives only sub', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp, { scope: 'openid' });
     const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
@@ -69,7 +60,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('issues an access token for an API named with resource, limited to granted scopes', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp, { scope: 'openid invoices:read', resource: BILLING });
     const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
     const tokens = await oidc.authorizationCodeGrant(
@@ -79,11 +70,11 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
       { resource: BILLING },
     );
     const { payload } = await verifyJwt(server.issuer, tokens.access_token, BILLING, 'at+jwt');
-    expect(payload).toMatchObject({ sub: userId, client_id: web.clientId, scope: 'invoices:read' });
+    expect(payload).toMatchObject({ sub: userId, client_id: web.id, scope: 'invoices:read' });
   });
 
   it('refuses the exchange without the code_verifier or with a wrong one, and a code used twice', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp);
     const { callbackUrl } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
     const code = new URL(callbackUrl).searchParams.get('code')!;
@@ -91,7 +82,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
       fetch(`${server.issuer}/token`, {
         method: 'POST',
         headers: {
-          authorization: basicAuth(web.clientId, web.secret),
+          authorization: basicAuth(web.id, web.secret),
           'content-type': 'application/x-www-form-urlencoded',
         },
         body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, ...extra }),
@@ -111,7 +102,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('shows an error page and does not redirect for an unregistered redirect_uri', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp, { redirect_uri: 'https://evil.example.com/cb' });
     const response = await new UserAgent().request(flow.url);
     expect(response.status).toBe(400);
@@ -123,7 +114,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('refuses plain PKCE and a request without PKCE', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const verifier = oidc.randomPKCECodeVerifier();
     for (const pkce of [{ code_challenge: verifier, code_challenge_method: 'plain' }, {}] as Record<string, string>[]) {
       const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', state: 's', ...pkce });
@@ -137,7 +128,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('answers a wrong password and an unknown email with the same generic message', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const pages: string[] = [];
     for (const credentials of [{ email: ADA.email, password: 'wrong password' }, { email: 'nobody@example.com', password: 'whatever1' }]) {
       const agent = new UserAgent();
@@ -158,7 +149,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('lets a public client (no secret) do the same flow with PKCE', async () => {
-    const { client } = await server.services.clients.create({ name: 'spa', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], public: true });
+    const { client } = await server.services.clients.create({ name: 'spa', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], public: true }, TEST_ACTOR);
     expect(client.tokenEndpointAuthMethod).toBe('none');
     const rp = await discover(server.issuer, client.clientId);
     const flow = await startFlow(rp);
@@ -171,8 +162,8 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('skips the consent page for a first-party client', async () => {
-    const created = await server.services.clients.create({ name: 'portal', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], firstParty: true });
-    const rp = await discover(server.issuer, created.client.clientId, created.clientSecret!);
+    const portal = await createWebClient(server, { name: 'portal', grantTypes: ['authorization_code'], firstParty: true });
+    const rp = await discover(server.issuer, portal.id, portal.secret);
     const flow = await startFlow(rp);
     const { callbackUrl, sawConsent } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
     expect(sawConsent).toBe(false);
@@ -181,7 +172,7 @@ describe.each(DATABASES)('authorization code + PKCE (%s)', (kind) => {
   });
 
   it('returns access_denied to the client when the user denies consent', async () => {
-    const rp = await discover(server.issuer, web.clientId, web.secret);
+    const rp = await discover(server.issuer, web.id, web.secret);
     const flow = await startFlow(rp);
     const agent = new UserAgent();
     let step = await agent.follow(flow.url, REDIRECT);

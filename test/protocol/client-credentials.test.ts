@@ -1,10 +1,9 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { basicAuth } from '../support/fixtures.ts';
+import { basicAuth, BILLING, createBillingApi } from '../support/fixtures.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-
-const BILLING = 'https://billing.example.com';
 
 describe.each(DATABASES)('client_credentials (%s)', (kind) => {
   let server: TestServer;
@@ -13,9 +12,9 @@ describe.each(DATABASES)('client_credentials (%s)', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind, { DEFAULT_RESOURCE: BILLING });
     const { apis, clients } = server.services;
-    await apis.create({ name: 'Billing API', audience: BILLING, scopes: ['invoices:read', 'invoices:write'] });
-    await apis.create({ name: 'Ledger API', audience: 'https://ledger.example.com', scopes: ['ledger:read'] });
-    const created = await clients.create({ name: 'billing-worker', grantTypes: ['client_credentials'], scopes: ['invoices:read'] });
+    await createBillingApi(server, ['invoices:read', 'invoices:write'], 'Billing API');
+    await apis.create({ name: 'Ledger API', audience: 'https://ledger.example.com', scopes: ['ledger:read'] }, TEST_ACTOR);
+    const created = await clients.create({ name: 'billing-worker', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
     worker = { clientId: created.client.clientId, secret: created.clientSecret! };
   });
   afterAll(() => server?.stop());
@@ -89,8 +88,8 @@ describe.each(DATABASES)('client_credentials (%s)', (kind) => {
   it('refuses a request without a resource when no default API is configured', async () => {
     const bare = await startTestServer(kind);
     try {
-      await bare.services.apis.create({ name: 'Billing API', audience: BILLING, scopes: ['invoices:read'] });
-      const created = await bare.services.clients.create({ name: 'w', grantTypes: ['client_credentials'], scopes: ['invoices:read'] });
+      await createBillingApi(bare, ['invoices:read'], 'Billing API');
+      const created = await bare.services.clients.create({ name: 'w', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
       const rp = await discover(bare.issuer, created.client.clientId, created.clientSecret!);
       await expect(oidc.clientCredentialsGrant(rp, { scope: 'invoices:read' })).rejects.toMatchObject({ error: 'invalid_target' });
     } finally {

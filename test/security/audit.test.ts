@@ -1,12 +1,12 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ostiary } from '../support/cli.ts';
-import { BILLING, postForm, setUpWorker } from '../support/fixtures.ts';
+import { ADA, BILLING, createWebClient, postForm, setUpWorker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const LOGGED_OUT = 'https://app.example.com/logged-out';
 
 describe('audit trail', () => {
@@ -15,11 +15,10 @@ describe('audit trail', () => {
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    await server.services.users.create(ADA);
+    await server.services.users.create(ADA, TEST_ACTOR);
     const worker = await setUpWorker(server);
     secrets.push(worker.secret);
-    const created = await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGGED_OUT] });
-    const web = { id: created.client.clientId, secret: created.clientSecret! };
+    const web = await createWebClient(server, { postLogoutRedirectUris: [LOGGED_OUT] });
     secrets.push(web.secret);
     const rp = await discover(server.issuer, web.id, web.secret);
 

@@ -1,10 +1,11 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADA, createWebClient } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 describe('security headers, cookies and CSRF', () => {
@@ -21,9 +22,8 @@ describe('security headers, cookies and CSRF', () => {
 
   beforeAll(async () => {
     server = await startTestServer('sqlite');
-    await server.services.users.create(ADA);
-    const created = await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    await server.services.users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(server, { grantTypes: ['authorization_code'] });
   });
   afterAll(() => server?.stop());
 
@@ -82,7 +82,7 @@ describe('behind a TLS-terminating proxy', () => {
   let server: TestServer;
   beforeAll(async () => {
     server = await startTestServer('sqlite', { ISSUER: 'https://id.example.com', TRUST_PROXY: 'true' });
-    await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT] });
+    await createWebClient(server, { grantTypes: ['authorization_code'] });
   });
   afterAll(() => server?.stop());
 

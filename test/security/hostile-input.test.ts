@@ -1,6 +1,7 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { basicAuth, BILLING, setUpWorker } from '../support/fixtures.ts';
+import { ADA, basicAuth, BILLING, createWebClient, setUpWorker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -121,14 +122,8 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind, { RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
     await setUpWorker(server);
-    await server.services.users.create({ email: 'ada@example.com', password: 'correct horse battery staple' });
-    const created = await server.services.clients.create({
-      name: 'web',
-      grantTypes: ['authorization_code', 'refresh_token'],
-      redirectUris: [REDIRECT],
-      postLogoutRedirectUris: ['https://app.example.com/bye'],
-    });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    await server.services.users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(server, { postLogoutRedirectUris: ['https://app.example.com/bye'] });
   });
   afterAll(() => server?.stop());
 
@@ -173,7 +168,7 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
     const state = 'x\r\nX-Injected: 1\r\nSet-Cookie: pwned=1';
     const agent = new UserAgent();
     const flow = await startFlow(rp, { state });
-    const { callbackUrl } = await authorize(agent, flow.url, REDIRECT, { email: 'ada@example.com', password: 'correct horse battery staple' });
+    const { callbackUrl } = await authorize(agent, flow.url, REDIRECT, ADA);
     expect(callbackUrl).not.toMatch(/[\r\n]/);
     expect(new URL(callbackUrl).searchParams.get('state')).toBe(state);
   });

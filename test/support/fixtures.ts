@@ -1,8 +1,35 @@
+import { TEST_ACTOR } from './actor.ts';
+import type { ClientInput } from '../../src/clients/index.ts';
+import { REDIRECT } from './flows.ts';
 import type { TestServer } from './server.ts';
 
 export const BILLING = 'https://billing.example.com';
 
-export type Worker = { id: string; secret: string };
+/** The test user most suites sign in as. */
+export const ADA: Readonly<{ email: string; password: string }> = Object.freeze({ email: 'ada@example.com', password: 'correct horse battery staple' });
+
+/** A confidential client's id and secret. */
+export type Credentials = { id: string; secret: string };
+export type Worker = Credentials;
+
+/** Only `services` is used: a TestServer, or `{ services }` around services made another way. */
+type WithServices = Pick<TestServer, 'services'>;
+
+/**
+ * The Billing API (audience BILLING) with `scopes`; `name` only where a suite has named it its own way.
+ */
+export async function createBillingApi(server: WithServices, scopes: readonly string[] = ['invoices:read'], name = 'Billing'): Promise<void> {
+  await server.services.apis.create({ name, audience: BILLING, scopes }, TEST_ACTOR);
+}
+
+/**
+ * The confidential web client: code flow and refresh tokens, redirecting to REDIRECT. `overrides`
+ * replaces any field (other grants, scopes, logout URIs, lifetimes, name).
+ */
+export async function createWebClient(server: WithServices, overrides: Partial<ClientInput> = {}): Promise<Credentials> {
+  const created = await server.services.clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], ...overrides }, TEST_ACTOR);
+  return { id: created.client.clientId, secret: created.clientSecret! };
+}
 
 export async function jwksKids(server: TestServer): Promise<string[]> {
   const { keys } = (await (await fetch(`${server.url}/jwks`)).json()) as { keys: { kid: string }[] };
@@ -11,8 +38,8 @@ export async function jwksKids(server: TestServer): Promise<string[]> {
 
 /** A Billing API and a client_credentials client allowed `invoices:read` on it. */
 export async function setUpWorker(server: TestServer): Promise<Worker> {
-  await server.services.apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read'] });
-  const created = await server.services.clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read'] });
+  await createBillingApi(server);
+  const created = await server.services.clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
   return { id: created.client.clientId, secret: created.clientSecret! };
 }
 

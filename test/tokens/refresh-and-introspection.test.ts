@@ -1,15 +1,15 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
 import { issueKey, admin } from '../admin/support.ts';
 import { ostiary } from '../support/cli.ts';
-import { BILLING, introspect, postForm } from '../support/fixtures.ts';
+import { ADA, BILLING, createBillingApi, createWebClient, introspect, postForm } from '../support/fixtures.ts';
 import { codeFlow, REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 type Creds = { id: string; secret: string };
 
 describe.each(DATABASES)('refresh rotation, reuse detection, introspection and revocation (%s)', (kind) => {
@@ -27,14 +27,13 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    const { apis, users, clients } = server.services;
-    await apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read'] });
-    await users.create(ADA);
-    const w = await clients.create({ name: 'web', grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT], scopes: ['invoices:read'] });
-    web = { id: w.client.clientId, secret: w.clientSecret! };
-    const rs = await clients.create({ name: 'billing-api', grantTypes: [], introspectionAudiences: [BILLING] });
+    const { users, clients } = server.services;
+    await createBillingApi(server);
+    await users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(server, { scopes: ['invoices:read'] });
+    const rs = await clients.create({ name: 'billing-api', grantTypes: [], introspectionAudiences: [BILLING] }, TEST_ACTOR);
     billingApi = { id: rs.client.clientId, secret: rs.clientSecret! };
-    const o = await clients.create({ name: 'other', grantTypes: ['client_credentials'] });
+    const o = await clients.create({ name: 'other', grantTypes: ['client_credentials'] }, TEST_ACTOR);
     other = { id: o.client.clientId, secret: o.clientSecret! };
   });
   afterAll(() => server?.stop());
@@ -116,7 +115,7 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
     }
 
     it('ends their sessions and grants: every token of theirs introspects inactive and the browser is asked to sign in', async () => {
-      const user = await server.services.users.create(person);
+      const user = await server.services.users.create(person, TEST_ACTOR);
       const agent = new UserAgent();
       const { rp, tokens } = await signIn(person, agent);
       const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!, { resource: BILLING });
@@ -150,7 +149,7 @@ describe.each(DATABASES)('refresh rotation, reuse detection, introspection and r
   ])('a session whose person was %s in the database directly (%j)', (change, extra) => {
     it('is treated as ended: the sign-in page (or login_required), never a server error', async () => {
       const person = { email: `hopper-${change}-${extra.prompt ?? 'default'}@example.com`, password: 'correct horse battery staple' };
-      const user = await server.services.users.create(person);
+      const user = await server.services.users.create(person, TEST_ACTOR);
       const agent = new UserAgent();
       const { rp, tokens } = await signIn(person, agent);
       // As a direct database edit (or an older release) leaves it: the session and grant remain.

@@ -1,16 +1,16 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { ROLES_CACHE_MS } from '../../src/roles/index.ts';
 import { createServices } from '../../src/services.ts';
 import { DATABASES } from '../support/databases.ts';
-import { BILLING } from '../support/fixtures.ts';
-import { codeFlow, REDIRECT } from '../support/flows.ts';
+import { ADA, BILLING, createBillingApi, createWebClient } from '../support/fixtures.ts';
+import { codeFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 const LEDGER = 'https://ledger.example.com';
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 
 describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
   let server: TestServer;
@@ -31,15 +31,14 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind);
     const { apis, roles, users, clients } = server.services;
-    await apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read', 'invoices:write'] });
-    await apis.create({ name: 'Ledger', audience: LEDGER, scopes: ['ledger:read'] });
-    await roles.create({ name: 'accountant', permissions: ['invoices:read', 'invoices:write'] });
-    await roles.create({ name: 'ledger-reader', permissions: ['ledger:read'] });
-    await roles.create({ name: 'billing-worker', permissions: ['invoices:*'] });
-    userId = (await users.create({ ...ADA, roles: ['accountant', 'ledger-reader'] })).id;
-    const w = await clients.create({ name: 'web', grantTypes: ['authorization_code'], redirectUris: [REDIRECT], scopes: ['invoices:read', 'invoices:write', 'ledger:read'] });
-    web = { id: w.client.clientId, secret: w.clientSecret! };
-    const m = await clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read', 'invoices:write'], roles: ['billing-worker'] });
+    await createBillingApi(server, ['invoices:read', 'invoices:write']);
+    await apis.create({ name: 'Ledger', audience: LEDGER, scopes: ['ledger:read'] }, TEST_ACTOR);
+    await roles.create({ name: 'accountant', permissions: ['invoices:read', 'invoices:write'] }, TEST_ACTOR);
+    await roles.create({ name: 'ledger-reader', permissions: ['ledger:read'] }, TEST_ACTOR);
+    await roles.create({ name: 'billing-worker', permissions: ['invoices:*'] }, TEST_ACTOR);
+    userId = (await users.create({ ...ADA, roles: ['accountant', 'ledger-reader'] }, TEST_ACTOR)).id;
+    web = await createWebClient(server, { grantTypes: ['authorization_code'], scopes: ['invoices:read', 'invoices:write', 'ledger:read'] });
+    const m = await clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read', 'invoices:write'], roles: ['billing-worker'] }, TEST_ACTOR);
     worker = { id: m.client.clientId, secret: m.clientSecret! };
   });
   afterAll(() => server?.stop());
@@ -61,9 +60,9 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
   });
 
   it('applies a role change on the very next token', async () => {
-    await server.services.roles.revoke('billing-worker', { clientId: worker.id });
+    await server.services.roles.revoke('billing-worker', { clientId: worker.id }, TEST_ACTOR);
     expect(await workerToken('invoices:read')).toMatchObject({ permissions: [], roles: [] });
-    await server.services.roles.grant('billing-worker', { clientId: worker.id });
+    await server.services.roles.grant('billing-worker', { clientId: worker.id }, TEST_ACTOR);
     expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
   });
 
@@ -72,7 +71,7 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
     const other = await createServices(loadConfig({ DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' }), quiet);
     try {
       expect(await workerToken('invoices:read')).toMatchObject({ permissions: ['invoices:read'] });
-      await other.roles.revoke('billing-worker', { clientId: worker.id });
+      await other.roles.revoke('billing-worker', { clientId: worker.id }, TEST_ACTOR);
       const revokedAt = Date.now();
       let claims = await workerToken('invoices:read');
       while ((claims.permissions as string[]).length > 0 && Date.now() - revokedAt < ROLES_CACHE_MS + 2000) {
@@ -82,7 +81,7 @@ describe.each(DATABASES)('roles and permissions in tokens (%s)', (kind) => {
       expect(claims).toMatchObject({ permissions: [], roles: [] });
       expect(Date.now() - revokedAt).toBeLessThan(ROLES_CACHE_MS + 2000);
     } finally {
-      await other.roles.grant('billing-worker', { clientId: worker.id });
+      await other.roles.grant('billing-worker', { clientId: worker.id }, TEST_ACTOR);
       await other.close();
       server.services.roles.changed();
     }

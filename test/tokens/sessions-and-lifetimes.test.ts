@@ -1,13 +1,13 @@
+import { TEST_ACTOR } from '../support/actor.ts';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../support/databases.ts';
-import { BILLING, introspect } from '../support/fixtures.ts';
+import { ADA, createBillingApi, createWebClient, introspect } from '../support/fixtures.ts';
 import { codeFlow, REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const ADA = { email: 'ada@example.com', password: 'correct horse battery staple' };
 const LOGGED_OUT = 'https://app.example.com/logged-out';
 
 describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
@@ -18,16 +18,9 @@ describe.each(DATABASES)('logout, grants, lifetimes and CORS (%s)', (kind) => {
   beforeAll(async () => {
     // Sliding and absolute refresh lifetimes equal: a rotation cannot push the expiry later.
     server = await startTestServer(kind, { REFRESH_TOKEN_TTL_SECONDS: '100', REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS: '100' });
-    await server.services.apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read'] });
-    userId = (await server.services.users.create(ADA)).id;
-    const created = await server.services.clients.create({
-      name: 'web',
-      grantTypes: ['authorization_code', 'refresh_token'],
-      redirectUris: [REDIRECT],
-      postLogoutRedirectUris: [LOGGED_OUT],
-      idTokenTtl: 120,
-    });
-    web = { id: created.client.clientId, secret: created.clientSecret! };
+    await createBillingApi(server);
+    userId = (await server.services.users.create(ADA, TEST_ACTOR)).id;
+    web = await createWebClient(server, { postLogoutRedirectUris: [LOGGED_OUT], idTokenTtl: 120 });
   });
   afterAll(() => server?.stop());
 

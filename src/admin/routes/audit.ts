@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { auditEventJson } from '../../audit/index.ts';
 import { pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
-type Query = { Querystring: { cursor?: string; limit?: number; type?: string; subject?: string; client_id?: string; since?: string; until?: string } };
 
-export async function auditRoutes(app: FastifyInstance, { services }: AdminDeps) {
-  app.get<Query>(
+export async function auditRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
     '/audit-events',
     { config: { scope: 'audit:read' }, schema: { tags: ['audit'], querystring: s.auditQuery, response: { 200: s.page(s.auditEvent) } } },
     async (request) => {

@@ -1,7 +1,7 @@
 import { apiKeyJson, type ApiKeyView } from '../../api-keys/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 const UNITS: Record<string, number> = { m: 60, h: 3_600, d: 86_400 };
 const text = (k: ApiKeyView) =>
@@ -23,9 +23,7 @@ export async function apiKeysCommand(verb: string | undefined, args: string[], c
       scopes: (values.scope ?? []).flatMap((s) => s.split(' ')).filter(Boolean),
       expiresAt: values['expires-in'] ? new Date(Date.now() + duration(values['expires-in']) * 1000) : null,
       allowedIps: values['allow-ip'],
-      createdBy: 'cli',
-    });
-    await ctx.audit({ type: 'api_key.created', details: { id: key.id, scopes: key.scopes.join(' ') } });
+    }, ctx.actor);
     return out.result({ ...apiKeyJson(key), api_key: apiKey }, () => `created API key ${text(key)}\napi_key: ${apiKey}\nThe key is shown only now: store it safely.`);
   }
   if (verb === 'list') {
@@ -35,15 +33,13 @@ export async function apiKeysCommand(verb: string | undefined, args: string[], c
   }
   if (verb === 'revoke') {
     const { positionals } = parse(args, {}, true);
-    const key = await apiKeys.revoke(onePositional(positionals, 'API key id'));
-    await ctx.audit({ type: 'api_key.revoked', details: { id: key.id } });
+    const key = await apiKeys.revoke(onePositional(positionals, 'API key id'), ctx.actor);
     return out.result(apiKeyJson(key), () => `revoked API key ${key.id}`);
   }
   if (verb === 'rotate') {
     const { positionals } = parse(args, {}, true);
     const id = onePositional(positionals, 'API key id');
-    const { key, apiKey } = await apiKeys.rotate(id, ctx.config.apiKeyRotationGrace, 'cli');
-    await ctx.audit({ type: 'api_key.rotated', details: { id, successor: key.id } });
+    const { key, apiKey } = await apiKeys.rotate(id, ctx.config.apiKeyRotationGrace, ctx.actor);
     return out.result({ ...apiKeyJson(key), api_key: apiKey, replaces: id }, () => `rotated ${id}: the old key works for ${ctx.config.apiKeyRotationGrace} s more\napi_key: ${apiKey}`);
   }
   throw invalidInput('usage: ostiary api-keys create|list|revoke|rotate');

@@ -2,7 +2,7 @@ import { apiJson } from '../../apis/index.ts';
 import type { ApiView } from '../../apis/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 const text = (api: ApiView) => `${api.id}  ${api.name}  ${api.audience}  scopes: ${api.scopes.join(' ') || '-'}`;
 
@@ -10,8 +10,7 @@ export async function apisCommand(verb: string | undefined, args: string[], ctx:
   const { apis } = await ctx.services();
   if (verb === 'create') {
     const { values } = parse(args, { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true } });
-    const api = await apis.create({ name: required(values.name, '--name'), audience: required(values.audience, '--audience'), scopes: values.scope ?? [] });
-    await ctx.audit({ type: 'api.created', details: { id: api.id, audience: api.audience } });
+    const api = await apis.create({ name: required(values.name, '--name'), audience: required(values.audience, '--audience'), scopes: values.scope ?? [] }, ctx.actor);
     return out.result(apiJson(api), () => `created API ${text(api)}`);
   }
   if (verb === 'list') {
@@ -22,8 +21,7 @@ export async function apisCommand(verb: string | undefined, args: string[], ctx:
   if (verb === 'delete') {
     const { positionals } = parse(args, {}, true);
     const id = onePositional(positionals, 'API id or audience');
-    await apis.delete(id);
-    await ctx.audit({ type: 'api.deleted', details: { id } });
+    await apis.delete(id, ctx.actor);
     return out.result({ deleted: id }, () => `deleted API ${id}`);
   }
   throw invalidInput('usage: ostiary apis create|list|delete');

@@ -1,7 +1,7 @@
 import { auditEventJson } from '../../audit/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { parse, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -2,7 +2,7 @@ import { clientJson } from '../../clients/index.ts';
 import type { ClientView } from '../../clients/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 const text = (c: ClientView) =>
   `${c.clientId}  ${c.name}  grants: ${c.grantTypes.join(',')}  auth: ${c.tokenEndpointAuthMethod}  scope: ${c.scope || '-'}`;
@@ -46,8 +46,7 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
       accessTokenTtl: seconds(values['access-token-ttl'], '--access-token-ttl'),
       idTokenTtl: seconds(values['id-token-ttl'], '--id-token-ttl'),
       refreshTokenTtl: seconds(values['refresh-token-ttl'], '--refresh-token-ttl'),
-    });
-    await ctx.audit({ type: 'client.created', clientId: client.clientId, details: { name: client.name } });
+    }, ctx.actor);
     return out.result({ ...clientJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, () =>
       [`created client ${text(client)}`, `client_id:     ${client.clientId}`, ...(clientSecret ? [`client_secret: ${clientSecret}`, 'The secret is shown only now: store it safely.'] : [])].join('\n'),
     );
@@ -64,16 +63,14 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
   }
   if (verb === 'rotate-secret') {
     const { positionals } = parse(args, {}, true);
-    const { client, clientSecret } = await clients.rotateSecret(onePositional(positionals, 'client id'));
-    await ctx.audit({ type: 'client.secret_rotated', clientId: client.clientId });
+    const { client, clientSecret } = await clients.rotateSecret(onePositional(positionals, 'client id'), ctx.actor);
     return out.result({ ...clientJson(client), client_secret: clientSecret }, () => `new secret for ${client.clientId} (the old one no longer works):
 client_secret: ${clientSecret}`);
   }
   if (verb === 'delete') {
     const { positionals } = parse(args, {}, true);
     const id = onePositional(positionals, 'client id');
-    await clients.delete(id);
-    await ctx.audit({ type: 'client.deleted', clientId: id });
+    await clients.delete(id, ctx.actor);
     return out.result({ deleted: id }, () => `deleted client ${id} and its grants`);
   }
   throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete');

@@ -2,7 +2,7 @@ import { signingKeyJson } from '../../keys/index.ts';
 import { invalidInput } from '../../errors.ts';
 import type { SigningKeySummary } from '../../keys/index.ts';
 import { onePositional, parse, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 
 const when = (date: Date | null) => date?.toISOString() ?? '-';
@@ -22,8 +22,7 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
   if (verb === 'rotate') {
     parse(args, {});
     await signingKeys.ensureCurrent();
-    const result = await signingKeys.rotate();
-    if (result.rotated) await ctx.audit({ type: 'signing_key.rotated', details: { current: result.current, retired: result.retired } });
+    const result = await signingKeys.rotate(ctx.actor);
     return out.result(result, () =>
       result.rotated ? `now signing with ${result.current}; ${result.retired ?? 'no key'} retired. ${RELOAD_NOTE}` : `another rotation won; signing with ${result.current}`,
     );
@@ -34,8 +33,7 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
     if (!values.yes) {
       throw invalidInput(`revoking ${kid} removes it from the JWKS now: every token it signed stops verifying and its grants are revoked. Add --yes to proceed`);
     }
-    const result = await signingKeys.revoke(kid);
-    await ctx.audit({ type: 'signing_key.revoked', details: { kid, revokedGrants: result.revokedGrants } });
+    const result = await signingKeys.revoke(kid, ctx.actor);
     return out.result({ revoked: result.kid, revoked_grants: result.revokedGrants, current: result.current }, () =>
       `revoked ${result.kid}; ${result.revokedGrants} grants revoked; signing with ${result.current}. ${RELOAD_NOTE}`,
     );

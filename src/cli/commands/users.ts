@@ -1,11 +1,20 @@
 import { grantJson } from '../../grants/index.ts';
 import { userJson } from '../../users/index.ts';
 import { invalidInput } from '../../errors.ts';
-import type { UserView } from '../../users/index.ts';
+import type { EmailCheck, UserView } from '../../users/index.ts';
 import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
-import type { CommandContext } from '../index.ts';
+import type { CommandContext } from '../context.ts';
 
 const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
+
+const checkJson = (c: EmailCheck) => ({
+  checked: c.checked,
+  fixed: c.fixed,
+  problems: c.problems.map((p) => ({ id: p.id, email: p.email, normalized: p.normalized, problem: p.problem, detail: p.detail, collides_with: p.collidesWith.map((u) => u.id), fixed: p.fixed })),
+});
+
+const checkText = (c: EmailCheck) =>
+  [...c.problems.map((p) => `${p.id}  ${p.email}  ${p.fixed ? `fixed: now ${p.normalized}` : `${p.problem}: ${p.detail}`}`), `${c.checked} users checked, ${c.problems.length} with a problem, ${c.fixed} fixed`].join('\n');
 
 const PASSWORD_REQUIRED = '--password-stdin is required: pipe the password on standard input (passwords are never taken as arguments)';
 
@@ -22,8 +31,7 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     if (!values['password-stdin']) throw invalidInput(PASSWORD_REQUIRED);
     const password = await readStdinSecret('Password');
     const { users } = await ctx.services();
-    const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'], roles: values.role });
-    await ctx.audit({ type: 'user.created', subject: user.id });
+    const user = await users.create({ email, password, name: values.name, emailVerified: values['email-verified'], roles: values.role }, ctx.actor);
     return out.result(userJson(user), () => `created user ${text(user)}`);
   }
   if (verb === 'list') {
@@ -38,15 +46,13 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     if (!values['password-stdin']) throw invalidInput(PASSWORD_REQUIRED);
     const password = await readStdinSecret('New password');
     const { users } = await ctx.services();
-    const user = await users.setPassword(who, password);
-    await ctx.audit({ type: 'user.password_changed', subject: user.id });
+    const user = await users.setPassword(who, password, ctx.actor);
     return out.result(userJson(user), () => `password changed for ${user.email}`);
   }
   if (verb === 'disable' || verb === 'enable') {
     const { positionals } = parse(args, {}, true);
     const { users } = await ctx.services();
-    const user = await users.update(onePositional(positionals, 'user id or email'), { disabled: verb === 'disable' });
-    await ctx.audit({ type: 'user.updated', subject: user.id, details: { fields: 'disabled' } });
+    const user = await users.update(onePositional(positionals, 'user id or email'), { disabled: verb === 'disable' }, ctx.actor);
     return out.result(userJson(user), () => `${user.email} is ${user.disabled ? 'disabled: its sessions, grants and tokens are ended and it can no longer sign in' : 'enabled'}`);
   }
   if (verb === 'grants') {
@@ -58,11 +64,15 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
   }
   if (verb === 'revoke-grants') {
     const { values, positionals } = parse(args, { client: { type: 'string' } }, true);
-    const { users, grants } = await ctx.services();
-    const user = await users.resolve(onePositional(positionals, 'user id or email'));
-    const revoked = await grants.revokeForUser(user.id, values.client);
-    await ctx.audit({ type: 'user.grants_revoked', subject: user.id, clientId: values.client ?? null, details: { revoked } });
+    const { users } = await ctx.services();
+    const { user, revoked } = await users.revokeGrants(onePositional(positionals, 'user id or email'), values.client, ctx.actor);
     return out.result({ revoked }, () => `revoked ${revoked} grants of ${user.email}${values.client ? ` to ${values.client}` : ''}`);
   }
-  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants');
+  if (verb === 'check-emails') {
+    const { values } = parse(args, { fix: { type: 'boolean' } });
+    const { users } = await ctx.services();
+    const check = await users.checkEmails(values.fix ? { actor: ctx.actor } : undefined);
+    return out.result(checkJson(check), () => checkText(check));
+  }
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails');
 }

@@ -1,0 +1,34 @@
+/**
+ * The client-metadata contract: Ostiary's own properties beside RFC 7591's, as the provider
+ * holds them for every client. The store writes them; the provider's configuration accepts them
+ * with these checks; token, introspection and page code read them only through the readers here.
+ */
+type Metadata = { readonly [key: string]: unknown } | undefined;
+
+/** Each extra property with the check the provider applies to it. */
+export const EXTRA_METADATA = {
+  first_party: (v: unknown) => typeof v === 'boolean',
+  api_scopes: (v: unknown) => typeof v === 'string',
+  introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
+  access_token_ttl: Number.isInteger,
+  id_token_ttl: Number.isInteger,
+  refresh_token_ttl: Number.isInteger,
+} satisfies Record<string, (value: unknown) => boolean>;
+
+export type Lifetime = 'access_token_ttl' | 'id_token_ttl' | 'refresh_token_ttl';
+
+/** A first-party client's users are not asked for consent. */
+export const isFirstParty = (client: Metadata) => client?.first_party === true;
+
+/** The API scopes a client may hold. */
+export const apiScopesOf = (client: Metadata) => new Set(String(client?.api_scopes ?? '').split(' ').filter(Boolean));
+
+/** The audiences of the APIs whose tokens the client may introspect (it is their resource server). */
+export const introspectionAudiencesOf = (client: Metadata): string[] =>
+  Array.isArray(client?.introspection_audiences) ? (client.introspection_audiences as unknown[]).filter((a): a is string => typeof a === 'string') : [];
+
+/** The client's own lifetime of that kind when it has one, else `fallback`. */
+export function lifetimeOf(client: Metadata, key: Lifetime, fallback: number): number {
+  const value = client?.[key];
+  return typeof value === 'number' ? value : fallback;
+}

@@ -1,0 +1,47 @@
+import { unstorable, type Database } from '../db/index.ts';
+import { strings } from '../db/index.ts';
+import { createTtlCache } from '../db/index.ts';
+import { isOidcScope } from '../scopes/index.ts';
+
+/** How long another process may go on seeing a client as it was (this process forgets at once). */
+export const CLIENT_CACHE_MS = 1000;
+
+/** What the provider sees of a client: RFC 7591 metadata plus Ostiary's own properties. */
+export function createClientStore(db: Database) {
+  const cache = createTtlCache<Record<string, unknown> | undefined>(CLIENT_CACHE_MS);
+  return {
+    forget: (clientId: string) => cache.forget(clientId),
+    async providerMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      if (unstorable(clientId)) return undefined;
+      return cache.get(clientId, () => readMetadata(db, clientId));
+    },
+  };
+}
+
+/** RFC 7591 metadata and the extra properties of ./metadata.ts, as the provider is given them. */
+async function readMetadata(db: Database, clientId: string): Promise<Record<string, unknown> | undefined> {
+  const row = await db.client.findUnique({ where: { id: clientId } });
+  if (!row) return undefined;
+  const scopes = row.scope.split(' ').filter(Boolean);
+  const grantTypes = strings(row.grantTypes);
+  return {
+    client_id: row.id,
+    client_name: row.name,
+    // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
+    ...(row.secretHash ? { client_secret: row.secretHash } : {}),
+    token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+    grant_types: grantTypes,
+    response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
+    redirect_uris: strings(row.redirectUris),
+    post_logout_redirect_uris: strings(row.postLogoutRedirectUris),
+    scope: scopes.filter(isOidcScope).join(' ') || 'openid',
+    api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
+    first_party: row.firstParty,
+    introspection_audiences: strings(row.introspectionAudiences),
+    access_token_ttl: row.accessTokenTtl,
+    id_token_ttl: row.idTokenTtl,
+    refresh_token_ttl: row.refreshTokenTtl,
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;

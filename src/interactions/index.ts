@@ -1,0 +1,1 @@
+export { interactionRoutes } from './routes.ts';

@@ -1,0 +1,1 @@
+export { createCleanup, startCleanup, type CleanupResult } from './cleanup.ts';

@@ -1,0 +1,3 @@
+export { createCsrf, type Csrf } from './csrf.ts';
+export { documentHeaders, PAGE_CSP, PROVIDER_CSP, registerSecurityHeaders, requestId } from './headers.ts';
+export { registerRateLimits, type RateLimitHooks } from './rate-limits.ts';
