@@ -1,4 +1,5 @@
 import { Type, type TSchema } from 'typebox';
+import { GRANT_TYPES } from '../clients/index.ts';
 
 // JSON schemas of the admin API, written with TypeBox: they validate requests (unknown fields
 // refused), shape responses (an allow-list: nothing else is serialized), generate the OpenAPI
@@ -42,7 +43,7 @@ export const client = Type.Object({
 
 const clientFields = {
   client_name: Type.String({ minLength: 1, maxLength: 200 }),
-  grant_types: Type.Array(Type.Union([Type.Literal('authorization_code'), Type.Literal('refresh_token'), Type.Literal('client_credentials')]), { maxItems: 3 }),
+  grant_types: Type.Array(Type.Union(GRANT_TYPES.map((grant) => Type.Literal(grant))), { maxItems: GRANT_TYPES.length }),
   redirect_uris: Type.Optional(list(2000, 50)),
   post_logout_redirect_uris: Type.Optional(list(2000, 50)),
   scope: Type.Optional(Type.String({ maxLength: 4000 })),

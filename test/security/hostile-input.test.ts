@@ -1,5 +1,7 @@
 import { TEST_ACTOR } from '../support/actor.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECRET_PARAMS } from '../../src/observability/index.ts';
+import { admin, issueKey } from '../admin/support.ts';
 import { DATABASES } from '../support/databases.ts';
 import { ADA, basicAuth, BILLING, createWebClient, setUpWorker } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
@@ -98,6 +100,13 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'unknown path', path: '/admin/../../etc/passwd' },
     { name: 'long query', path: `/jwks?${big(10_000)}` },
   );
+  // Secret-bearing parameters where they do not belong: refused, echoed nowhere.
+  for (const name of SECRET_PARAMS) {
+    inputs.push(
+      { name: `${name} on UserInfo`, path: `/me?${name}=hostile-secret-value` },
+      { name: `${name} on the admin API`, path: `/admin/api/v1/clients?${name}=osk_0123456789abcdef_${big(43)}` },
+    );
+  }
   for (const action of ['login', 'consent', 'abort']) {
     inputs.push(
       { name: `${action} without CSRF`, path: action, method: 'POST', headers: form, body: 'email=ada%40example.com&password=x', withInteraction: true },
@@ -161,6 +170,36 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
     expect(inputs.length).toBeGreaterThan(120);
     expect(failures).toEqual([]);
     expect(await snapshot(server)).toBe(before);
+  });
+
+  it('refuses look-alike addresses and keys that ask for more than they hold on the admin API, changing nothing', async () => {
+    const writer = await issueKey(server, ['users:write', 'users:read', 'api-keys:write'], { allowedIps: ['127.0.0.0/8'] });
+    const stronger = await issueKey(server, ['admin']);
+    const keysBefore = await server.services.db.apiKey.count();
+    const before = await snapshot(server);
+    const cases: [string, string, unknown, number][] = [
+      ['POST', '/users', { email: 'ａｄａ@example.com', password: 'a long enough password' }, 409],
+      ['POST', '/users', { email: 'ada@example.com.', password: 'a long enough password' }, 409],
+      ['POST', '/users', { email: 'ADA@EXAMPLE.COM', password: 'a long enough password' }, 409],
+      ['POST', '/users', { email: 'ada@exam\u200bple.com', password: 'a long enough password' }, 400],
+      ['POST', '/users', { email: 'ada@exаmple.com', password: 'a long enough password' }, 400],
+      ['POST', '/users', { email: 'ada\u202e@example.com', password: 'a long enough password' }, 400],
+      ['POST', '/users', { email: `${big(40_000)}@example.com`, password: 'a long enough password' }, 400],
+      ['GET', '/users?email=_', undefined, 400],
+      ['GET', '/users?email=%25', undefined, 400],
+      ['POST', '/api-keys', { name: 'escalate', scopes: ['admin'] }, 403],
+      ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['0.0.0.0/0'] }, 403],
+      ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['10.0.0.0/'] }, 400],
+      ['POST', `/api-keys/${stronger.slice(4, 20)}/rotate`, undefined, 403],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const response = await admin(server, writer, method, path, body);
+      expect(response.status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}`).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(JSON.stringify(response.body)).not.toMatch(LEAKS);
+    }
+    expect(await snapshot(server)).toBe(before);
+    expect(await server.services.db.apiKey.count()).toBe(keysBefore);
   });
 
   it('carries a state with line breaks through to the client encoded, injecting no header', async () => {
