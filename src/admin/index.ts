@@ -40,7 +40,7 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
 
   app.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
     if (prepareErrorReply(error, request, reply).kind === 'unavailable') return sendProblem(reply, 503, 'Service Unavailable', UNAVAILABLE_MESSAGE);
-    const { status, detail, ...extra } = problemFor(error);
+    const { status, detail, ...extra } = problemFor(error, request.body !== undefined && request.body !== null);
     // A key asking for more than it holds (a stronger key, roles without roles:write).
     if (error instanceof OstiaryError && error.status === 403 && request.apiKey) await recordRefusal(deps.services.audit, request, { reason: 'exceeds_authority', detail });
     return sendProblem(reply, status, titleOf(status), detail, extra);

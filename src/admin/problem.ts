@@ -41,10 +41,13 @@ const TITLES: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
-/** Names the offending field for schema errors, the service's message for its own errors, nothing internal otherwise. */
-export function problemFor(error: FastifyError | OstiaryError | Error): { status: number; detail: string } & ProblemExtras {
+/**
+ * Names the offending field for schema errors, the service's message for its own errors, nothing
+ * internal otherwise. A pointer is given only into a request body (`withBody`).
+ */
+export function problemFor(error: FastifyError | OstiaryError | Error, withBody: boolean): { status: number; detail: string } & ProblemExtras {
   if (error instanceof OstiaryError) {
-    const pointer = pointerOf(error);
+    const pointer = withBody ? pointerOf(error) : undefined;
     return { status: error.status, detail: error.message, code: error.code, ...(pointer ? { pointer } : {}) };
   }
   const fastifyError = error as FastifyError;

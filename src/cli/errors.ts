@@ -16,7 +16,6 @@ const FLAGS: Record<string, string> = {
   refreshTokenTtl: '--refresh-token-ttl',
   allowedIps: '--allow-ip',
   expiresAt: '--expires-in',
-  email: '--email',
 };
 
 /** Where the command line says it differently from the service, in its own flags and commands. */

@@ -132,6 +132,27 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
     expect(duplicate).toMatchObject({ status: 409, body: { detail: expect.stringMatching(/already exists/) } });
   });
 
+  it('gives each refusal its stable code, and a pointer to the body field it is about', async () => {
+    const cases: [string, string, unknown, Record<string, unknown>][] = [
+      ['POST', '/clients', { client_name: 'x', grant_types: [] }, { status: 400, code: 'client.grant_required', pointer: '/grant_types' }],
+      ['POST', '/clients', { client_name: 'x', grant_types: ['authorization_code'] }, { status: 400, code: 'client.redirect_uri_required', pointer: '/redirect_uris' }],
+      ['POST', '/clients', { client_name: 'x', grant_types: ['client_credentials'], scope: 'nope:read' }, { status: 400, code: 'client.scope_unknown', pointer: '/scope' }],
+      ['POST', '/clients', { client_name: 'x', grant_types: ['client_credentials'], colour: 'red' }, { status: 400, code: 'input.invalid', pointer: '/colour' }],
+      ['POST', '/clients', { client_name: 'x' }, { status: 400, code: 'input.invalid', pointer: '/grant_types' }],
+      ['POST', '/users', { email: 'short@example.com', password: 'short' }, { status: 400, code: 'user.password_too_short', pointer: '/password' }],
+      ['POST', '/api-keys', { name: 'k', scopes: ['clients:read'], allowed_ips: ['10.0.0.0/'] }, { status: 400, code: 'api_key.range_invalid', pointer: '/allowed_ips' }],
+      ['GET', '/clients/nope', undefined, { status: 404, code: 'client.not_found' }],
+      ['GET', '/users?email=nope', undefined, { status: 400, code: 'user.email_invalid' }],
+      ['DELETE', '/roles/nope', undefined, { status: 404, code: 'role.not_found' }],
+    ];
+    for (const [method, path, body, expected] of cases) {
+      const response = await call(method, path, body);
+      expect(response.body, `${method} ${path}`).toMatchObject(expected);
+      if (!('pointer' in expected)) expect(response.body).not.toHaveProperty('pointer');
+    }
+    expect((await call('POST', '/clients', { client_name: 'x', grant_types: [] })).body.detail).not.toMatch(/--/);
+  });
+
   it('lists, rotates and revokes signing keys, and reads the audit trail with filters', async () => {
     const keys = await call('GET', '/keys');
     expect(keys.body[0]).toMatchObject({ kid: expect.any(String), state: 'current', alg: 'RS256' });
