@@ -2,17 +2,22 @@
 // flags), then with V8's defaults, one after the other in one run.
 // Usage: npm run bench:soak [-- --seconds 300 --connections 16]
 // Loopback only, bounded in time. Writes bench/results/soak-<time>.json.
+// With --mixed (default 120 s, 12 in flight): a mixed load on two processes sharing PostgreSQL
+// and Redis, one killed and restarted part way, and the books checked (soak-mixed.ts,
+// soak-books.ts); writes bench/results/soak-mixed-<time>.json and exits non-zero if a check fails.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { HEAP_FLAGS } from '../src/cli/commands/serve.ts';
 import { benchEnv, memoryOf, seedMachineClient, startServer, tokenRequest } from './support.ts';
+import { reportMixed } from './soak-books.ts';
+import { runMixed } from './soak-mixed.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '300' }, connections: { type: 'string', default: '16' } } });
-const SECONDS = Number(values.seconds);
-const CONNECTIONS = Number(values.connections);
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, mixed: { type: 'boolean', default: false } } });
+const SECONDS = Number(values.seconds ?? (values.mixed ? '120' : '300'));
+const CONNECTIONS = Number(values.connections ?? (values.mixed ? '12' : '16'));
 const SAMPLE_EVERY_MS = 30_000;
 const PORT = 7123;
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -41,17 +46,33 @@ async function soak(nodeFlags: string[]) {
   }
 }
 
-const rows = [await soak(HEAP_FLAGS), await soak([])];
-const report = {
-  date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  conditions: { connections: CONNECTIONS, seconds: SECONDS, database: 'SQLite (file, WAL)', loadGenerator: 'autocannon, same machine' },
-  rows,
-};
-const file = new URL(`results/soak-${report.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
-await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
-console.log(`| node flags | tokens/s | p99 ms | RSS MB at ${rows[0]!.samples.map((s) => `${s.at}s`).join(' / ')} |\n|---|---:|---:|---|`);
-for (const row of rows) {
-  console.log(`| ${row.nodeFlags.join(' ') || 'V8 defaults'} | ${row.tokensPerSecond} | ${row.p99ms} | ${row.samples.map((s) => s.rssMb).join(' / ')} |`);
+async function memorySoak() {
+  const rows = [await soak(HEAP_FLAGS), await soak([])];
+  const report = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    conditions: { connections: CONNECTIONS, seconds: SECONDS, database: 'SQLite (file, WAL)', loadGenerator: 'autocannon, same machine' },
+    rows,
+  };
+  const file = new URL(`results/soak-${report.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`| node flags | tokens/s | p99 ms | RSS MB at ${rows[0]!.samples.map((s) => `${s.at}s`).join(' / ')} |\n|---|---:|---:|---|`);
+  for (const row of rows) {
+    console.log(`| ${row.nodeFlags.join(' ') || 'V8 defaults'} | ${row.tokensPerSecond} | ${row.p99ms} | ${row.samples.map((s) => s.rssMb).join(' / ')} |`);
+  }
+  console.log(`\nresults in ${file.pathname}`);
 }
-console.log(`\nresults in ${file.pathname}`);
+
+async function mixedSoak(): Promise<boolean> {
+  const before = loadavg();
+  const run = await runMixed(SECONDS, CONNECTIONS);
+  try {
+    const machine = { cpus: cpus().length, availableParallelism: availableParallelism(), model: cpus()[0]?.model, memoryMb: Math.round(totalmem() / 1_048_576), kernel: release() };
+    return await reportMixed(run, { seconds: SECONDS, connections: CONNECTIONS, loadAverage: { before, after: loadavg() }, machine });
+  } finally {
+    await run.drop();
+  }
+}
+
+if (!values.mixed) await memorySoak();
+else if (!(await mixedSoak())) process.exitCode = 1;
