@@ -4,7 +4,7 @@
  * Type-only imports count.
  */
 const FRONTS = '(admin|cli|interactions|oidc|observability|http|security)';
-const SERVICES = '(api-keys|apis|audit|clients|grants|jobs|keys|roles|secrets|users)';
+const SERVICES = '(api-keys|apis|audit|backup|clients|grants|jobs|keys|roles|secrets|users)';
 const BELOW = '(provider-store|db|config|scopes|metrics)';
 
 module.exports = {

@@ -1,11 +1,10 @@
 import view from '@fastify/view';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from './db/index.ts';
 import { protocolErrorHandler } from './http/index.ts';
 import { loggerOptions, measureRequests, observability, registerTracing } from './observability/index.ts';
-import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId } from './security/index.ts';
-import { adminApi, ADMIN_PREFIX, type AdminRoute } from './admin/index.ts';
+import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, SharedCounters } from './security/index.ts';
+import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/index.ts';
 import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
@@ -27,6 +26,19 @@ export interface ServerOptions {
   jobs?: boolean;
 }
 
+/**
+ * Fastify's own refusal of a URL it cannot route (bad percent-encoding, a path segment over its
+ * length limit) comes before any front's error handler: answer it in the front's shape, without
+ * echoing the URL.
+ */
+function refuseUrl(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+  const detail = status === 414 ? 'A part of the path is too long.' : 'The URL is not valid.';
+  reply.header('cache-control', 'no-store');
+  if (request.url.startsWith(`${ADMIN_PREFIX}/`)) return sendProblem(reply, status, titleOf(status), detail);
+  return reply.code(status).send({ error: 'invalid_request', error_description: detail });
+}
+
 /** Assembles the HTTP server: the provider's endpoints, the interaction pages, error handling. */
 export async function buildServer(services: Services, { logger, jobs = true }: ServerOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
@@ -35,16 +47,18 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     trustProxy: config.trustProxy,
     bodyLimit: 64 * 1024,
     genReqId: requestId,
+    frameworkErrors: refuseUrl,
     requestIdHeader: false,
     // Unknown fields in a JSON body are refused, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   });
-  const redis = config.redisUrl ? new Redis(config.redisUrl, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false }) : undefined;
-  if (redis) app.addHook('onClose', async () => void (await redis.quit()));
+  const counters = config.redisUrl ? new SharedCounters(config.redisUrl, app.log) : undefined;
+  if (counters) app.addHook('onClose', async () => counters.close());
   const views = createViews();
   const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
     provider.on('server_error', (ctx, error) => {
       app.log.error({ err: error }, 'provider server_error');
+      services.database.recover(error);
       if (isDatabaseUnavailable(error)) ctx.state.databaseUnavailable = true;
     });
     provider.on('grant.error', (_ctx, error) => {
@@ -69,14 +83,15 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
   await registerStylesheet(app);
-  const limits = await registerRateLimits(app, config, redis);
+  const limits = await registerRateLimits(app, config, counters);
   const csrf = createCsrf(services.secrets.derive('csrf'));
 
   // Each front (protocol, pages, admin API) handles its own errors; this covers the rest.
   app.setErrorHandler(protocolErrorHandler);
+  app.addHook('onError', async (_request, _reply, error) => services.database.recover(error));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
-  await app.register(observability, { services, live });
+  await app.register(observability, { services, live, redis: counters });
   await app.register(providerRoutes, { live, limits, config });
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });

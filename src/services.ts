@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { createApiKeys } from './api-keys/index.ts';
 import { createApis } from './apis/index.ts';
 import { createAudit } from './audit/index.ts';
+import { createBackups } from './backup/index.ts';
 import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
@@ -56,7 +57,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     if (database.applied.length) logger.info(`applied migrations: ${database.applied.join(', ')}`);
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
-    const audit = createAudit(db, options.log, metrics.observeAudit);
+    const audit = createAudit(db, options.log, metrics.observeAudit, database.recover);
     const apis = createApis(db, audit);
     const roles = createRoles(db, audit);
     const providerStore = createProviderStore(db);
@@ -73,6 +74,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       providerStore,
       apiKeys: createApiKeys(db, audit),
       audit,
+      backups: createBackups(db, database.target.provider, secrets, audit),
       cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
       metrics,
       migrationsPending: pendingMigrations(db, database.target.provider),

@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
 import { prepareErrorReply } from '../http/index.ts';
 import type { RateLimitHooks } from '../security/index.ts';
-import { OstiaryError } from '../errors.ts';
+import { fail, OstiaryError } from '../errors.ts';
 import { apiKeyAuth, recordRefusal, type AdminRoute } from './auth.ts';
 
 export type { AdminRoute } from './auth.ts';
+export { sendProblem, titleOf } from './problem.ts';
 import type { AdminDeps } from './context.ts';
 import { problemFor, sendProblem, titleOf } from './problem.ts';
 import { accessRoutes } from './routes/access.ts';
@@ -16,6 +17,20 @@ import { keyRoutes } from './routes/keys.ts';
 import { userRoutes } from './routes/users.ts';
 
 export const ADMIN_PREFIX = '/admin/api/v1';
+
+/**
+ * The top-level field of `value` holding a string with NUL in it (PostgreSQL text cannot hold
+ * one, so the query would fail), '' when `value` itself is such a string.
+ */
+function nulField(value: unknown, field = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? field : undefined;
+  if (!value || typeof value !== 'object') return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const found = nulField(inner, field || key);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 /**
  * The admin REST API (registered with prefix /admin/api/v1): JSON in and out, API-key auth
@@ -34,6 +49,10 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
   });
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
+  });
+  app.addHook('preValidation', async (request) => {
+    const field = nulField(request.body) ?? nulField(request.query);
+    if (field !== undefined) throw fail('input.invalid', `${field || 'the body'} must not contain a NUL character`, { field: field || undefined });
   });
   apiKeyAuth(app, deps.services.apiKeys, deps.services.audit, deps.routes);
   app.addHook('preHandler', deps.limits.adminPerKey);

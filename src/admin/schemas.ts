@@ -21,7 +21,8 @@ const pageFields = {
 };
 export const pageQuery = Type.Object(pageFields, closed);
 
-export const idParams = Type.Object({ id: Type.String({ maxLength: 256 }) });
+// No NUL: PostgreSQL text cannot hold it, so such an id could only fail the query.
+export const idParams = Type.Object({ id: Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$' }) });
 
 export const client = Type.Object({
   client_id: str,

@@ -37,6 +37,7 @@ export const AUDIT_EVENTS = [
   'authorization_code.reuse_detected',
   'grant.revoked',
   'signing_key.revoked',
+  'backup.restored',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -171,7 +172,13 @@ const FLUSH_MS = 50;
  * not wait for its audit row. A crash loses at most the last FLUSH_MS of rows; the log lines are
  * written at once.
  */
-export function createAudit(db: Database, log?: FastifyBaseLogger, observe: (event: AuditEventInput) => void = () => {}) {
+export function createAudit(
+  db: Database,
+  log?: FastifyBaseLogger,
+  observe: (event: AuditEventInput) => void = () => {},
+  /** Told when a batch could not be written (the database may recover from what it was). */
+  onWriteError: (error: unknown) => void = () => {},
+) {
   let pending: PendingEvent[] = [];
   let writing: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -183,7 +190,10 @@ export function createAudit(db: Database, log?: FastifyBaseLogger, observe: (eve
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    writing = insert(db, batch).catch((err) => log?.error({ err, events: batch.length }, 'audit events not stored'));
+    writing = insert(db, batch).catch((err) => {
+      log?.error({ err, events: batch.length }, 'audit events not stored');
+      onWriteError(err);
+    });
     await writing;
   }
 

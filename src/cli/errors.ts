@@ -25,6 +25,8 @@ const WORDING: Partial<Record<OstiaryError['code'], (error: OstiaryError) => str
   'client.scope_unknown': (e) => `${e.message} (create it with: apis create ... --scope ${e.params.scope})`,
   'role.not_found': (e) => (e.field === 'roles' ? `${e.message} (create it with: roles create --name ${e.params.role})` : e.message),
   'role.holder_required': () => 'give exactly one of --user ID|EMAIL or --client CLIENT_ID',
+  'backup.file_exists': (e) => `${e.message}: nothing written (overwrite it with --force)`,
+  'backup.not_empty': (e) => `${e.message}: nothing restored (to delete its rows and restore, give --replace)`,
 };
 
 /** An error as the command line words it: its own wording where it has one, else the service's, naming the flag. */

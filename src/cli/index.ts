@@ -5,6 +5,7 @@ import { createServices, type Services } from '../services.ts';
 import { apiKeysCommand } from './commands/api-keys.ts';
 import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
+import { backupCommand, restoreCommand } from './commands/backup.ts';
 import { clientsCommand } from './commands/clients.ts';
 import { keysCommand, secretsCommand } from './commands/keys.ts';
 import { rolesCommand } from './commands/roles.ts';
@@ -28,6 +29,8 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
   audit [--since 1h] [--type T]       read the audit trail
   api-keys create|list|revoke|rotate  manage admin API keys
+  backup --out FILE [--include-sessions] [--force]   write a backup of the database
+  restore --in FILE [--replace]       restore a backup into this database
 
 See README.md for every option.`;
 
@@ -42,7 +45,11 @@ const NOUNS: Record<string, NounCommand> = {
   secrets: secretsCommand,
   audit: auditCommand,
   'api-keys': apiKeysCommand,
+  backup: backupCommand,
+  restore: restoreCommand,
 };
+/** Nouns that take options only, no verb. */
+const OPTIONS_ONLY = new Set(['audit', 'backup', 'restore']);
 
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -59,15 +66,14 @@ export async function runCli(argv: string[]): Promise<number> {
       return await serve(config, values.workers).then(() => 0);
     }
     if (command === 'migrate') return await migrate(config, out).then(() => 0);
-    const noun = NOUNS[command];
+    const noun = Object.hasOwn(NOUNS, command) ? NOUNS[command] : undefined;
     if (!noun) throw invalidInput(`unknown command ${command}\n${USAGE}`);
     const ctx: CommandContext = {
       config,
       actor: CLI_ACTOR,
       services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: true })),
     };
-    // `audit` takes options only; every other noun takes a verb first.
-    if (command === 'audit') await noun(undefined, rest, ctx, out);
+    if (OPTIONS_ONLY.has(command)) await noun(undefined, rest, ctx, out);
     else await noun(rest[0], rest.slice(1), ctx, out);
     return 0;
   } catch (error) {

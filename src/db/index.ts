@@ -17,11 +17,14 @@ export { DEFAULT_PAGE, MAX_PAGE, pageOf, pageQuery, type Page, type PageRequest 
 export { strings } from './json.ts';
 export { createTtlCache } from './ttl-cache.ts';
 export { loadMigrations } from './migrations.ts';
+export { modelColumns, type Column, type ModelColumns } from './columns.ts';
 
 export interface DatabaseHandle {
   db: Database;
   target: DatabaseTarget;
   close(): Promise<void>;
+  /** Called with an error a request met: lets the database recover from it without a restart. */
+  recover(error: unknown): void;
 }
 
 /** The file a `file:` URL names, read as libsql reads it (`file:rel`, `file:/abs`, `file:///abs`); none for `:memory:`. */
@@ -74,7 +77,17 @@ export async function openDatabase(
     await db.$queryRawUnsafe('PRAGMA journal_mode = WAL');
     await db.$queryRawUnsafe('PRAGMA busy_timeout = 5000');
   }
-  return { db, target, applied, close: () => db.$disconnect() };
+  return { db, target, applied, close: () => db.$disconnect(), recover: (error) => dropReadOnlyConnections(db, target, error) };
+}
+
+/**
+ * SQLite opens a connection read-only, for good, when its file refuses writes at that moment, and
+ * the pool would keep it once the file is writable again. Called on the error path only (a
+ * wrapper around every query cost a third of the query time): on such an error the connections
+ * are dropped, and the next query opens new ones.
+ */
+function dropReadOnlyConnections(db: Database, target: DatabaseTarget, error: unknown): void {
+  if (target.provider === 'sqlite' && /SQLITE_READONLY/.test(String((error as Error)?.message ?? ''))) void db.$disconnect();
 }
 
 /** PostgreSQL text cannot hold NUL; a lookup by such a value can only find nothing. */

@@ -17,7 +17,8 @@ export interface PageRequest {
 /** The id a cursor stands for; a cursor that is not one of ours is refused, not read as "from the start". */
 function cursorId(cursor: string): string {
   const id = /^[A-Za-z0-9_-]+$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
-  if (!id || Buffer.from(id).toString('base64url') !== cursor) throw fail('input.invalid', 'the cursor is not valid: pass the next_cursor of a previous page', { field: 'cursor' });
+  // Ids never hold NUL (PostgreSQL text cannot), so a cursor decoding to one is not ours either.
+  if (!id || id.includes('\u0000') || Buffer.from(id).toString('base64url') !== cursor) throw fail('input.invalid', 'the cursor is not valid: pass the next_cursor of a previous page', { field: 'cursor' });
   return id;
 }
 

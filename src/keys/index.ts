@@ -9,7 +9,7 @@ import type { KeyPolicy } from './policy.ts';
 import { rewrap } from './rewrap.ts';
 
 export { signingKeyJson, type SigningKeySummary } from './json.ts';
-export { SIGNING_ALG, type KeyState, type Transition } from './model.ts';
+export { sealContext, SIGNING_ALG, type KeyState, type Transition } from './model.ts';
 export { keyPolicy, type KeyPolicy } from './policy.ts';
 
 /** The signing keys: their lifecycle, the JWKS they publish, and their encryption at rest. */

@@ -24,8 +24,20 @@ export function measureRequests(app: FastifyInstance, metrics: Metrics) {
   });
 }
 
+/** A dependency whose loss degrades the service without stopping it (Redis: shared counters). */
+export interface DegradableCheck {
+  readiness(): string;
+}
+
+/** Ready while every check is ok; degraded (still 200, kept in the balancer) while some only degrade. */
+function readiness(checks: Record<string, string>) {
+  const values = Object.values(checks);
+  if (values.some((v) => v !== 'ok' && !v.startsWith('degraded'))) return 'not ready';
+  return values.every((v) => v === 'ok') ? 'ready' : 'degraded';
+}
+
 /** Health, readiness and Prometheus metrics. */
-export async function observability(app: FastifyInstance, { services, live }: { services: Services; live: LiveProvider }) {
+export async function observability(app: FastifyInstance, { services, live, redis }: { services: Services; live: LiveProvider; redis?: DegradableCheck }) {
   const { metrics, config } = services;
 
   app.get('/healthz', { logLevel: 'silent' }, async () => ({ status: 'ok' }));
@@ -42,9 +54,10 @@ export async function observability(app: FastifyInstance, { services, live }: { 
       checks.migrations = 'unknown';
     }
     checks.signing_keys = live.provider ? 'ok' : 'not loaded';
-    const ready = Object.values(checks).every((v) => v === 'ok');
-    if (!ready) reply.header('retry-after', '5');
-    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks });
+    if (redis) checks.redis = redis.readiness();
+    const status = readiness(checks);
+    if (status === 'not ready') reply.header('retry-after', '5');
+    return reply.code(status === 'not ready' ? 503 : 200).header('cache-control', 'no-store').send({ status, checks });
   });
 
   app.get('/metrics', { logLevel: 'silent' }, async (request, reply) => {

@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { Config } from '../config/index.ts';
 import { emailKey } from '../users/index.ts';
+import type { SharedCounters } from './shared-counters.ts';
 
 export interface RateLimitHooks {
   tokenPerIp: preHandlerHookHandler;
@@ -38,13 +38,15 @@ class TooManyRequests extends Error {
 
 /**
  * @fastify/rate-limit counters for the endpoints an attacker would hammer, each with its own
- * key. They live in Redis when REDIS_URL is set (shared by every instance), else in this
- * process. Several limits may guard one route (the plugin's own hook runs only the first), so
- * each is a limiter checked by a small hook, the provider's routes included.
+ * key. They live in Redis when REDIS_URL is set (shared by every instance; in this process
+ * while Redis is unavailable), else in this process. Several limits may guard one route (the
+ * plugin's own hook runs only the first), so each is a limiter checked by a small hook, the
+ * provider's routes included.
  */
-export async function registerRateLimits(app: FastifyInstance, config: Config, redis?: Redis): Promise<RateLimitHooks> {
+export async function registerRateLimits(app: FastifyInstance, config: Config, counters?: SharedCounters): Promise<RateLimitHooks> {
   const { rateLimits } = config;
-  await app.register(rateLimit, { global: false, ...(redis ? { redis, nameSpace: 'ostiary-rl-' } : {}) });
+  await counters?.connected();
+  await app.register(rateLimit, { global: false, ...(counters ? { store: counters.store } : {}) });
   const timeWindow = rateLimits.windowSeconds * 1000;
 
   const limit = (name: string, max: number, key: (request: FastifyRequest) => string = (request) => request.ip): preHandlerHookHandler => {

@@ -87,12 +87,12 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
   const whereUser = (idOrEmail: string) => (idOrEmail.includes('@') ? { email: normalizeEmail(idOrEmail) } : { id: idOrEmail });
 
   async function findById(id: string): Promise<UserView | null> {
-    const row = await db.user.findUnique({ where: { id }, select: SELECT });
+    const row = unstorable(id) ? null : await db.user.findUnique({ where: { id }, select: SELECT });
     return row && view(row);
   }
 
   async function resolve(idOrEmail: string): Promise<UserView> {
-    const row = await db.user.findFirst({ where: whereUser(idOrEmail), select: SELECT });
+    const row = unstorable(idOrEmail) ? null : await db.user.findFirst({ where: whereUser(idOrEmail), select: SELECT });
     if (!row) throw fail('user.not_found', `no user ${idOrEmail}`);
     return view(row);
   }

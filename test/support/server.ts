@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/index.ts';
 import { buildServer } from '../../src/server.ts';
 import { createServices, type Services } from '../../src/services.ts';
@@ -36,6 +36,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** The clock key transitions follow. */
   clock?: () => Date;
+  /** Where the server logs, instead of the LOG_LEVEL-configured default. */
+  logger?: FastifyBaseLogger;
 }
 
 /** A real server on a loopback port with a database of its own, built as `ostiary serve` builds it. */
@@ -58,7 +60,7 @@ export async function startTestServer(
   async function boot() {
     const services = await createServices(config, quiet, { migrate: true, clock: options.clock });
     await services.signingKeys.ensureCurrent();
-    const app = await buildServer(services);
+    const app = await buildServer(services, { logger: options.logger });
     await app.listen({ port, host: '127.0.0.1' });
     return { services, app };
   }
