@@ -36,12 +36,15 @@ const QUERY_PARAM = /([?&])([^=&?#\s"\\]{1,200})=((?:\\.|[^&\s"\\])*)/g;
 // A scheme and its credentials; a short plain word after it ("Basic authentication failed") is prose.
 const CREDENTIAL = /\b(bearer|basic|dpop)(\s+)(?![a-z]{1,15}(?![\w.~+/=-]))[\w.~+/-]+=*/gi;
 const API_KEY = /\bosk_[A-Za-z0-9_-]+/g;
+const MAY_HOLD_CREDENTIAL = /osk_|bearer|basic|dpop/i;
 
 /**
  * The last pass over every log line, whatever logged it: a URL quoted in a message, an error
  * or an event detail loses its secret parameters there too.
  */
 export function redactLine(line: string): string {
+  // Most lines (a request without a query, its completion) hold nothing to redact: skip the passes.
+  if (!line.includes('?') && !line.includes('&') && !MAY_HOLD_CREDENTIAL.test(line)) return line;
   return line
     .replace(QUERY_PARAM, (match, sep: string, name: string) => (isSecretName(name) ? `${sep}${name}=${REDACTED}` : match))
     .replace(CREDENTIAL, `$1$2${REDACTED}`)

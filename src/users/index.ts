@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { unstorable, type Database } from '../db/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import { createTtlCache, pageOf, pageQuery, unstorable, type Database, type Page, type PageRequest } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import type { Actor, Audit } from '../audit/index.ts';
 import type { Grants } from '../grants/index.ts';
@@ -72,7 +71,13 @@ export interface LockoutPolicy {
   maxSeconds: number;
 }
 
+/** How long another process may go on taking a disabled person for active at introspection (this one forgets at once). */
+export const ACTIVE_CACHE_MS = 1000;
+
 export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, grants: Grants, audit: Audit) {
+  // Introspection asks on every request; disabling also revokes the grants at once, everywhere.
+  const active = createTtlCache<boolean>(ACTIVE_CACHE_MS);
+
   /** Counts a failure; from the threshold on, locks for an exponentially growing time. */
   async function recordFailure(userId: string, now: Date): Promise<{ lockedUntil?: Date }> {
     const { failedLogins } = await db.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } }, select: { failedLogins: true } });
@@ -144,6 +149,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
         await tx.user.update({ where: { id: user.id }, data });
         await audit.change(actor, { type: 'user.updated', subject: user.id, details: { fields: changedFields(patch) } }, tx);
       });
+      active.forget(user.id);
       if (roleIds) roles.changed();
       // A disabled person keeps no session, grant or token: each would still introspect as active.
       if (patch.disabled) await grants.endEverything(user.id);
@@ -152,8 +158,11 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
 
     /** Whether tokens of `id` may still be honoured: the person exists and is not disabled. */
     async isActive(id: string): Promise<boolean> {
-      const row = unstorable(id) ? null : await db.user.findUnique({ where: { id }, select: { disabled: true } });
-      return row !== null && !row.disabled;
+      if (unstorable(id)) return false;
+      return active.get(id, async () => {
+        const row = await db.user.findUnique({ where: { id }, select: { disabled: true } });
+        return row !== null && !row.disabled;
+      });
     },
 
     /** Stored addresses not in normal form, refused, or colliding; `fix` rewrites the clean ones, as `actor`. */
