@@ -1,8 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import type { Database } from '../db/index.ts';
-import type { Transaction } from '../db/index.ts';
-import { strings } from '../db/index.ts';
+import { type Database, strings, type Transaction } from '../db/index.ts';
 import type { Actor, Audit } from '../audit/index.ts';
 import { fail } from '../errors.ts';
 

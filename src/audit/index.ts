@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { Prisma, type Database } from '../db/index.ts';
-import { pageOf, pageQuery, type PageRequest } from '../db/index.ts';
+import { type Database, pageOf, pageQuery, type PageRequest, Prisma } from '../db/index.ts';
 
 /** Audit event types; a type is never renamed or reused once published. */
 export const AUDIT_EVENTS = [
@@ -62,6 +61,16 @@ export interface Actor {
   userAgent?: string | null;
   requestId?: string | null;
 }
+
+/**
+ * The fields a change was given, by their public (snake_case) names, for its audit event:
+ * `publicNames` where a field's JSON name is not its own.
+ */
+export const changedFields = (patch: object, publicNames: Record<string, string> = {}) =>
+  Object.entries(patch)
+    .filter(([, value]) => value !== undefined)
+    .map(([field]) => publicNames[field] ?? field)
+    .join(' ');
 
 /** An operator at the console. */
 export const CLI_ACTOR: Actor = { id: 'cli' };

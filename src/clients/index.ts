@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
-import type { Database } from '../db/index.ts';
-import { strings } from '../db/index.ts';
+import { type Database, type Page, pageOf, pageQuery, type PageRequest, strings } from '../db/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
-import type { Actor, Audit } from '../audit/index.ts';
+import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import { fail } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 import { generateClientSecret, hashClientSecret } from './secrets.ts';
@@ -124,17 +122,15 @@ function checkTtl(value: number | undefined, field: keyof typeof LIFETIMES): num
   return value;
 }
 
-/** The public (snake_case) names of the fields a change touched, for its audit event. */
-const CHANGED_FIELDS: Record<string, string> = {
+/** The JSON names of the client fields whose name differs, for audit events. */
+const PUBLIC_NAMES = {
   name: 'client_name',
   grantTypes: 'grant_types',
   redirectUris: 'redirect_uris',
   postLogoutRedirectUris: 'post_logout_redirect_uris',
   scopes: 'scope',
   firstParty: 'first_party',
-  roles: 'roles',
 };
-const changedFields = (patch: object) => Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => CHANGED_FIELDS[k] ?? k).join(' ');
 
 function requireRedirectUris(grants: GrantType[], redirectUris: string[]): void {
   if (grants.includes('authorization_code') && redirectUris.length === 0) {
@@ -234,7 +230,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       };
       const row = await db.$transaction(async (tx) => {
         const updated = await tx.client.update({ where: { id: clientId }, data, include: WITH_ROLES });
-        await audit.change(actor, { type: 'client.updated', clientId, details: { fields: changedFields(patch) } }, tx);
+        await audit.change(actor, { type: 'client.updated', clientId, details: { fields: changedFields(patch, PUBLIC_NAMES) } }, tx);
         return updated;
       });
       store.forget(clientId);

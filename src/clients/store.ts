@@ -1,6 +1,4 @@
-import { unstorable, type Database } from '../db/index.ts';
-import { strings } from '../db/index.ts';
-import { createTtlCache } from '../db/index.ts';
+import { createTtlCache, type Database, strings, unstorable } from '../db/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
 
 /** How long another process may go on seeing a client as it was (this process forgets at once). */

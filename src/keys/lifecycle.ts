@@ -1,8 +1,7 @@
 import type { Actor, Audit } from '../audit/index.ts';
-import type { Database } from '../db/index.ts';
+import { type Database, type Transaction, withLock } from '../db/index.ts';
 import { fail } from '../errors.ts';
 import type { Grants } from '../grants/index.ts';
-import { withLock, type Transaction } from '../db/index.ts';
 import type { Secrets } from '../secrets/index.ts';
 import { generateKeyMaterial, type KeyMaterial } from './material.ts';
 import { byState, later, sealContext, SIGNING_ALG, type KeyRow, type Transition } from './model.ts';

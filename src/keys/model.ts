@@ -1,5 +1,4 @@
-import type { Database } from '../db/index.ts';
-import type { Transaction } from '../db/index.ts';
+import type { Database, Transaction } from '../db/index.ts';
 
 export type KeyState = 'next' | 'current' | 'retired' | 'removed';
 /** One signing algorithm today; keys are per alg so ES256/PS256/EdDSA can be added beside it. */

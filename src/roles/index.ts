@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database } from '../db/index.ts';
-import { createTtlCache } from '../db/index.ts';
-import { pageOf, pageQuery, type Page, type PageRequest } from '../db/index.ts';
+import { createTtlCache, type Database, type Page, pageOf, pageQuery, type PageRequest } from '../db/index.ts';
 import type { Actor, Audit } from '../audit/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import { SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTtlCache, pageOf, pageQuery, unstorable, type Database, type Page, type PageRequest } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
-import type { Actor, Audit } from '../audit/index.ts';
+import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import {
@@ -54,12 +54,6 @@ export interface UserPatch {
   roles?: readonly string[];
 }
 
-/** The public (snake_case) names of the fields a change touched, for its audit event. */
-const changedFields = (patch: UserPatch) =>
-  Object.entries(patch)
-    .filter(([, v]) => v !== undefined)
-    .map(([k]) => (k === 'emailVerified' ? 'email_verified' : k))
-    .join(' ');
 
 export type AuthResult =
   | { ok: true; user: UserView }
@@ -147,7 +141,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
       };
       await db.$transaction(async (tx) => {
         await tx.user.update({ where: { id: user.id }, data });
-        await audit.change(actor, { type: 'user.updated', subject: user.id, details: { fields: changedFields(patch) } }, tx);
+        await audit.change(actor, { type: 'user.updated', subject: user.id, details: { fields: changedFields(patch, { emailVerified: 'email_verified' }) } }, tx);
       });
       active.forget(user.id);
       if (roleIds) roles.changed();
