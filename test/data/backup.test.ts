@@ -112,7 +112,7 @@ describe.each(DATABASES)('backup and restore (%s)', (kind: TestDatabaseKind) => 
     const text = body.join('\n');
     expect(text).toContain(populated.web.id);
     const [privateJwk] = (await server.services.signingKeys.privateJwks()).keys;
-    const secrets = { web: populated.web.secret, worker: populated.worker.secret, password: ADA.password, apiKey: populated.apiKey.split('_')[2]!, refresh: populated.tokens.refresh_token!, access: populated.tokens.access_token, d: privateJwk!.d! };
+    const secrets = { web: populated.web.secret, worker: populated.worker.secret, password: ADA.password, apiKey: populated.apiKey.slice('osk_0123456789abcdef_'.length), refresh: populated.tokens.refresh_token!, access: populated.tokens.access_token, d: privateJwk!.d! };
     for (const [what, secret] of Object.entries(secrets)) expect(text.includes(secret), what).toBe(false);
 
     const restore = await ostiary(['restore', '--in', file, '--json'], envOf(target));
