@@ -37,6 +37,9 @@ describe('two instances on one PostgreSQL database agree on the signing key', ()
     }
     expect(kid).toBe(current);
     expect((await jwksKids(b))[0]).toBe(current);
+    // a rotated through its services, so it too publishes the new key on its own timer, within the bound.
+    while (!(await jwksKids(a)).includes(current) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await jwksKids(a)).toContain(current);
     // A token b signed verifies against a's JWKS.
     await expect(verifyJwt(b.issuer, await m2mToken(b, worker), BILLING, 'at+jwt', a.issuer)).resolves.toBeTruthy();
   });
