@@ -1,0 +1,52 @@
+-- AlterTable
+ALTER TABLE "User" ADD COLUMN     "locale" TEXT;
+
+-- CreateTable
+CREATE TABLE "OneTimeToken" (
+    "id" TEXT NOT NULL,
+    "purpose" TEXT NOT NULL,
+    "tokenHash" TEXT NOT NULL,
+    "userId" TEXT,
+    "email" TEXT NOT NULL,
+    "returnTo" TEXT,
+    "expiresAt" TIMESTAMP(3) NOT NULL,
+    "consumedAt" TIMESTAMP(3),
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "OneTimeToken_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "MailMessage" (
+    "id" TEXT NOT NULL,
+    "template" TEXT NOT NULL,
+    "recipient" TEXT NOT NULL,
+    "contentEncrypted" TEXT,
+    "attempts" INTEGER NOT NULL DEFAULT 0,
+    "nextAttemptAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "claimedUntil" TIMESTAMP(3),
+    "sentAt" TIMESTAMP(3),
+    "failedAt" TIMESTAMP(3),
+    "lastError" TEXT,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "MailMessage_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "OneTimeToken_tokenHash_key" ON "OneTimeToken"("tokenHash");
+
+-- CreateIndex
+CREATE INDEX "OneTimeToken_userId_purpose_idx" ON "OneTimeToken"("userId", "purpose");
+
+-- CreateIndex
+CREATE INDEX "OneTimeToken_email_purpose_idx" ON "OneTimeToken"("email", "purpose");
+
+-- CreateIndex
+CREATE INDEX "OneTimeToken_expiresAt_idx" ON "OneTimeToken"("expiresAt");
+
+-- CreateIndex
+CREATE INDEX "MailMessage_sentAt_failedAt_nextAttemptAt_idx" ON "MailMessage"("sentAt", "failedAt", "nextAttemptAt");
+
+-- CreateIndex
+CREATE INDEX "MailMessage_recipient_idx" ON "MailMessage"("recipient");
