@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createInstance, type i18n } from 'i18next';
+import Negotiator from 'negotiator';
+
+/**
+ * Message catalogues for every page and mail: `locales/<locale>/<area>.json`, one file per area
+ * (an i18next namespace), so keys read as `area:key` in templates (`it.t('login:title')`).
+ */
+export const LOCALES = ['en', 'de', 'fr'] as const;
+export type Locale = (typeof LOCALES)[number];
+export type Translate = (key: string, params?: Record<string, unknown>) => string;
+export type Catalogue = Record<string, unknown>;
+
+const LOCALES_DIR = fileURLToPath(new URL('./locales/', import.meta.url));
+
+export function isLocale(value: unknown): value is Locale {
+  return typeof value === 'string' && (LOCALES as readonly string[]).includes(value);
+}
+
+/** Every catalogue on disk: locale -> area -> messages. */
+export function loadCatalogues(): Record<Locale, Record<string, Catalogue>> {
+  const read = (locale: Locale) =>
+    Object.fromEntries(
+      readdirSync(`${LOCALES_DIR}${locale}`)
+        .filter((file) => file.endsWith('.json'))
+        .map((file) => [file.slice(0, -'.json'.length), JSON.parse(readFileSync(`${LOCALES_DIR}${locale}/${file}`, 'utf8')) as Catalogue]),
+    );
+  return Object.fromEntries(LOCALES.map((locale) => [locale, read(locale)])) as Record<Locale, Record<string, Catalogue>>;
+}
+
+/** The supported locale a tag names (`de-CH` -> `de`), if any. */
+function supported(tag: string): Locale | undefined {
+  const base = tag.trim().toLowerCase().split(/[-_]/)[0];
+  return isLocale(base) ? base : undefined;
+}
+
+export interface LocaleHints {
+  /** The authorization request's `ui_locales`: space-separated tags, most preferred first. */
+  uiLocales?: unknown;
+  acceptLanguage?: string | undefined;
+}
+
+export function createI18n(defaultLocale: Locale) {
+  const catalogues = loadCatalogues();
+  const instance: i18n = createInstance();
+  // Templates escape what they print, so interpolation must not escape a second time.
+  void instance.init({
+    resources: catalogues,
+    lng: defaultLocale,
+    fallbackLng: 'en',
+    supportedLngs: [...LOCALES],
+    initAsync: false,
+    interpolation: { escapeValue: false },
+    returnNull: false,
+  });
+
+  return {
+    defaultLocale,
+    /** `ui_locales` first, then `Accept-Language`, then the configured default. */
+    negotiate({ uiLocales, acceptLanguage }: LocaleHints): Locale {
+      if (typeof uiLocales === 'string') {
+        for (const tag of uiLocales.split(' ')) {
+          const locale = supported(tag);
+          if (locale) return locale;
+        }
+      }
+      if (acceptLanguage) {
+        const preferred = new Negotiator({ headers: { 'accept-language': acceptLanguage } }).languages();
+        for (const tag of preferred) {
+          const locale = supported(tag);
+          if (locale) return locale;
+        }
+      }
+      return defaultLocale;
+    },
+    translator(locale: Locale): Translate {
+      const fixed = instance.getFixedT(locale);
+      return (key, params) => fixed(key, params ?? {}) as string;
+    },
+  };
+}
+
+export type I18n = ReturnType<typeof createI18n>;
