@@ -29,10 +29,13 @@ export function loadCatalogues(): Record<Locale, Record<string, Catalogue>> {
   return Object.fromEntries(LOCALES.map((locale) => [locale, read(locale)])) as Record<Locale, Record<string, Catalogue>>;
 }
 
-/** The supported locale a tag names (`de-CH` -> `de`), if any. */
-function supported(tag: string): Locale | undefined {
-  const base = tag.trim().toLowerCase().split(/[-_]/)[0];
-  return isLocale(base) ? base : undefined;
+/** The first supported locale the tags name, most preferred first (`de-CH` -> `de`). */
+function firstSupported(tags: readonly string[]): Locale | undefined {
+  for (const tag of tags) {
+    const base = tag.trim().toLowerCase().split(/[-_]/)[0];
+    if (isLocale(base)) return base;
+  }
+  return undefined;
 }
 
 export interface LocaleHints {
@@ -59,20 +62,9 @@ export function createI18n(defaultLocale: Locale) {
     defaultLocale,
     /** `ui_locales` first, then `Accept-Language`, then the configured default. */
     negotiate({ uiLocales, acceptLanguage }: LocaleHints): Locale {
-      if (typeof uiLocales === 'string') {
-        for (const tag of uiLocales.split(' ')) {
-          const locale = supported(tag);
-          if (locale) return locale;
-        }
-      }
-      if (acceptLanguage) {
-        const preferred = new Negotiator({ headers: { 'accept-language': acceptLanguage } }).languages();
-        for (const tag of preferred) {
-          const locale = supported(tag);
-          if (locale) return locale;
-        }
-      }
-      return defaultLocale;
+      const requested = typeof uiLocales === 'string' ? uiLocales.split(' ') : [];
+      const accepted = acceptLanguage ? new Negotiator({ headers: { 'accept-language': acceptLanguage } }).languages() : [];
+      return firstSupported(requested) ?? firstSupported(accepted) ?? defaultLocale;
     },
     translator(locale: Locale): Translate {
       const fixed = instance.getFixedT(locale);
