@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createTtlCache, type Database, type Page, pageOf, pageQuery, type PageRequest, unstorable } from '../db/index.ts';
 import type { Actor, Audit } from '../audit/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
-import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
+import { isAudience, isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 
 export interface ApiView {
   id: string;
@@ -18,16 +18,9 @@ function view(row: { id: string; name: string; audience: string; createdAt: Date
   return { id: row.id, name: row.name, audience: row.audience, scopes: row.scopes.map((s) => s.value), createdAt: row.createdAt };
 }
 
-/** An API audience is an absolute http(s) URI without a fragment (RFC 8707 section 2). */
 function checkAudience(audience: string): string {
-  let url: URL;
-  try {
-    url = new URL(audience);
-  } catch {
-    throw fail('api.audience_invalid', `audience must be an absolute URI: ${audience}`, { field: 'audience' });
-  }
-  if (!['https:', 'http:'].includes(url.protocol) || url.hash) {
-    throw fail('api.audience_invalid', `audience must be an http(s) URI without a fragment: ${audience}`, { field: 'audience' });
+  if (!isAudience(audience)) {
+    throw fail('api.audience_invalid', `audience must be an absolute URI without a fragment: ${audience}`, { field: 'audience' });
   }
   return audience;
 }

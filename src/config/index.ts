@@ -1,10 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { isAudience } from '../scopes/index.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const flag = z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1');
 const httpUrl = z.url({ protocol: /^https?$/ });
+// An API audience: any absolute URI without a fragment (RFC 8707 section 2), `urn:` included.
+const audienceUri = z.string().refine(isAudience, 'must be an absolute URI without a fragment');
 
 // Every variable Ostiary reads, with its default. Units are in the names.
 const EnvSchema = z.object({
@@ -18,7 +21,7 @@ const EnvSchema = z.object({
   TRUST_PROXY: flag,
   KEY_ENCRYPTION_KEY: z.string().optional(),
   KEY_ENCRYPTION_KEY_FILE: z.string().optional(),
-  DEFAULT_RESOURCE: httpUrl.optional(),
+  DEFAULT_RESOURCE: audienceUri.optional(),
   ACCESS_TOKEN_TTL_SECONDS: seconds(900),
   ID_TOKEN_TTL_SECONDS: seconds(900),
   AUTHORIZATION_CODE_TTL_SECONDS: seconds(60),

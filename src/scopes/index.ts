@@ -27,3 +27,12 @@ export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 export function splitScopes(values: readonly string[]): string[] {
   return [...new Set(values.flatMap((v) => v.split(' ')).filter(Boolean))];
 }
+
+/**
+ * An API audience is any absolute URI without a fragment (RFC 8707 section 2): `https:` and
+ * `urn:` alike. A scheme (RFC 3986 section 3.1) and something after it; no whitespace.
+ */
+export function isAudience(value: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s#\p{Cc}]+$/u.test(value)) return false;
+  return URL.parse(value) !== null;
+}
