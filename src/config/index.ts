@@ -18,6 +18,7 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().regex(/^(file:|postgres(ql)?:\/\/)/, 'must start with file: or postgres(ql)://').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
   TRUST_PROXY: flag,
   KEY_ENCRYPTION_KEY: z.string().optional(),
   KEY_ENCRYPTION_KEY_FILE: z.string().optional(),
@@ -66,6 +67,8 @@ export interface Config {
   readonly dataDir: string;
   readonly databaseUrl: string;
   readonly logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  /** `json` or `pretty`; unset: pretty on a terminal outside production, JSON otherwise. */
+  readonly logFormat: 'json' | 'pretty' | undefined;
   readonly trustProxy: boolean;
   /** The key-encryption key as given (base64 or hex text); undefined means "use the development key". */
   readonly keyEncryptionKey: string | undefined;
@@ -178,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     databaseUrl: e.DATABASE_URL ?? `file:${dataDir}/ostiary.db`,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     trustProxy: e.TRUST_PROXY,
     keyEncryptionKey: readSecret(blankless, 'KEY_ENCRYPTION_KEY'),
     defaultResource: e.DEFAULT_RESOURCE,

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics/index.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import type { Services } from '../services.ts';
 
-export { loggerOptions, redactLine, redactUrl, SECRET_HEADERS, SECRET_PARAMS } from './logging.ts';
+export { logDestination, loggerOptions, prettyLogs, redactLine, redactUrl, SECRET_HEADERS, SECRET_PARAMS } from './logging.ts';
 export { registerTracing } from './tracing.ts';
 
 const sameSecret = (a: string, b: string) => {

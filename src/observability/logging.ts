@@ -1,4 +1,6 @@
 import { unescape } from 'node:querystring';
+import pino from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { Config } from '../config/index.ts';
 
 /**
@@ -64,4 +66,18 @@ export function loggerOptions(config: Config) {
     },
     hooks: { streamWrite: redactLine },
   };
+}
+
+/** Whether log lines are printed for people: as configured, else on a terminal outside production. */
+export function prettyLogs(config: Config, stream: { isTTY?: boolean } = process.stderr): boolean {
+  return config.logFormat ? config.logFormat === 'pretty' : !config.production && stream.isTTY === true;
+}
+
+/**
+ * Where log lines go: stderr, as JSON lines, or as one readable line each. The pretty printer
+ * reads the JSON line after `redactLine`, so it shows nothing the JSON would not.
+ */
+export function logDestination(config: Config) {
+  if (!prettyLogs(config)) return pino.destination(2);
+  return pinoPretty({ destination: 2, colorize: process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
 }

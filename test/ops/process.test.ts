@@ -9,6 +9,8 @@ import { createAudit } from '../../src/audit/index.ts';
 import { createCleanup } from '../../src/jobs/cleanup.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { freePort } from '../support/server.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { prettyLogs } from '../../src/observability/index.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
@@ -73,6 +75,47 @@ describe('the serve process', () => {
     expect(server.stderr()).toContain('(2 worker processes)');
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
+  });
+});
+
+describe('log format', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+  });
+  afterAll(() => database?.drop());
+
+  /** Serves with `env`, asks for the JWKS with a secret in the query, stops; returns stderr. */
+  async function logsOf(env: Record<string, string>) {
+    const port = String(await freePort());
+    const server = await startServe({ PORT: port, DATA_DIR: database.dataDir, DATABASE_URL: database.url, LOG_LEVEL: 'info', ...env });
+    expect((await fetch(`${server.url}/jwks?code=leak0123456789&x=1`)).status).toBe(200);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    return server.stderr();
+  }
+
+  it('is JSON lines off a terminal, and one readable line each with LOG_FORMAT=pretty; secrets are redacted in both', async () => {
+    const json = (await logsOf({})).split('\n').filter((l) => l.startsWith('{'));
+    const request = json.map((l) => JSON.parse(l)).find((entry) => entry.req?.url?.startsWith('/jwks'));
+    expect(request.req.url).toBe('/jwks?code=[redacted]&x=1');
+
+    const pretty = await logsOf({ LOG_FORMAT: 'pretty' });
+    expect(pretty).not.toContain('leak0123456789');
+    const line = pretty.split('\n').find((l) => l.includes('/jwks'));
+    expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO/);
+    expect(line).toContain('/jwks?code=[redacted]&x=1');
+    expect(pretty.split('\n').some((l) => l.startsWith('{'))).toBe(false);
+  });
+
+  it('is pretty on a terminal outside production unless LOG_FORMAT says otherwise', () => {
+    const at = (env: Record<string, string>) => loadConfig({ KEY_ENCRYPTION_KEY: 'k'.repeat(43), ISSUER: 'https://id.example.com', ...env });
+    expect(prettyLogs(at({}), { isTTY: true })).toBe(true);
+    expect(prettyLogs(at({}), { isTTY: false })).toBe(false);
+    expect(prettyLogs(at({ NODE_ENV: 'production' }), { isTTY: true })).toBe(false);
+    expect(prettyLogs(at({ NODE_ENV: 'production', LOG_FORMAT: 'pretty' }), { isTTY: false })).toBe(true);
+    expect(prettyLogs(at({ LOG_FORMAT: 'json' }), { isTTY: true })).toBe(false);
+    expect(() => at({ LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT/);
   });
 });
 

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { Config } from '../../config/index.ts';
 import { redactedUrl } from '../../db/index.ts';
-import { loggerOptions } from '../../observability/index.ts';
+import { logDestination, loggerOptions } from '../../observability/index.ts';
 import { buildServer } from '../../server.ts';
 import { createServices } from '../../services.ts';
 
@@ -116,7 +116,7 @@ async function runPrimary(config: Config, log: Log, count: number) {
  */
 export async function serve(config: Config, workersFlag?: string): Promise<void> {
   // Logs go to stderr, as for every command; pino's default-level logger is Fastify's base logger.
-  const log = pino(loggerOptions(config), pino.destination(2)) as unknown as Log;
+  const log = pino(loggerOptions(config), logDestination(config)) as unknown as Log;
   const setting = workersFlag ?? config.workers;
   const count = setting === 'auto' ? availableParallelism() : Number(setting);
   if (!Number.isInteger(count) || count < 1) throw new Error(`--workers takes a number of processes or auto, not ${setting}`);
