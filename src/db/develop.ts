@@ -40,7 +40,13 @@ function generate(): void {
   // pointing this variable at any existing file skips that download (generation runs in WebAssembly).
   const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.execPath, PRISMA_HIDE_UPDATE_MESSAGE: '1' };
   for (const provider of PROVIDERS) {
-    execFileSync(process.execPath, [cli, 'generate', '--schema', paths.schema(provider)], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      // Quiet when it works (every install runs it); its own words when it does not.
+      execFileSync(process.execPath, [cli, 'generate', '--schema', paths.schema(provider)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (error) {
+      process.stderr.write((error as { stderr?: Buffer }).stderr ?? '');
+      throw error;
+    }
   }
 }
 
