@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   'backup.version_unsupported': { status: 400, summary: 'the backup is of a newer format or schema than this version reads' },
   'backup.key_unavailable': { status: 400, summary: "the backup's signing keys are sealed under a key-encryption key that is not configured" },
   'backup.file_exists': { status: 409, summary: 'the backup file already exists' },
+  'backup.directory_unwritable': { status: 400, summary: "the backup file's directory does not exist or cannot be written" },
   'backup.not_empty': { status: 409, summary: 'the database to restore into already holds data' },
   'client.name_required': { status: 400, summary: 'a client needs a name' },
   'client.grant_required': { status: 400, summary: 'a client needs a grant type, unless it is a resource server' },

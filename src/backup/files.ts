@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, open, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, link, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -9,7 +10,11 @@ import { fail } from '../errors.ts';
 
 const fileExists = (out: string) => fail('backup.file_exists', `${out} already exists`, { params: { file: out } });
 
+/** Refuses, before anything is read, an existing file (without `force`) or a directory that cannot take it. */
 export async function refuseExisting(out: string, force: boolean): Promise<void> {
+  const directory = dirname(resolve(out));
+  const writable = await access(directory, constants.W_OK | constants.X_OK).then(() => stat(directory)).then((s) => s.isDirectory(), () => false);
+  if (!writable) throw fail('backup.directory_unwritable', `cannot write ${out}: ${directory} does not exist or cannot be written`, { params: { file: out } });
   if (!force && (await stat(out).catch(() => undefined))) throw fileExists(out);
 }
 

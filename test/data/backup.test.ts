@@ -124,6 +124,13 @@ describe.each(DATABASES)('backup and restore (%s)', (kind: TestDatabaseKind) => 
     expect(restored.tables).toEqual(source);
   });
 
+  it('refuses a backup into a directory that does not exist, in one line', async () => {
+    const nowhere = await ostiary(['backup', '--out', join(target.dataDir, 'no-such-directory', 'backup.gz')], envOf(server.database));
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/no-such-directory does not exist or cannot be written/);
+    expect(nowhere.stderr).not.toMatch(/ENOENT|    at /);
+  });
+
   it('refuses, changing nothing: an existing --out without --force, a database with data without --replace, a truncated, altered or newer file, keys under another key-encryption key', async () => {
     const existing = join(target.dataDir, 'existing.gz');
     await writeFile(existing, 'keep me');
