@@ -1,11 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createApiKeys } from './api-keys/index.ts';
 import { createApis } from './apis/index.ts';
-import { createAudit } from './audit/index.ts';
+import { createAudit, type Audit } from './audit/index.ts';
 import { createBackups } from './backup/index.ts';
+import { createChecks } from './check/index.ts';
 import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
 import { createClients, createClientStore } from './clients/index.ts';
+import { createConfigFiles } from './config-file/index.ts';
 import type { Config } from './config/index.ts';
 import { loadMigrations, openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
 import { createCleanup } from './jobs/index.ts';
@@ -50,6 +52,20 @@ function pendingMigrations(db: Database, provider: 'sqlite' | 'postgresql') {
   };
 }
 
+/**
+ * The services that own APIs, roles, clients and API keys, built on a database handle: the
+ * database itself, or the open transaction of an apply, so both go through the same rules.
+ */
+function catalog(db: Database, audit: Audit) {
+  const apis = createApis(db, audit);
+  const roles = createRoles(db, audit);
+  const providerStore = createProviderStore(db);
+  const grants = createGrants(db, providerStore);
+  const clientStore = createClientStore(db);
+  const clients = createClients(db, apis, roles, grants, clientStore, audit);
+  return { apis, roles, providerStore, grants, clientStore, clients, apiKeys: createApiKeys(db, audit) };
+}
+
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
   const metrics = createMetrics();
   const database = await openDatabase(config.databaseUrl, { migrate: options.migrate, onQuery: metrics.observeQuery, dataDir: config.dataDir });
@@ -58,11 +74,10 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const secrets = createSecrets(await loadKeyEncryptionKeys(config, (m) => logger.warn(m)));
     const { db } = database;
     const audit = createAudit(db, options.log, metrics.observeAudit, database.recover);
-    const apis = createApis(db, audit);
-    const roles = createRoles(db, audit);
-    const providerStore = createProviderStore(db);
-    const grants = createGrants(db, providerStore);
-    const clientStore = createClientStore(db);
+    const core = catalog(db, audit);
+    const { apis, roles, providerStore, grants, clientStore, clients, apiKeys } = core;
+    const signingKeys = createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock);
+    const migrationsPending = pendingMigrations(db, database.target.provider);
     return {
       config,
       database,
@@ -72,16 +87,18 @@ export async function createServices(config: Config, logger: Logger, options: Se
       roles,
       grants,
       providerStore,
-      apiKeys: createApiKeys(db, audit),
+      apiKeys,
       audit,
       backups: createBackups(db, database.target.provider, secrets, audit),
       cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
       metrics,
-      migrationsPending: pendingMigrations(db, database.target.provider),
+      migrationsPending,
       users: createUsers(db, roles, config.lockout, grants, audit),
-      clients: createClients(db, apis, roles, grants, clientStore, audit),
+      clients,
       clientStore,
-      signingKeys: createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock),
+      configFiles: createConfigFiles(db, audit, core, catalog),
+      checks: createChecks({ config, db, provider: database.target.provider, signingKeys, clients, migrationsPending }),
+      signingKeys,
       close: async () => {
         await audit.flush();
         await database.close();

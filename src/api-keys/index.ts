@@ -174,6 +174,21 @@ export function createApiKeys(db: Database, audit: Audit, clock: () => Date = ()
       return view(await find(id));
     },
 
+    /** Replaces the scopes of a key that is not revoked (an operator's change: no grantor). */
+    async setScopes(id: string, wanted: readonly string[], actor: Actor): Promise<ApiKeyView> {
+      const old = view(await find(id));
+      if (old.revokedAt) throw fail('api_key.revoked', `API key ${id} is revoked`);
+      const scopes = [...new Set(wanted)];
+      if (scopes.length === 0) throw fail('api_key.scope_required', `at least one scope is required (${API_KEY_SCOPES.join(', ')})`, { field: 'scopes' });
+      const unknown = scopes.find((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
+      if (unknown) throw fail('api_key.scope_unknown', `unknown scope ${unknown}; known: ${API_KEY_SCOPES.join(', ')}`, { field: 'scopes' });
+      return db.$transaction(async (tx) => {
+        const row = await tx.apiKey.update({ where: { id }, data: { scopes } });
+        await audit.change(actor, { type: 'api_key.updated', details: { id, scopes: scopes.join(' ') } }, tx);
+        return view(row);
+      });
+    },
+
     async revoke(id: string, actor: Actor): Promise<ApiKeyView> {
       await find(id);
       return db.$transaction(async (tx) => {

@@ -90,6 +90,32 @@ export function createApis(db: Database, audit: Audit) {
       byAudience.clear();
     },
 
+    /** Sets the name and the scopes of the API with this audience (its scopes are replaced). */
+    async update(audience: string, input: { name: string; scopes: readonly string[] }, actor: Actor): Promise<ApiView> {
+      if (!input.name.trim()) throw fail('api.name_required', 'name is required', { field: 'name' });
+      const scopes = checkScopes(input.scopes);
+      const row = await db.$transaction(async (tx) => {
+        const current = await tx.api.findUnique({ where: { audience } });
+        if (!current) throw fail('api.not_found', `no API ${audience}`);
+        await tx.apiScope.deleteMany({ where: { apiId: current.id, value: { notIn: scopes } } });
+        const kept = new Set((await tx.apiScope.findMany({ where: { apiId: current.id }, select: { value: true } })).map((s) => s.value));
+        const updated = await tx.api.update({
+          where: { id: current.id },
+          data: { name: input.name.trim(), scopes: { create: scopes.filter((value) => !kept.has(value)).map((value) => ({ id: randomUUID(), value })) } },
+          include: withScopes,
+        });
+        await audit.change(actor, { type: 'api.updated', details: { id: current.id, audience, scopes: scopes.join(' ') } }, tx);
+        return updated;
+      });
+      byAudience.forget(audience);
+      return view(row);
+    },
+
+    /** Forgets the APIs this process cached: for changes committed through another handle (an apply's transaction). */
+    forgetCached(): void {
+      byAudience.clear();
+    },
+
     /** Every scope that some API defines. */
     async knownScopes(): Promise<Set<string>> {
       const rows = await db.apiScope.findMany({ select: { value: true }, distinct: ['value'] });

@@ -37,6 +37,9 @@ export const AUDIT_EVENTS = [
   'grant.revoked',
   'signing_key.revoked',
   'backup.restored',
+  'api.updated',
+  'role.updated',
+  'api_key.updated',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -206,14 +209,16 @@ export function createAudit(
     await writing;
   }
 
-  function logged(event: AuditEventInput): PendingEvent {
-    observe(event);
-    const row = { id: randomUUID(), at: new Date(), ...event };
-    log?.info({ audit: row }, `audit ${event.type}`);
+  const rowOf = (event: AuditEventInput): PendingEvent => ({ id: randomUUID(), at: new Date(), ...event });
+  function announce(row: PendingEvent): PendingEvent {
+    observe(row);
+    log?.info({ audit: row }, `audit ${row.type}`);
     return row;
   }
+  const logged = (event: AuditEventInput) => announce(rowOf(event));
+  const changeEvent = (actor: Actor, change: Change): AuditEventInput => ({ ...change, outcome: 'success', actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null });
 
-  return {
+  const audit = {
     flush,
 
     async record(event: AuditEventInput): Promise<void> {
@@ -226,9 +231,28 @@ export function createAudit(
      * so the change and its record stand or fall together; else it is recorded as above.
      */
     async change(actor: Actor, change: Change, tx?: Writer): Promise<void> {
-      const event: AuditEventInput = { ...change, outcome: 'success', actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null };
-      if (!tx) return this.record(event);
+      const event = changeEvent(actor, change);
+      if (!tx) return audit.record(event);
       await insert(tx, [logged(event)]);
+    },
+
+    /**
+     * For changes made inside one outer transaction that may yet roll back: a `change` that
+     * writes the row in the transaction it is given but keeps the log line and count for
+     * `committed()`, so a rolled-back change is never reported as made.
+     */
+    held() {
+      const later: (() => void)[] = [];
+      return {
+        async change(actor: Actor, change: Change, tx?: Writer): Promise<void> {
+          const event = changeEvent(actor, change);
+          if (!tx) return void later.push(() => void audit.record(event));
+          const row = rowOf(event);
+          await insert(tx, [row]);
+          later.push(() => void announce(row));
+        },
+        committed: () => later.splice(0).forEach((report) => report()),
+      };
     },
 
     /** Deletes events older than the retention, `batchSize` rows per statement; returns how many. */
@@ -269,6 +293,7 @@ export function createAudit(
       });
     },
   };
+  return audit;
 }
 
 export type Audit = ReturnType<typeof createAudit>;

@@ -143,6 +143,15 @@ function checked(header: Header, checksum: string, counts: Counts): Header {
   return header;
 }
 
+/** Reports rows done out of the total, for a progress bar; never prints. */
+export type Progress = (done: number, total: number) => void;
+
+async function totalRows(tx: Reader, tables: readonly Table[]): Promise<number> {
+  let total = 0;
+  for (const table of tables) total += await delegate(tx, table).count();
+  return total;
+}
+
 export function createBackups(db: Database, provider: 'sqlite' | 'postgresql', secrets: Secrets, audit: Audit) {
   const schema = async (): Promise<Schema> => ({
     models: await modelColumns(),
@@ -178,7 +187,7 @@ export function createBackups(db: Database, provider: 'sqlite' | 'postgresql', s
 
   return {
     /** Writes a snapshot of every table (the provider's rows only with `includeSessions`) to `out`. */
-    async write(out: string, options: { includeSessions: boolean; force: boolean }): Promise<Header> {
+    async write(out: string, options: { includeSessions: boolean; force: boolean; onProgress?: Progress }): Promise<Header> {
       await refuseExisting(out, options.force);
       const { models } = await schema();
       const tables = TABLES.filter((table) => options.includeSessions || table !== SESSIONS_TABLE);
@@ -187,11 +196,14 @@ export function createBackups(db: Database, provider: 'sqlite' | 'postgresql', s
           const createdAt = new Date().toISOString();
           const migration = await latestMigration(tx);
           const counts: Counts = {};
+          const total = options.onProgress ? await totalRows(tx, tables) : 0;
+          let done = 0;
           for (const table of tables) {
             let count = 0;
             for await (const row of tableRows(tx, table, models[table]!)) {
               await push(JSON.stringify({ table, row: encodeRow(row, models[table]!) }));
               count += 1;
+              if (++done % PAGE === 0 || done === total) options.onProgress?.(done, total);
             }
             counts[table] = count;
           }
@@ -205,10 +217,12 @@ export function createBackups(db: Database, provider: 'sqlite' | 'postgresql', s
      * in one transaction refuses a database that holds data unless `replace` (whose rows it then
      * deletes), inserts every row in dependency order and records the restore.
      */
-    async restore(file: string, options: { replace: boolean }, actor: Actor): Promise<Header & { replaced: boolean }> {
+    async restore(file: string, options: { replace: boolean; onProgress?: Progress }, actor: Actor): Promise<Header & { replaced: boolean }> {
       const known = await schema();
       const keys: Row[] = [];
-      await readBackup(file, known, async (table, row) => void (table === 'SigningKey' && keys.push(row)));
+      const checkedHeader = await readBackup(file, known, async (table, row) => void (table === 'SigningKey' && keys.push(row)));
+      const total = Object.values(checkedHeader.counts).reduce((sum, n) => sum + (n ?? 0), 0);
+      let done = 0;
       checkKeysOpen(keys);
       return db.$transaction(async (tx) => {
         const replaced = !(await isEmpty(tx));
@@ -222,6 +236,7 @@ export function createBackups(db: Database, provider: 'sqlite' | 'postgresql', s
             batch = { table, rows: [] };
           }
           batch.rows.push(decodeRow(row, known.models[table]!));
+          if (++done % PAGE === 0 || done === total) options.onProgress?.(done, total);
         });
         await flush();
         const details = { migration: header.migration, createdAt: header.createdAt, provider: header.provider, sessions: header.sessions, replaced, counts: header.counts };

@@ -7,6 +7,8 @@ import { apisCommand } from './commands/apis.ts';
 import { auditCommand } from './commands/audit.ts';
 import { backupCommand, restoreCommand } from './commands/backup.ts';
 import { clientsCommand } from './commands/clients.ts';
+import { applyCommand, exportCommand } from './commands/config-file.ts';
+import { checkCommand } from './commands/check.ts';
 import { keysCommand, secretsCommand } from './commands/keys.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
@@ -31,6 +33,9 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   api-keys create|list|revoke|rotate  manage admin API keys
   backup --out FILE [--include-sessions] [--force]   write a backup of the database
   restore --in FILE [--replace]       restore a backup into this database
+  check [ISSUER]                      check a deployment: this one's configuration and database, or an issuer URL over HTTP
+  apply -f FILE [--dry-run] [--prune] apply a configuration file (APIs, roles, clients, API keys)
+  export -o FILE                      write the current configuration as a file
 
 See README.md for every option.`;
 
@@ -47,9 +52,11 @@ const NOUNS: Record<string, NounCommand> = {
   'api-keys': apiKeysCommand,
   backup: backupCommand,
   restore: restoreCommand,
+  apply: applyCommand,
+  export: exportCommand,
 };
 /** Nouns that take options only, no verb. */
-const OPTIONS_ONLY = new Set(['audit', 'backup', 'restore']);
+const OPTIONS_ONLY = new Set(['audit', 'backup', 'restore', 'apply', 'export']);
 
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -60,6 +67,8 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return command ? 0 : 2;
     }
+    // From outside, only the issuer URL: this machine's configuration plays no part.
+    if (command === 'check' && rest.some((a) => !a.startsWith('-'))) return (await checkCommand(rest, undefined, out)) ? 0 : 1;
     const config = loadConfig();
     if (command === 'serve') {
       const { values } = parse(rest, { workers: { type: 'string' } });
@@ -67,14 +76,16 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     if (command === 'migrate') return await migrate(config, out).then(() => 0);
     const noun = Object.hasOwn(NOUNS, command) ? NOUNS[command] : undefined;
-    if (!noun) throw invalidInput(`unknown command ${command}\n${USAGE}`);
+    if (!noun && command !== 'check') throw invalidInput(`unknown command ${command}\n${USAGE}`);
     const ctx: CommandContext = {
       config,
       actor: CLI_ACTOR,
-      services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: true })),
+      // `check` looks at the database as it is, so it applies no migration.
+      services: async () => (services ??= await createServices(config, { info: out.log, warn: (m) => out.log(`warning: ${m}`) }, { migrate: command !== 'check' })),
     };
-    if (OPTIONS_ONLY.has(command)) await noun(undefined, rest, ctx, out);
-    else await noun(rest[0], rest.slice(1), ctx, out);
+    if (command === 'check') return (await checkCommand(rest, ctx, out)) ? 0 : 1;
+    if (OPTIONS_ONLY.has(command)) await noun!(undefined, rest, ctx, out);
+    else await noun!(rest[0], rest.slice(1), ctx, out);
     return 0;
   } catch (error) {
     if (error instanceof OstiaryError) {

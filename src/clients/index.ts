@@ -6,7 +6,7 @@ import type { Roles } from '../roles/index.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import { fail } from '../errors.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
-import { generateClientSecret, hashClientSecret } from './secrets.ts';
+import { clientSecretMatches, generateClientSecret, hashClientSecret } from './secrets.ts';
 import type { ClientStore } from './store.ts';
 
 export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts';
@@ -30,9 +30,18 @@ export interface ClientInput {
   accessTokenTtl?: number;
   idTokenTtl?: number;
   refreshTokenTtl?: number;
+  /** A client id chosen by the operator (configuration files); else a random one. */
+  clientId?: string;
+  /** A secret chosen by the operator (configuration files, at least 43 characters); else a generated one. */
+  secret?: string;
 }
 
-export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'roles'>>;
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'roles' | 'introspectionAudiences'>> & {
+  /** `null` goes back to the configured default. */
+  accessTokenTtl?: number | null;
+  idTokenTtl?: number | null;
+  refreshTokenTtl?: number | null;
+};
 
 export interface ClientView {
   clientId: string;
@@ -112,6 +121,12 @@ function checkRedirectUris(values: readonly string[], field: 'redirectUris' | 'p
   });
 }
 
+/** The lifetimes a patch gives: a number is checked, `null` clears it. */
+function lifetimes(patch: ClientPatch) {
+  const fields = ['accessTokenTtl', 'idTokenTtl', 'refreshTokenTtl'] as const;
+  return Object.fromEntries(fields.filter((f) => patch[f] !== undefined).map((f) => [f, patch[f] === null ? null : checkTtl(patch[f]!, f)]));
+}
+
 const LIFETIMES = { accessTokenTtl: 'access token lifetime', idTokenTtl: 'ID token lifetime', refreshTokenTtl: 'refresh token lifetime' } as const;
 
 function checkTtl(value: number | undefined, field: keyof typeof LIFETIMES): number | null {
@@ -130,7 +145,43 @@ const PUBLIC_NAMES = {
   postLogoutRedirectUris: 'post_logout_redirect_uris',
   scopes: 'scope',
   firstParty: 'first_party',
+  introspectionAudiences: 'introspection_audiences',
+  accessTokenTtl: 'access_token_ttl',
+  idTokenTtl: 'id_token_ttl',
+  refreshTokenTtl: 'refresh_token_ttl',
 };
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
+/** As long as a generated secret (256 bits in base64url). */
+export const MIN_CLIENT_SECRET_LENGTH = 43;
+
+/** 128 random bits, starting with a letter or digit so that no command line takes it for an option. */
+function generatedClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (CLIENT_ID.test(id)) return id;
+  }
+}
+
+function checkClientId(clientId: string | undefined): string {
+  if (clientId === undefined) return generatedClientId();
+  if (!CLIENT_ID.test(clientId)) throw fail('client.id_invalid', `invalid client id ${JSON.stringify(clientId)}: letters, digits, . _ ~ - (at most 128)`, { field: 'clientId' });
+  return clientId;
+}
+
+function checkGivenSecret(secret: string): string {
+  if (secret.length < MIN_CLIENT_SECRET_LENGTH) {
+    throw fail('client.secret_too_short', `a client secret must be at least ${MIN_CLIENT_SECRET_LENGTH} characters (openssl rand -base64 32)`, { field: 'secret' });
+  }
+  return secret;
+}
+
+/** The OpenID Connect scopes a client's grants give it whatever it asks for. */
+export function impliedScopes(grants: readonly string[]): string[] {
+  const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email', 'roles'] : [];
+  if (grants.includes('refresh_token')) oidc.push('offline_access');
+  return oidc;
+}
 
 function requireRedirectUris(grants: GrantType[], redirectUris: string[]): void {
   if (grants.includes('authorization_code') && redirectUris.length === 0) {
@@ -149,9 +200,15 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         throw fail('client.scope_unknown', `scope ${scope} is not defined by any API`, { field: 'scopes', params: { scope } });
       }
     }
-    const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email', 'roles'] : [];
-    if (grants.includes('refresh_token')) oidc.push('offline_access');
-    return [...new Set([...oidc, ...scopes])].join(' ');
+    return [...new Set([...impliedScopes(grants), ...scopes])].join(' ');
+  }
+
+  async function checkAudiences(values: readonly string[]): Promise<string[]> {
+    const audiences = [...new Set(values)];
+    for (const audience of audiences) {
+      if (!(await apis.findByAudience(audience))) throw fail('client.audience_unknown', `no API with audience ${audience}`, { field: 'introspectionAudiences' });
+    }
+    return audiences;
   }
 
   async function show(clientId: string): Promise<ClientView> {
@@ -165,10 +222,9 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     async create(input: ClientInput, actor: Actor): Promise<{ client: ClientView; clientSecret: string | null }> {
       if (!input.name.trim()) throw fail('client.name_required', 'name is required', { field: 'name' });
       const isPublic = input.public ?? false;
-      const introspectionAudiences = [...new Set(input.introspectionAudiences ?? [])];
-      for (const audience of introspectionAudiences) {
-        if (!(await apis.findByAudience(audience))) throw fail('client.audience_unknown', `no API with audience ${audience}`, { field: 'introspectionAudiences' });
-      }
+      const introspectionAudiences = await checkAudiences(input.introspectionAudiences ?? []);
+      const id = checkClientId(input.clientId);
+      if (isPublic && input.secret !== undefined) throw fail('client.public_has_no_secret', 'a public client has no secret', { field: 'secret' });
       const grants = checkGrantTypes(input.grantTypes, isPublic, introspectionAudiences.length > 0);
       const roleIds = await roles.idsOf(input.roles ?? []);
       const redirectUris = checkRedirectUris(input.redirectUris ?? [], 'redirectUris');
@@ -176,9 +232,9 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       if (!grants.includes('authorization_code') && redirectUris.length > 0) {
         throw fail('client.redirect_uri_unused', 'redirect URIs are only used by the authorization_code grant', { field: 'redirectUris' });
       }
-      const clientSecret = isPublic ? null : generateClientSecret();
+      const clientSecret = isPublic ? null : input.secret !== undefined ? checkGivenSecret(input.secret) : generateClientSecret();
       const data = {
-        id: randomBytes(16).toString('base64url'),
+        id,
         name: input.name.trim(),
         secretHash: clientSecret && hashClientSecret(clientSecret),
         tokenEndpointAuthMethod: isPublic ? 'none' : 'client_secret_basic',
@@ -194,11 +250,15 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         roles: { create: roleIds.map((roleId) => ({ roleId })) },
       };
       const row = await db.$transaction(async (tx) => {
+        if (input.clientId !== undefined && (await tx.client.findUnique({ where: { id }, select: { id: true } }))) {
+          throw fail('client.id_taken', `a client with id ${id} already exists`, { field: 'clientId' });
+        }
         const created = await tx.client.create({ data, include: WITH_ROLES });
         await audit.change(actor, { type: 'client.created', clientId: created.id, details: { name: created.name } }, tx);
         return created;
       });
-      return { client: view(row), clientSecret };
+      // A secret the operator chose is theirs already: only a generated one is handed back.
+      return { client: view(row), clientSecret: input.secret !== undefined ? null : clientSecret };
     },
 
     async list(): Promise<ClientView[]> {
@@ -214,7 +274,8 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     async update(clientId: string, patch: ClientPatch, actor: Actor): Promise<ClientView> {
       const current = await show(clientId);
       const isPublic = current.tokenEndpointAuthMethod === 'none';
-      const grants = patch.grantTypes ? checkGrantTypes(patch.grantTypes, isPublic, current.introspectionAudiences.length > 0) : (current.grantTypes as GrantType[]);
+      const introspectionAudiences = patch.introspectionAudiences ? await checkAudiences(patch.introspectionAudiences) : current.introspectionAudiences;
+      const grants = patch.grantTypes || patch.introspectionAudiences ? checkGrantTypes(patch.grantTypes ?? current.grantTypes, isPublic, introspectionAudiences.length > 0) : (current.grantTypes as GrantType[]);
       const redirectUris = patch.redirectUris ? checkRedirectUris(patch.redirectUris, 'redirectUris') : current.redirectUris;
       requireRedirectUris(grants, redirectUris);
       const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
@@ -227,6 +288,8 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
         ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
+        ...(patch.introspectionAudiences ? { introspectionAudiences } : {}),
+        ...lifetimes(patch),
       };
       const row = await db.$transaction(async (tx) => {
         const updated = await tx.client.update({ where: { id: clientId }, data, include: WITH_ROLES });
@@ -238,11 +301,14 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       return view(row);
     },
 
-    /** A new secret, shown once; the old one stops working at once (in other processes within CLIENT_CACHE_MS). */
-    async rotateSecret(clientId: string, actor: Actor): Promise<{ client: ClientView; clientSecret: string }> {
+    /**
+     * A new secret, shown once (or `given`, one the operator chose); the old one stops working at
+     * once (in other processes within CLIENT_CACHE_MS).
+     */
+    async rotateSecret(clientId: string, actor: Actor, given?: string): Promise<{ client: ClientView; clientSecret: string }> {
       const current = await show(clientId);
       if (current.tokenEndpointAuthMethod === 'none') throw fail('client.public_has_no_secret', `client ${clientId} is public: it has no secret`);
-      const clientSecret = generateClientSecret();
+      const clientSecret = given !== undefined ? checkGivenSecret(given) : generateClientSecret();
       const row = await db.$transaction(async (tx) => {
         const updated = await tx.client.update({ where: { id: clientId }, data: { secretHash: hashClientSecret(clientSecret) }, include: WITH_ROLES });
         await audit.change(actor, { type: 'client.secret_rotated', clientId }, tx);
@@ -253,6 +319,12 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     },
 
     show,
+
+    /** Whether `secret` is this client's secret (compared as the token endpoint compares it). */
+    async secretIs(clientId: string, secret: string): Promise<boolean> {
+      const row = await db.client.findUnique({ where: { id: clientId }, select: { secretHash: true } });
+      return !!row?.secretHash && clientSecretMatches(row.secretHash, secret);
+    },
 
     /** Deletes the client and everything the provider stored for it (grants, tokens, codes). */
     async delete(clientId: string, actor: Actor): Promise<void> {

@@ -54,6 +54,7 @@ const EnvSchema = z.object({
   CLEANUP_BATCH_SIZE: seconds(1000),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('ostiary'),
+  CONFIG_FILE: z.string().min(1).optional(),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -119,6 +120,8 @@ export interface Config {
   readonly cleanup: Readonly<{ intervalSeconds: number; batchSize: number }>;
   /** OpenTelemetry traces go here (OTLP/HTTP) when set; off otherwise. */
   readonly otel: Readonly<{ endpoint: string | undefined; serviceName: string }>;
+  /** A configuration file `serve` applies at start (ostiary apply -f), when set. */
+  readonly configFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -216,6 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeout: e.SHUTDOWN_TIMEOUT_SECONDS,
     cleanup: Object.freeze({ intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, batchSize: e.CLEANUP_BATCH_SIZE }),
     otel: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
+    configFile: e.CONFIG_FILE,
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

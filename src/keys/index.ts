@@ -30,7 +30,7 @@ export function createSigningKeys(
     },
 
     /** Re-encrypts every private key under the first key-encryption key; returns how many changed. */
-    rewrap: () => rewrap(db, secrets),
+    rewrap: (onProgress?: (done: number, total: number) => void) => rewrap(db, secrets, onProgress),
   };
 }
 

@@ -3,10 +3,12 @@ import type { Secrets } from '../secrets/index.ts';
 import { sealContext } from './model.ts';
 
 /** Re-encrypts every private key under the first key-encryption key; returns how many changed. */
-export async function rewrap(db: Database, secrets: Secrets): Promise<number> {
+export async function rewrap(db: Database, secrets: Secrets, onProgress?: (done: number, total: number) => void): Promise<number> {
   const rows = await db.signingKey.findMany({ select: { kid: true, privateJwkEncrypted: true } });
+  const stale = rows.filter((r) => !secrets.isCurrent(r.privateJwkEncrypted));
   let changed = 0;
-  for (const row of rows.filter((r) => !secrets.isCurrent(r.privateJwkEncrypted))) {
+  let done = 0;
+  for (const row of stale) {
     const resealed = secrets.seal(secrets.open(row.privateJwkEncrypted, sealContext(row.kid)), sealContext(row.kid));
     // Conditional on the sealed value read: a key another instance rewrapped meanwhile is left alone.
     const { count } = await db.signingKey.updateMany({
@@ -14,6 +16,7 @@ export async function rewrap(db: Database, secrets: Secrets): Promise<number> {
       data: { privateJwkEncrypted: resealed },
     });
     changed += count;
+    onProgress?.(++done, stale.length);
   }
   return changed;
 }

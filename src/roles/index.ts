@@ -100,6 +100,24 @@ export function createRoles(db: Database, audit: Audit) {
       return (await db.role.findMany({ include: withPermissions, orderBy: { name: 'asc' } })).map(view);
     },
 
+    /** Replaces the permissions of the role with this name. */
+    async setPermissions(name: string, permissions: readonly string[], actor: Actor): Promise<RoleView> {
+      const wanted = splitScopes(permissions).map(checkPermission);
+      const row = await db.$transaction(async (tx) => {
+        const current = await tx.role.findUnique({ where: { name } });
+        if (!current) throw fail('role.not_found', `no role ${name}`, { params: { role: name } });
+        const updated = await tx.role.update({
+          where: { id: current.id },
+          data: { permissions: { deleteMany: {}, create: wanted.map((permission) => ({ permission })) } },
+          include: withPermissions,
+        });
+        await audit.change(actor, { type: 'role.updated', details: { name, permissions: wanted.join(' ') } }, tx);
+        return updated;
+      });
+      changed();
+      return view(row);
+    },
+
     async delete(name: string, actor: Actor): Promise<void> {
       await db.$transaction(async (tx) => {
         const { count } = await tx.role.deleteMany({ where: { name } });

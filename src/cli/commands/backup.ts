@@ -2,6 +2,7 @@ import type { Counts, Header } from '../../backup/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
+import { progressBar } from '../progress.ts';
 
 const countLines = (counts: Counts) =>
   Object.entries(counts)
@@ -24,7 +25,10 @@ export async function backupCommand(_verb: string | undefined, args: string[], c
   const { values } = parse(args, { out: { type: 'string' }, 'include-sessions': { type: 'boolean' }, force: { type: 'boolean' } });
   const file = required(values.out, '--out');
   const { backups } = await ctx.services();
-  const header = await backups.write(file, { includeSessions: values['include-sessions'] ?? false, force: values.force ?? false });
+  const bar = progressBar(out, 'backing up');
+  const header = await backups
+    .write(file, { includeSessions: values['include-sessions'] ?? false, force: values.force ?? false, onProgress: bar.update })
+    .finally(() => bar.stop());
   return out.result(headerJson(file, header), () => `wrote ${file} (migration ${header.migration}${header.sessions ? ', with sessions' : ''}):\n${countLines(header.counts)}`);
 }
 
@@ -33,7 +37,8 @@ export async function restoreCommand(_verb: string | undefined, args: string[], 
   if (positionals.length) throw invalidInput('restore takes the file as --in FILE');
   const file = required(values.in, '--in');
   const { backups } = await ctx.services();
-  const result = await backups.restore(file, { replace: values.replace ?? false }, ctx.actor);
+  const bar = progressBar(out, 'restoring');
+  const result = await backups.restore(file, { replace: values.replace ?? false, onProgress: bar.update }, ctx.actor).finally(() => bar.stop());
   return out.result({ ...headerJson(file, result), replaced: result.replaced }, () =>
     `restored ${file} (made ${result.createdAt} on ${result.provider}${result.replaced ? '; the previous rows were deleted' : ''}):\n${countLines(result.counts)}`,
   );

@@ -3,6 +3,7 @@ import { invalidInput } from '../../errors.ts';
 import type { SigningKeySummary } from '../../keys/index.ts';
 import { onePositional, parse, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
+import { progressBar } from '../progress.ts';
 
 
 const when = (date: Date | null) => date?.toISOString() ?? '-';
@@ -45,6 +46,7 @@ export async function secretsCommand(verb: string | undefined, args: string[], c
   if (verb !== 'rewrap') throw invalidInput('usage: ostiary secrets rewrap');
   parse(args, {});
   const { signingKeys } = await ctx.services();
-  const rewrapped = await signingKeys.rewrap();
+  const bar = progressBar(out, 're-encrypting');
+  const rewrapped = await signingKeys.rewrap(bar.update).finally(() => bar.stop());
   return out.result({ rewrapped }, () => `re-encrypted ${rewrapped} secrets under the first KEY_ENCRYPTION_KEY`);
 }

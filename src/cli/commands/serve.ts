@@ -6,6 +6,8 @@ import type { Config } from '../../config/index.ts';
 import { redactedUrl } from '../../db/index.ts';
 import { logDestination, loggerOptions } from '../../observability/index.ts';
 import { buildServer } from '../../server.ts';
+import { SYSTEM_ACTOR } from '../../audit/index.ts';
+import { loadConfigFile } from '../../config-file/index.ts';
 import { createServices } from '../../services.ts';
 
 type Log = FastifyBaseLogger;
@@ -36,12 +38,20 @@ function banner(config: Config, address: string, provider: string, workers: numb
 const services = (config: Config, log: Log, migrate: boolean) =>
   createServices(config, { info: (m) => log.info(m), warn: (m) => log.warn(m) }, { migrate, log });
 
+/** CONFIG_FILE: applied once before anything serves; deletes only when the file says `prune: true`. */
+async function applyConfigFile(prepared: Awaited<ReturnType<typeof services>>, path: string, log: Log) {
+  const loaded = loadConfigFile(path);
+  const { changes } = await prepared.configFiles.apply(loaded, { prune: loaded.file.prune, unattended: true }, SYSTEM_ACTOR);
+  log.info({ file: path, changes: changes.map((c) => `${c.action} ${c.kind} ${c.id}`) }, changes.length ? `applied ${path}: ${changes.length} changes` : `${path}: nothing to do`);
+}
+
 /** Migrations and the first signing key, done once before anything serves. */
 async function prepare(config: Config, log: Log) {
   const prepared = await services(config, log, true);
   try {
     const created = await prepared.signingKeys.ensureCurrent();
     if (created) log.info({ kid: created.kid }, 'generated the first signing key');
+    if (config.configFile) await applyConfigFile(prepared, config.configFile, log);
     return prepared.database.target.provider;
   } finally {
     await prepared.close();
