@@ -31,7 +31,7 @@ export const ERROR_CODES = {
   'client.name_required': { status: 400, summary: 'a client needs a name' },
   'client.grant_required': { status: 400, summary: 'a client needs a grant type, unless it is a resource server' },
   'client.grant_unsupported': { status: 400, summary: 'the grant type is not offered' },
-  'client.refresh_needs_code': { status: 400, summary: 'the refresh_token grant needs authorization_code' },
+  'client.refresh_needs_code': { status: 400, summary: 'the refresh_token grant needs authorization_code or device_code' },
   'client.public_client_credentials': { status: 400, summary: 'a public client cannot use client_credentials' },
   'client.redirect_uri_invalid': { status: 400, summary: 'a redirect URI is not an absolute https URI without a fragment' },
   'client.redirect_uri_required': { status: 400, summary: 'the authorization_code grant needs a redirect URI' },

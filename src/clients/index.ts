@@ -13,8 +13,11 @@ export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts
 export * from './metadata.ts';
 export { clientSecretMatches } from './secrets.ts';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** The grants a person signs in through (they get the OpenID Connect scopes and may refresh). */
+const SIGN_IN_GRANTS: readonly string[] = ['authorization_code', 'device_code'];
 
 export interface ClientInput {
   name: string;
@@ -93,8 +96,8 @@ function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceS
       throw fail('client.grant_unsupported', `unsupported grant type ${grant}; supported: ${GRANT_TYPES.join(', ')}`, { field: 'grantTypes' });
     }
   }
-  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
-    throw fail('client.refresh_needs_code', 'refresh_token needs the authorization_code grant too', { field: 'grantTypes' });
+  if (grants.includes('refresh_token') && !grants.some((grant) => SIGN_IN_GRANTS.includes(grant))) {
+    throw fail('client.refresh_needs_code', 'refresh_token needs the authorization_code or the device_code grant too', { field: 'grantTypes' });
   }
   if (isPublic && grants.includes('client_credentials')) {
     throw fail('client.public_client_credentials', 'a public client cannot use client_credentials: it has no secret', { field: 'grantTypes' });
@@ -178,7 +181,7 @@ function checkGivenSecret(secret: string): string {
 
 /** The OpenID Connect scopes a client's grants give it whatever it asks for. */
 export function impliedScopes(grants: readonly string[]): string[] {
-  const oidc = grants.includes('authorization_code') ? ['openid', 'profile', 'email', 'roles'] : [];
+  const oidc = grants.some((grant) => SIGN_IN_GRANTS.includes(grant)) ? ['openid', 'profile', 'email', 'roles'] : [];
   if (grants.includes('refresh_token')) oidc.push('offline_access');
   return oidc;
 }

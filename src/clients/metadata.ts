@@ -32,3 +32,8 @@ export function lifetimeOf(client: Metadata, key: Lifetime, fallback: number): n
   const value = client?.[key];
   return typeof value === 'number' ? value : fallback;
 }
+
+/** Grant names on the wire (discovery, `grant_type`, client metadata) where they differ from ours. */
+const WIRE_GRANT_TYPES: Readonly<Record<string, string>> = { device_code: 'urn:ietf:params:oauth:grant-type:device_code' };
+
+export const wireGrantType = (grant: string): string => WIRE_GRANT_TYPES[grant] ?? grant;

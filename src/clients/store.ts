@@ -1,5 +1,6 @@
 import { createTtlCache, type Database, strings, unstorable } from '../db/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
+import { wireGrantType } from './metadata.ts';
 
 /** How long another process may go on seeing a client as it was (this process forgets at once). */
 export const CLIENT_CACHE_MS = 1000;
@@ -28,7 +29,7 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
     ...(row.secretHash ? { client_secret: row.secretHash } : {}),
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
-    grant_types: grantTypes,
+    grant_types: grantTypes.map(wireGrantType),
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     redirect_uris: strings(row.redirectUris),
     post_logout_redirect_uris: strings(row.postLogoutRedirectUris),

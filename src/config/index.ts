@@ -41,6 +41,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_AUTHORIZE_PER_IP: seconds(300),
   RATE_LIMIT_LOGIN_PER_IP: seconds(30),
   RATE_LIMIT_LOGIN_PER_ACCOUNT: seconds(10),
+  RATE_LIMIT_DEVICE_PER_IP: seconds(30),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
   LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
@@ -104,6 +105,7 @@ export interface Config {
     authorizePerIp: number;
     loginPerIp: number;
     loginPerAccount: number;
+    devicePerIp: number;
     adminPerKey: number;
   }>;
   /** How long a rotated API key keeps working beside its successor. */
@@ -211,6 +213,7 @@ export function loadConfig(env: Env = process.env): Config {
       authorizePerIp: e.RATE_LIMIT_AUTHORIZE_PER_IP,
       loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
       loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+      devicePerIp: e.RATE_LIMIT_DEVICE_PER_IP,
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,

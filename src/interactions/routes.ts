@@ -10,6 +10,7 @@ import type { LiveProvider } from '../oidc/index.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
 import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
 import type { Users } from '../users/index.ts';
+import { destinationOf } from './destination.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -121,7 +122,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     if (interaction.prompt.name === 'consent') {
       if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
       const user = await users.findById(String(interaction.session?.accountId));
-      return reply.view('consent', page(interaction, { clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction) }));
+      const destination = destinationOf(interaction);
+      return reply.view('consent', page(interaction, { clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction), destination }));
     }
     return wrongPrompt(reply);
   });

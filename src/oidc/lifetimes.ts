@@ -5,6 +5,9 @@ type ClientMetadata = { [key: string]: unknown } | undefined;
 
 const epochSeconds = () => Math.floor(Date.now() / 1000);
 
+/** How long a device's user code can be entered (README, "Devices"). */
+const DEVICE_CODE_TTL = 10 * 60;
+
 /** A client's own lifetime (`access_token_ttl` and friends) when it has one, else the default. */
 export const clientLifetime = (client: ClientMetadata, key: Lifetime, fallback: number): number => lifetimeOf(client, key, fallback);
 
@@ -29,5 +32,7 @@ export function lifetimes(config: Config) {
     Grant: ttl.refreshTokenAbsolute,
     Session: ttl.session,
     Interaction: ttl.interaction,
+    // Long enough to find a phone and sign in; RFC 8628's example uses 30 minutes, we keep 10.
+    DeviceCode: DEVICE_CODE_TTL,
   };
 }

@@ -11,6 +11,7 @@ import type { Secrets } from '../secrets/index.ts';
 import type { Users } from '../users/index.ts';
 import { createFindAccount } from './account.ts';
 import { createAdapterFactory } from './adapter.ts';
+import { deviceFlow, prefillUserCode } from './device.ts';
 import { introspectionPolicy, jwtIntrospection } from './introspection.ts';
 import { lifetimes } from './lifetimes.ts';
 import { interactionPrompts } from './policy.ts';
@@ -112,6 +113,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       // DPoP proof nonces must verify on every instance and across restarts.
       dPoP: { enabled: true, nonceSecret: secrets.derive('dpop nonce') },
+      // RFC 8628 for clients holding the device_code grant; the pages are ours (views/device*.eta).
+      deviceFlow: deviceFlow(views),
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.
@@ -130,6 +133,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(databaseUnavailable);
+  provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {

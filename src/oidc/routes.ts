@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { documentHeaders, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
+import { documentHeaders, PAGE_CSP, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
 import type { Config } from '../config/index.ts';
-import { protocolErrorHandler } from '../http/index.ts';
+import { GENERIC_ERROR, prepareErrorReply, protocolErrorHandler } from '../http/index.ts';
+import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
+import { isDevicePage } from './device.ts';
 import { DOCUMENT_PATHS, type DocumentPath } from './documents.ts';
 import type { LiveProvider } from './live-provider.ts';
 
@@ -22,15 +24,36 @@ export const PROVIDER_PATHS = [
   '/request',
   '/session/end',
   '/session/end/*',
+  '/device',
+  '/device/auth',
+  '/device/*',
 ];
 
 /** Longest query string accepted; an authorization request is far shorter. */
 const MAX_QUERY_LENGTH = 8 * 1024;
 
+/** The hook for form posts only (the pages themselves may be reloaded freely). */
+const onPost = (hook: preHandlerHookHandler): preHandlerHookHandler =>
+  async function (this: unknown, request, reply) {
+    if (request.method === 'POST') return hook.call(this as never, request, reply, () => {});
+  };
+
 function limitsFor(url: string, limits: RateLimitHooks): preHandlerHookHandler[] {
   if (url === '/token') return [limits.tokenPerIp, limits.tokenPerClient];
-  if (url === '/auth' || url === '/request') return [limits.authorizePerIp];
+  if (url === '/auth' || url === '/request' || url === '/device/auth') return [limits.authorizePerIp];
+  if (url === '/device') return [onPost(limits.devicePerIp)];
   return [];
+}
+
+const pathOf = (url: string) => url.split('?', 1)[0]!;
+
+/** The device pages are pages: their errors (a rate limit, a refused body) are our error page too. */
+function errorHandler(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) {
+  if (!isDevicePage(pathOf(request.url))) return protocolErrorHandler(error, request, reply);
+  const outcome = prepareErrorReply(error, request, reply);
+  reply.header('content-security-policy', PAGE_CSP);
+  const message = outcome.kind === 'client' ? outcome.message : outcome.kind === 'unavailable' ? UNAVAILABLE_MESSAGE : GENERIC_ERROR;
+  return reply.view('error', { message });
 }
 
 /** If-None-Match (RFC 9110, 13.1.2): `*`, or a list of entity tags compared weakly. */
@@ -57,7 +80,7 @@ export async function providerRoutes(app: FastifyInstance, { live, limits, confi
   // Public documents, read by browsers of any origin, never with credentials.
   const headers = { ...documentHeaders(config), 'access-control-allow-origin': '*' };
   // The provider reads and limits request bodies itself; Fastify must leave the stream alone.
-  app.setErrorHandler(protocolErrorHandler);
+  app.setErrorHandler(errorHandler);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
   app.addHook('onRequest', async (request, reply) => {
@@ -76,7 +99,7 @@ export async function providerRoutes(app: FastifyInstance, { live, limits, confi
     // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
     const headers = reply.getHeaders();
     for (const name in headers) if (headers[name] !== undefined) reply.raw.setHeader(name, headers[name]!);
-    reply.raw.setHeader('content-security-policy', PROVIDER_CSP);
+    reply.raw.setHeader('content-security-policy', isDevicePage(pathOf(request.url)) ? PAGE_CSP : PROVIDER_CSP);
     reply.hijack();
     const handled = Promise.resolve(live.callback(request.raw, reply.raw));
     inFlight.add(handled);

@@ -11,7 +11,8 @@ import { unstorable, type Database } from '../db/index.ts';
  * Models whose id is a bearer value (the opaque token itself). They are stored under a SHA-256
  * of the id and without `jti`, so a copy of the table hands out no working token. Sessions are
  * not here: they are also looked up by `uid` and must be able to return their own id.
- * DeviceCode is not here either (found by user code); the device flow is not enabled.
+ * DeviceCode is not here either: it is found by user code and saved back under its id, which a
+ * hashed row cannot give back, so a pending device code is stored as it is (for at most its 10 minutes).
  */
 export const BEARER_MODELS: ReadonlySet<string> = new Set([
   'AccessToken',

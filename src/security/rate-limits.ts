@@ -10,6 +10,7 @@ export interface RateLimitHooks {
   authorizePerIp: preHandlerHookHandler;
   loginPerIp: preHandlerHookHandler;
   loginPerAccount: preHandlerHookHandler;
+  devicePerIp: preHandlerHookHandler;
   adminPerKey: preHandlerHookHandler;
 }
 
@@ -69,6 +70,8 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, c
       const email = (request.body as { email?: unknown } | undefined)?.email;
       return typeof email === 'string' ? accountKey(email) : request.ip;
     }),
+    // User codes are short: posting guesses at /device is what this limit stops.
+    devicePerIp: limit('device-ip', rateLimits.devicePerIp),
     // Runs after API key authentication, which sets request.apiKeyId.
     adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),
   };

@@ -32,11 +32,11 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css'];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x'];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
-  for (const path of ['/token', '/token/introspection', '/token/revocation', '/request']) {
+  for (const path of ['/token', '/token/introspection', '/token/revocation', '/request', '/device/auth']) {
     inputs.push(
       { name: `empty body ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: '' },
       { name: `huge body ${path}`, path, method: 'POST', headers: { ...form, ...basic }, body: `token=${big(200_000)}&grant_type=client_credentials` },
@@ -95,6 +95,18 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'logout bad id_token_hint', path: `/session/end?id_token_hint=not.a.jwt&post_logout_redirect_uri=${encodeURIComponent('https://evil.example.com/')}` },
     { name: 'logout confirm without xsrf', path: '/session/end/confirm', method: 'POST', headers: form, body: 'logout=yes' },
     { name: 'unknown interaction', path: '/interaction/does-not-exist' },
+    { name: 'device code post without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK' },
+    { name: 'device confirm without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK&confirm=yes' },
+    { name: 'device abort without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK&abort=yes' },
+    { name: 'device code post bad JSON', path: '/device', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user_code":' },
+    { name: 'device code post huge body', path: '/device', method: 'POST', headers: form, body: `user_code=${big(200_000)}` },
+    { name: 'device code post duplicate', path: '/device', method: 'POST', headers: form, body: 'user_code=a&user_code=b&xsrf=x&xsrf=y' },
+    { name: 'device code post null bytes', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF%00GHJK&xsrf=%00' },
+    { name: 'device resume unknown', path: '/device/does-not-exist' },
+    { name: 'device resume path traversal', path: '/device/..%2f..%2fetc%2fpasswd' },
+    { name: 'device authorization unknown client', path: '/device/auth', method: 'POST', headers: form, body: 'client_id=no-such-client&scope=openid' },
+    { name: 'device authorization without grant', path: '/device/auth', method: 'POST', headers: form, body: `client_id=${encodeURIComponent(client.id)}&scope=openid` },
+    { name: 'device token unknown code', path: '/token', method: 'POST', headers: form, body: `grant_type=${encodeURIComponent('urn:ietf:params:oauth:grant-type:device_code')}&device_code=${big(64)}&client_id=${encodeURIComponent(client.id)}` },
     { name: 'unknown interaction login post', path: '/interaction/does-not-exist/login', method: 'POST', headers: form, body: 'email=a%40b.c&password=x' },
     { name: 'path traversal', path: '/interaction/..%2f..%2fetc%2fpasswd' },
     { name: 'unknown path', path: '/admin/../../etc/passwd' },
