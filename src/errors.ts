@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   'config_file.invalid': { status: 400, summary: 'the configuration file does not follow its schema' },
   'config_file.secret_unavailable': { status: 400, summary: 'a secret the configuration file names cannot be read' },
   'config_file.unsupported_change': { status: 400, summary: 'the configuration file asks for a change that needs a new object' },
+  'mail.recipient_invalid': { status: 400, summary: 'the recipient is not a single email address' },
   'role.name_invalid': { status: 400, summary: 'a role name has characters a role name cannot hold' },
   'role.permission_invalid': { status: 400, summary: 'a permission is not a scope value or a prefix ending in *' },
   'role.holder_required': { status: 400, summary: 'say which user or client holds the role' },

@@ -9,6 +9,7 @@ import { auditProviderEvents } from './audit/index.ts';
 import { interactionRoutes } from './interactions/index.ts';
 import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
+import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
 import { createLiveProvider, providerRoutes, type LiveProvider } from './oidc/index.ts';
 import type { Services } from './services.ts';
@@ -22,7 +23,7 @@ declare module 'fastify' {
 
 export interface ServerOptions {
   logger?: FastifyBaseLogger;
-  /** Run the background jobs (key transitions, cleanup): true in one process of a cluster. */
+  /** Run the background jobs (key transitions, cleanup, sending mail): true in one process of a cluster. */
   jobs?: boolean;
 }
 
@@ -76,6 +77,11 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   if (jobs) {
     const cleanup = startCleanup(services.cleanup, config.cleanup.intervalSeconds, app.log);
     app.addHook('onClose', async () => cleanup.stop());
+    const { mail } = services;
+    if (mail.sender) {
+      const sender = startMailSender(mail.sender, mail.onQueued, MAIL_POLL_SECONDS, app.log);
+      app.addHook('onClose', async () => sender.stop());
+    }
   }
 
   await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });

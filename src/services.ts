@@ -10,7 +10,9 @@ import { createClients, createClientStore } from './clients/index.ts';
 import { createConfigFiles } from './config-file/index.ts';
 import type { Config } from './config/index.ts';
 import { loadMigrations, openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
+import { createI18n } from './i18n/index.ts';
 import { createCleanup } from './jobs/index.ts';
+import { createMail } from './mail/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
@@ -29,7 +31,7 @@ export interface Logger {
 export interface ServiceOptions {
   /** Apply pending migrations first (the server and the CLI do). */
   migrate?: boolean;
-  /** The time key transitions are scheduled by; tests pass a controllable one. */
+  /** The time key transitions and mail retries are scheduled by; tests pass a controllable one. */
   clock?: () => Date;
   /** Where audit events are also written as log lines. */
   log?: FastifyBaseLogger;
@@ -78,6 +80,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const { apis, roles, providerStore, grants, clientStore, clients, apiKeys } = core;
     const signingKeys = createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock);
     const migrationsPending = pendingMigrations(db, database.target.provider);
+    const mail = createMail({ db, secrets, audit, i18n: createI18n('en'), config: config.mail, clock: options.clock });
     return {
       config,
       database,
@@ -99,7 +102,9 @@ export async function createServices(config: Config, logger: Logger, options: Se
       configFiles: createConfigFiles(db, audit, core, catalog),
       checks: createChecks({ config, db, provider: database.target.provider, signingKeys, clients, migrationsPending }),
       signingKeys,
+      mail,
       close: async () => {
+        mail.close();
         await audit.flush();
         await database.close();
       },

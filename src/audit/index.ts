@@ -40,6 +40,10 @@ export const AUDIT_EVENTS = [
   'api.updated',
   'role.updated',
   'api_key.updated',
+  'mail.queued',
+  'mail.sent',
+  'mail.deferred',
+  'mail.failed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -10,6 +10,7 @@ import { clientsCommand } from './commands/clients.ts';
 import { applyCommand, exportCommand } from './commands/config-file.ts';
 import { checkCommand } from './commands/check.ts';
 import { keysCommand, secretsCommand } from './commands/keys.ts';
+import { mailCommand } from './commands/mail.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
@@ -36,6 +37,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   check [ISSUER]                      check a deployment: this one's configuration and database, or an issuer URL over HTTP
   apply -f FILE [--dry-run] [--prune] apply a configuration file (APIs, roles, clients, API keys)
   export -o FILE                      write the current configuration as a file
+  mail test --to ADDRESS              send a test mail now and print the mail server's answer
 
 See README.md for every option.`;
 
@@ -54,6 +56,7 @@ const NOUNS: Record<string, NounCommand> = {
   restore: restoreCommand,
   apply: applyCommand,
   export: exportCommand,
+  mail: mailCommand,
 };
 /** Nouns that take options only, no verb. */
 const OPTIONS_ONLY = new Set(['audit', 'backup', 'restore', 'apply', 'export']);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { isAudience } from '../scopes/index.ts';
 
@@ -56,6 +56,8 @@ const EnvSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('ostiary'),
   CONFIG_FILE: z.string().min(1).optional(),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//i, 'must start with smtp:// or smtps://').optional(),
+  MAIL_FROM: z.string().min(1).optional(),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -124,7 +126,28 @@ export interface Config {
   readonly otel: Readonly<{ endpoint: string | undefined; serviceName: string }>;
   /** A configuration file `serve` applies at start (ostiary apply -f), when set. */
   readonly configFile: string | undefined;
+  readonly mail: MailConfig;
 }
+
+/** An SMTP server as SMTP_URL names it; `password` must never reach a log. */
+export interface SmtpSettings {
+  readonly host: string;
+  readonly port: number;
+  /** TLS from the first byte (`smtps://`); otherwise STARTTLS when the server offers it. */
+  readonly secure: boolean;
+  /** `?tls=required`: refuse to send unless the connection is upgraded with STARTTLS. */
+  readonly requireTls: boolean;
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+}
+
+/**
+ * Outgoing mail: through SMTP; without SMTP_URL outside production, into `.eml` files in
+ * `directory`; in production without SMTP_URL, off.
+ */
+export type MailConfig = Readonly<
+  { from: string } & ({ transport: 'smtp'; smtp: SmtpSettings } | { transport: 'files'; directory: string } | { transport: 'off' })
+>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -150,6 +173,51 @@ function checkIssuer(issuer: string, production: boolean): string {
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (production && url.protocol !== 'https:' && !local) throw new ConfigError('ISSUER must use https in production');
   return issuer.replace(/\/$/, '');
+}
+
+/** `smtp://user:pass@host:port` or `smtps://...`, optionally `?tls=required`. Errors never repeat the URL: it may hold a password. */
+export function parseSmtpUrl(text: string): SmtpSettings {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError('SMTP_URL is not a URL (smtp://user:password@host:port)');
+  }
+  const secure = url.protocol === 'smtps:';
+  if (!secure && url.protocol !== 'smtp:') throw new ConfigError('SMTP_URL must start with smtp:// or smtps://');
+  if (!url.hostname) throw new ConfigError('SMTP_URL names no host');
+  if (url.pathname && url.pathname !== '/') throw new ConfigError('SMTP_URL must not have a path');
+  if (url.hash) throw new ConfigError('SMTP_URL must not have a fragment');
+  const params = [...url.searchParams];
+  if (params.some(([name, value]) => name !== 'tls' || value !== 'required')) throw new ConfigError('SMTP_URL takes only the parameter tls=required');
+  const decode = (part: string) => (part ? decodeURIComponent(part) : undefined);
+  return Object.freeze({
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    secure,
+    requireTls: params.length > 0,
+    user: decode(url.username),
+    password: decode(url.password),
+  });
+}
+
+/** A bare address or `Name <address>`, on one line. */
+const MAIL_FROM_FORM = /^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
+function mailConfig(e: z.infer<typeof EnvSchema>, production: boolean, dataDir: string, issuer: string): MailConfig {
+  const from = e.MAIL_FROM?.trim() ?? `Ostiary <no-reply@${new URL(issuer).hostname}>`;
+  if (!MAIL_FROM_FORM.test(from)) throw new ConfigError('MAIL_FROM must be an address or "Name <address>"');
+  if (e.SMTP_URL) return Object.freeze({ from, transport: 'smtp', smtp: parseSmtpUrl(e.SMTP_URL) });
+  if (production) return Object.freeze({ from, transport: 'off' });
+  return Object.freeze({ from, transport: 'files', directory: join(dataDir, 'mail') });
+}
+
+/**
+ * For features that send mail (sign-up, verification, password reset): they refuse to start
+ * where mail is off, that is in production without SMTP_URL.
+ */
+export function requireMail(config: Pick<Config, 'mail'>, feature: string): void {
+  if (config.mail.transport === 'off') throw new ConfigError(`${feature} sends mail: set SMTP_URL (smtp://user:password@host:port)`);
 }
 
 function checkKeyTimings(e: z.infer<typeof EnvSchema>): void {
@@ -178,11 +246,12 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const production = e.NODE_ENV === 'production';
   const dataDir = resolve(e.DATA_DIR);
+  const issuer = checkIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`, production);
   return Object.freeze({
     production,
     port: e.PORT,
     host: e.HOST,
-    issuer: checkIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`, production),
+    issuer,
     dataDir,
     databaseUrl: e.DATABASE_URL ?? `file:${dataDir}/ostiary.db`,
     logLevel: e.LOG_LEVEL,
@@ -223,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     cleanup: Object.freeze({ intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, batchSize: e.CLEANUP_BATCH_SIZE }),
     otel: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     configFile: e.CONFIG_FILE,
+    mail: mailConfig(e, production, dataDir, issuer),
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

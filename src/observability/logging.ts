@@ -38,7 +38,9 @@ const QUERY_PARAM = /([?&])([^=&?#\s"\\]{1,200})=((?:\\.|[^&\s"\\])*)/g;
 // A scheme and its credentials; a short plain word after it ("Basic authentication failed") is prose.
 const CREDENTIAL = /\b(bearer|basic|dpop)(\s+)(?![a-z]{1,15}(?![\w.~+/=-]))[\w.~+/-]+=*/gi;
 const API_KEY = /\bosk_[A-Za-z0-9_-]+/g;
-const MAY_HOLD_CREDENTIAL = /osk_|bearer|basic|dpop/i;
+// The password of a URL with credentials (`smtp://user:password@host`, a database URL).
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:"\\]*):[^\s/?#@"\\]+@/gi;
+const MAY_HOLD_CREDENTIAL = /osk_|bearer|basic|dpop|:\/\/[^\s"]*@/i;
 
 /**
  * The last pass over every log line, whatever logged it: a URL quoted in a message, an error
@@ -50,7 +52,8 @@ export function redactLine(line: string): string {
   return line
     .replace(QUERY_PARAM, (match, sep: string, name: string) => (isSecretName(name) ? `${sep}${name}=${REDACTED}` : match))
     .replace(CREDENTIAL, `$1$2${REDACTED}`)
-    .replace(API_KEY, REDACTED);
+    .replace(API_KEY, REDACTED)
+    .replace(URL_PASSWORD, `$1:${REDACTED}@`);
 }
 
 const headerPaths = SECRET_HEADERS.flatMap((h) => [`headers["${h}"]`, `*.headers["${h}"]`]);

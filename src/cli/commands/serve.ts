@@ -21,6 +21,14 @@ type Log = FastifyBaseLogger;
  */
 export const HEAP_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=1024'];
 
+/** Where mail goes, in one line (never the SMTP credentials). */
+export function mailLine(mail: Config['mail']): string {
+  if (mail.transport === 'files') return `not sent: written as .eml files to ${mail.directory} (SMTP_URL is not set)`;
+  if (mail.transport === 'off') return 'off (SMTP_URL is not set)';
+  const { host, port, secure, requireTls } = mail.smtp;
+  return `SMTP ${host.includes(':') ? `[${host}]` : host}:${port} (${secure ? 'TLS' : requireTls ? 'STARTTLS required' : 'STARTTLS when offered'}), from ${mail.from}`;
+}
+
 function banner(config: Config, address: string, provider: string, workers: number): string {
   const database = provider === 'sqlite' ? `SQLite (${redactedUrl(config.databaseUrl)})` : `PostgreSQL (${redactedUrl(config.databaseUrl)})`;
   return `
@@ -28,6 +36,7 @@ function banner(config: Config, address: string, provider: string, workers: numb
   issuer:    ${config.issuer}
   discovery: ${config.issuer}/.well-known/openid-configuration
   database:  ${database}
+  mail:      ${mailLine(config.mail)}
 
   Create a first user and client:
     echo 'a-long-password' | npm run ostiary -- users create --email you@example.com --password-stdin
@@ -122,7 +131,7 @@ async function runPrimary(config: Config, log: Log, count: number) {
 
 /**
  * `ostiary serve [--workers N|auto]`: one process, or a primary and N workers sharing the port.
- * Background jobs (key transitions, cleanup) run in worker 0 only.
+ * Background jobs (key transitions, cleanup, sending mail) run in worker 0 only.
  */
 export async function serve(config: Config, workersFlag?: string): Promise<void> {
   // Logs go to stderr, as for every command; pino's default-level logger is Fastify's base logger.
