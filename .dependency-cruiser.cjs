@@ -3,7 +3,7 @@
  *   composition (main.ts, server.ts, services.ts) -> fronts -> services -> store, db and vocabulary.
  * Type-only imports count.
  */
-const FRONTS = '(admin|cli|interactions|oidc|observability|http|security)';
+const FRONTS = '(admin|cli|demo|interactions|oidc|observability|http|security)';
 const SERVICES = '(api-keys|apis|audit|backup|check|clients|config-file|grants|jobs|keys|mail|outbound|roles|secrets|users)';
 const BELOW = '(provider-store|db|config|scopes|metrics|i18n)';
 

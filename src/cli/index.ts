@@ -61,6 +61,8 @@ const NOUNS: Record<string, NounCommand> = {
 /** Nouns that take options only, no verb. */
 const OPTIONS_ONLY = new Set(['audit', 'backup', 'restore', 'apply', 'export']);
 
+export { HEAP_FLAGS } from './commands/serve.ts';
+
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const out = createOutput(rest.includes('--json'));
