@@ -411,7 +411,6 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
     async export(): Promise<string> {
       const now = await state(live);
       const file = {
-        $schema: 'https://github.com/ostiary/ostiary/src/config-file/ostiary.schema.json',
         apis: now.apis.map((a) => ({ audience: a.audience, name: a.name, scopes: a.scopes })),
         roles: now.roles.map((r) => ({ name: r.name, permissions: r.permissions })),
         clients: now.clients.map((c) => {

@@ -81,7 +81,7 @@ export type SecretRef = z.output<typeof SecretRef>;
 export function configFileJsonSchema(): Record<string, unknown> {
   return {
     ...z.toJSONSchema(ConfigFileSchema, { io: 'input' }),
-    $id: 'https://github.com/ostiary/ostiary/src/config-file/ostiary.schema.json',
+    $id: 'urn:ostiary:config-file:1',
     title: 'Ostiary configuration file',
   };
 }
