@@ -11,19 +11,29 @@ import { unstorable, type Database } from '../db/index.ts';
  * Models whose id is a bearer value (the opaque token itself). They are stored under a SHA-256
  * of the id and without `jti`, so a copy of the table hands out no working token. Sessions are
  * not here: they are also looked up by `uid` and must be able to return their own id.
- * DeviceCode is not here either: it is found by user code and saved back under its id, which a
- * hashed row cannot give back, so a pending device code is stored as it is (for at most its 10 minutes).
  */
 export const BEARER_MODELS: ReadonlySet<string> = new Set([
   'AccessToken',
   'AuthorizationCode',
   'RefreshToken',
   'ClientCredentials',
+  'DeviceCode',
   'PushedAuthorizationRequest',
   'BackchannelAuthenticationRequest',
   'RegistrationAccessToken',
   'InitialAccessToken',
 ]);
+
+/**
+ * A device code is found by its user code, and then saved back, marked cancelled or resumed
+ * from its Interaction by the id it came with; a hashed row cannot give its device code back.
+ * So it comes with a stand-in id instead: ':' and the row's digest (the provider's ids are
+ * base64url, none starts with ':'). A stand-in finds and saves the row but never consumes it,
+ * and finds no consumed one: only the device code itself is redeemed at the token endpoint, so
+ * the digest in a copy of the table (or an Interaction row holding the stand-in) redeems nothing.
+ */
+const STAND_IN_MODELS: ReadonlySet<string> = new Set(['DeviceCode']);
+const STAND_IN = /^:([A-Za-z0-9_-]{43})$/;
 
 /** Models that are redeemed; a lost race to consume one is an invalid grant, not a server error. */
 export const REDEEMABLE_MODELS: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -47,7 +57,10 @@ function isLive(row: { expiresAt: Date | null }): boolean {
 /** The rows of one model, as oidc-provider's adapter reads and writes them. */
 function modelRows(db: Database, model: string) {
   const hashed = BEARER_MODELS.has(model);
-  const key = (id: string) => ({ type: model, id: hashed ? sha256(id) : id });
+  const standIns = STAND_IN_MODELS.has(model);
+  /** The digest a stand-in id names, if `id` is one. */
+  const namedDigest = (id: string) => (standIns ? STAND_IN.exec(id)?.[1] : undefined);
+  const key = (id: string) => ({ type: model, id: namedDigest(id) ?? (hashed ? sha256(id) : id) });
 
   /** The payload of a live row; `id` puts back the jti a bearer row is stored without. */
   function livePayload(row: StoredRow | null, id?: string): AdapterPayload | undefined {
@@ -58,8 +71,11 @@ function modelRows(db: Database, model: string) {
     return payload;
   }
 
-  /** A live row found by a derived column. */
-  const findLive = async (where: { uid: string } | { userCode: string }) => livePayload(await db.oidcPayload.findFirst({ where: { type: model, ...where } }));
+  /** A live row found by a derived column, with a stand-in id where its own cannot be given back. */
+  async function findLive(where: { uid: string } | { userCode: string }) {
+    const row = await db.oidcPayload.findFirst({ where: { type: model, ...where } });
+    return livePayload(row, row && standIns ? `:${row.id}` : undefined);
+  }
 
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -75,12 +91,15 @@ function modelRows(db: Database, model: string) {
         expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
       };
       const where = key(id);
-      await db.oidcPayload.upsert({ where: { type_id: where }, create: { ...where, ...fields }, update: fields });
+      // A stand-in saves back the row it was found as; it never creates one (a deleted code stays gone).
+      if (namedDigest(id)) await db.oidcPayload.updateMany({ where, data: fields });
+      else await db.oidcPayload.upsert({ where: { type_id: where }, create: { ...where, ...fields }, update: fields });
     },
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (unstorable(id)) return undefined;
-      return livePayload(await db.oidcPayload.findUnique({ where: { type_id: key(id) } }), id);
+      const row = await db.oidcPayload.findUnique({ where: { type_id: key(id) } });
+      return livePayload(namedDigest(id) && row?.consumedAt ? null : row, id);
     },
 
     findByUid: async (uid: string) => (unstorable(uid) ? undefined : findLive({ uid })),
@@ -91,7 +110,7 @@ function modelRows(db: Database, model: string) {
      * True when this call consumed it.
      */
     async consume(id: string): Promise<boolean> {
-      if (unstorable(id)) return false;
+      if (unstorable(id) || namedDigest(id)) return false;
       const { count } = await db.oidcPayload.updateMany({ where: { ...key(id), consumedAt: null }, data: { consumedAt: new Date() } });
       return count > 0;
     },

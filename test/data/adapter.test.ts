@@ -61,6 +61,16 @@ describe.each(DATABASES)('Prisma adapter (%s)', (kind) => {
     expect((await codes.find('code-race'))?.consumed).toEqual(expect.any(Number));
   });
 
+  it('refuses to redeem a device code by the stand-in id it is found under by user code', async () => {
+    const codes = adapterFor('DeviceCode');
+    await codes.upsert('device-code-secret-1', { jti: 'device-code-secret-1', kind: 'DeviceCode', userCode: 'WDJBMJHT', accountId: 'ada' }, 60);
+    const found = await codes.findByUserCode('WDJBMJHT');
+    expect(found?.jti).toBe(`:${sha256('device-code-secret-1')}`);
+    await expect(codes.consume(found!.jti!)).rejects.toBeInstanceOf(errors.InvalidGrant);
+    await codes.consume('device-code-secret-1');
+    expect((await codes.find('device-code-secret-1'))?.consumed).toEqual(expect.any(Number));
+  });
+
   it('revokes by grant id only the rows of its own model', async () => {
     const access = adapterFor('AccessToken');
     const refresh = adapterFor('RefreshToken');

@@ -47,13 +47,50 @@ describe.each(DATABASES)('provider store (%s)', (kind) => {
     }
   });
 
-  it('stores other models under their own id, and finds them by uid and user code', async () => {
+  it('stores other models under their own id, and finds them by uid', async () => {
     await store.model('Session').upsert('plain-session', { jti: 'plain-session', uid: 'plain-uid', accountId: 'nobody' }, 60);
-    await store.model('DeviceCode').upsert('plain-device', { jti: 'plain-device', userCode: 'ABCD-EFGH' }, 60);
     expect(await handle.db.oidcPayload.findUnique({ where: { type_id: { type: 'Session', id: 'plain-session' } } })).toMatchObject({ uid: 'plain-uid' });
     expect(await store.model('Session').findByUid('plain-uid')).toMatchObject({ jti: 'plain-session' });
-    expect(await store.model('DeviceCode').findByUserCode('ABCD-EFGH')).toMatchObject({ jti: 'plain-device' });
     expect(await store.model('Session').findByUid('plain\u0000uid')).toBeUndefined();
+  });
+
+  it('keeps a device code out of its row, found by user code under a stand-in id that saves the row but never redeems it', async () => {
+    const codes = store.model('DeviceCode');
+    const deviceCode = 'device-code-bearer-secret-0123456789abcdefg';
+    const standIn = `:${sha256(deviceCode)}`;
+    await codes.upsert(deviceCode, { jti: deviceCode, kind: 'DeviceCode', userCode: 'BCDFGHJK', clientId: 'tv' }, 60);
+    const rowOf = () => handle.db.oidcPayload.findMany({ where: { type: 'DeviceCode', clientId: 'tv' } });
+    const [row] = await rowOf();
+    expect(row!.id).toBe(sha256(deviceCode));
+    expect(row!.payload).not.toHaveProperty('jti');
+    expect(JSON.stringify(row)).not.toContain(deviceCode);
+
+    // Found by user code, it is named by the stand-in; saved back under it, it stays the one row.
+    const found = await codes.findByUserCode('BCDFGHJK');
+    expect(found).toMatchObject({ jti: standIn, clientId: 'tv' });
+    expect(await codes.find(standIn)).toEqual(found);
+    await codes.upsert(standIn, { ...found!, accountId: 'ada', grantId: 'g-device' }, 60);
+    const rows = await rowOf();
+    expect(rows.map((r) => r.id)).toEqual([sha256(deviceCode)]);
+    expect(rows[0]!.payload).not.toHaveProperty('jti');
+    expect(JSON.stringify(rows)).not.toContain(deviceCode);
+    expect(await codes.find(deviceCode)).toMatchObject({ jti: deviceCode, accountId: 'ada', grantId: 'g-device' });
+
+    // Only the device code redeems; once it has, the stand-in finds nothing.
+    expect(await codes.consume(standIn)).toBe(false);
+    expect((await codes.find(deviceCode))?.consumed).toBeUndefined();
+    expect(await codes.consume(deviceCode)).toBe(true);
+    expect(await codes.find(standIn)).toBeUndefined();
+    expect((await codes.find(deviceCode))?.consumed).toEqual(expect.any(Number));
+
+    // A stand-in creates no row, names nothing of another model, and destroys the row it names.
+    const gone = `:${sha256('device-code-never-issued')}`;
+    await codes.upsert(gone, { kind: 'DeviceCode', clientId: 'tv' }, 60);
+    expect(await rowOf()).toHaveLength(1);
+    await store.model('AuthorizationCode').upsert('code-for-stand-in', { jti: 'code-for-stand-in' }, 60);
+    expect(await store.model('AuthorizationCode').find(`:${sha256('code-for-stand-in')}`)).toBeUndefined();
+    await codes.destroy(standIn);
+    expect(await rowOf()).toEqual([]);
   });
 
   it('consumes a code exactly once, however many try at the same moment', async () => {

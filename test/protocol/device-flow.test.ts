@@ -90,6 +90,42 @@ describe('device authorization grant (RFC 8628)', () => {
     await expect(oidc.pollDeviceAuthorizationGrant(rp, { ...device, interval: 0 })).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('keeps the device code out of the database while it waits, and redeems it only by itself', async () => {
+    const device = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
+    const rows = async () => JSON.stringify(await server.services.db.oidcPayload.findMany());
+    const redeem = async (deviceCode: string) =>
+      (
+        await fetch(`${server.issuer}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode, client_id: tv.id }),
+        })
+      ).json();
+
+    const agent = new UserAgent();
+    const input = await agent.follow(device.verification_uri_complete!, 'nowhere:');
+    const confirm = await post(agent, input.url, input.body!);
+    const login = await post(agent, confirm.url, confirm.body!);
+    const consent = await agent.submit(login.url, login.body!, LOGIN_FORM, ADA, 'nowhere:');
+    expect(consent.body).toMatch(CONSENT_FORM);
+    // The person is between the code page and consent: the code's row and its Interaction exist.
+    const pending = await rows();
+    expect(pending).toContain('"Interaction"');
+    expect(pending).toContain(device.user_code.replace('-', ''));
+    expect(pending).not.toContain(device.device_code);
+
+    const done = await agent.submit(consent.url, consent.body!, CONSENT_FORM, {}, 'nowhere:');
+    expect(textOf(done.body!)).toContain('You are signed in to Living Room TV on your device.');
+    const allowed = await rows();
+    expect(allowed).not.toContain(device.device_code);
+    // What the table holds in its place names the row, and redeems nothing.
+    const [row] = await server.services.db.oidcPayload.findMany({ where: { type: 'DeviceCode', userCode: device.user_code.replace('-', '') } });
+    expect(row!.accountId).toEqual(expect.any(String));
+    for (const copied of [row!.id, `:${row!.id}`]) expect(await redeem(copied), copied).toMatchObject({ error: 'invalid_grant' });
+
+    expect(await redeem(device.device_code)).toMatchObject({ access_token: expect.any(String), id_token: expect.any(String) });
+  });
+
   it('answers a wrong user code with our page, a 400 and no trace, and leaves the device waiting', async () => {
     const device = await oidc.initiateDeviceAuthorization(rp, { scope: 'openid' });
     const agent = new UserAgent();
