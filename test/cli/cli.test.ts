@@ -4,7 +4,8 @@ import { ostiary } from '../support/cli.ts';
 import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-describe('ostiary CLI', () => {
+// Each step starts a real `ostiary` process (about a second each on a busy 2-core machine).
+describe('ostiary CLI', { timeout: 120_000 }, () => {
   let database: TestDatabase;
   let env: Record<string, string>;
   const run = (args: string[], stdin?: string) => ostiary(args, env, stdin);

@@ -21,7 +21,8 @@ async function startServe(env: Record<string, string>, args: string[] = []) {
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${env.PORT}`;
-  for (let i = 0; i < 100; i += 1) {
+  // Up to 30 s: workers start slowly on a loaded 2-core machine.
+  for (let i = 0; i < 300; i += 1) {
     const ok = await fetch(`${url}/readyz`).then((r) => r.ok).catch(() => false);
     if (ok) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
