@@ -58,8 +58,11 @@ export const ERROR_CODES = {
   'user.email_invalid': { status: 400, summary: 'the email address is not valid' },
   'user.password_too_short': { status: 400, summary: 'the password is shorter than the minimum' },
   'user.password_too_long': { status: 400, summary: 'the password is longer than the maximum' },
+  'user.reset_link_invalid': { status: 400, summary: 'the password reset link is not one Ostiary sent' },
   'user.email_taken': { status: 409, summary: 'another user has this email address' },
   'user.not_found': { status: 404, summary: 'no such user' },
+  'user.reset_link_used': { status: 410, summary: 'the password reset link was used already' },
+  'user.reset_link_expired': { status: 410, summary: 'the password reset link has expired' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

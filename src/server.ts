@@ -6,7 +6,7 @@ import { loggerOptions, measureRequests, observability, registerTracing } from '
 import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, SharedCounters } from './security/index.ts';
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
-import { interactionRoutes } from './interactions/index.ts';
+import { interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
 import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
@@ -99,7 +99,13 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
 
   await app.register(observability, { services, live, redis: counters });
   await app.register(providerRoutes, { live, limits, config });
-  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits });
+  // Password reset mails a link: offered wherever mail can be sent.
+  const passwordReset = services.mail.transport !== 'off';
+  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset });
+  if (passwordReset) {
+    const { passwordResets, i18n } = services;
+    await app.register(passwordResetRoutes, { passwordResets, i18n, csrf, limits, secure: config.issuer.startsWith('https:') });
+  }
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });
   return app;
 }

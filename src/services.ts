@@ -16,7 +16,7 @@ import { createMail } from './mail/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
-import { createUsers } from './users/index.ts';
+import { createPasswordResets, createUsers } from './users/index.ts';
 import { createProviderStore } from './provider-store/index.ts';
 
 export interface Logger {
@@ -80,7 +80,18 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const { apis, roles, providerStore, grants, clientStore, clients, apiKeys } = core;
     const signingKeys = createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock);
     const migrationsPending = pendingMigrations(db, database.target.provider);
-    const mail = createMail({ db, secrets, audit, i18n: createI18n('en'), config: config.mail, clock: options.clock });
+    const i18n = createI18n('en');
+    const mail = createMail({ db, secrets, audit, i18n, config: config.mail, clock: options.clock });
+    const passwordResets = createPasswordResets({
+      db,
+      mail,
+      grants,
+      audit,
+      issuer: config.issuer,
+      ttlSeconds: config.passwordResetTtl,
+      defaultLocale: i18n.defaultLocale,
+      clock: options.clock,
+    });
     return {
       config,
       database,
@@ -97,6 +108,8 @@ export async function createServices(config: Config, logger: Logger, options: Se
       metrics,
       migrationsPending,
       users: createUsers(db, roles, config.lockout, grants, audit),
+      passwordResets,
+      i18n,
       clients,
       clientStore,
       configFiles: createConfigFiles(db, audit, core, catalog),

@@ -44,6 +44,8 @@ export const AUDIT_EVENTS = [
   'mail.sent',
   'mail.deferred',
   'mail.failed',
+  'user.password_reset_requested',
+  'user.password_reset',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

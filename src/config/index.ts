@@ -42,6 +42,9 @@ const EnvSchema = z.object({
   RATE_LIMIT_LOGIN_PER_IP: seconds(30),
   RATE_LIMIT_LOGIN_PER_ACCOUNT: seconds(10),
   RATE_LIMIT_DEVICE_PER_IP: seconds(30),
+  RATE_LIMIT_PASSWORD_RESET_PER_IP: seconds(10),
+  RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT: seconds(3),
+  PASSWORD_RESET_TTL_SECONDS: seconds(1800),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
   LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
@@ -108,8 +111,12 @@ export interface Config {
     loginPerIp: number;
     loginPerAccount: number;
     devicePerIp: number;
+    passwordResetPerIp: number;
+    passwordResetPerAccount: number;
     adminPerKey: number;
   }>;
+  /** How long a mailed password reset link works. */
+  readonly passwordResetTtl: number;
   /** How long a rotated API key keeps working beside its successor. */
   readonly apiKeyRotationGrace: number;
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
@@ -283,8 +290,11 @@ export function loadConfig(env: Env = process.env): Config {
       loginPerIp: e.RATE_LIMIT_LOGIN_PER_IP,
       loginPerAccount: e.RATE_LIMIT_LOGIN_PER_ACCOUNT,
       devicePerIp: e.RATE_LIMIT_DEVICE_PER_IP,
+      passwordResetPerIp: e.RATE_LIMIT_PASSWORD_RESET_PER_IP,
+      passwordResetPerAccount: e.RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT,
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
+    passwordResetTtl: e.PASSWORD_RESET_TTL_SECONDS,
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,
     workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),

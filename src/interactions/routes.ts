@@ -4,8 +4,7 @@ import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty } from '../clients/index.ts';
-import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
-import { GENERIC_ERROR, prepareErrorReply } from '../http/index.ts';
+import { errorPage } from './error-page.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
 import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
@@ -30,23 +29,19 @@ interface Deps {
   audit: Audit;
   csrf: Csrf;
   limits: RateLimitHooks;
+  /** Mail can be sent: the login page links to the password reset. */
+  passwordReset: boolean;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
-  // Our error page, whatever went wrong: the message for a 4xx, fixed text otherwise.
-  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
-    const outcome = prepareErrorReply(error, request, reply);
-    if (outcome.kind === 'unavailable') return reply.view('error', { message: UNAVAILABLE_MESSAGE });
-    if (outcome.kind === 'server') return reply.view('error', { message: GENERIC_ERROR, code: 'server_error' });
-    return reply.view('error', { message: outcome.message });
-  });
+  app.setErrorHandler(errorPage);
   app.decorateRequest('interaction', null as unknown as Interaction);
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
@@ -111,7 +106,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   }
 
   const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });
-  const page = (interaction: Interaction, data: Record<string, unknown>) => ({ uid: interaction.uid, csrf: csrf.tokenFor(interaction.uid), ...data });
+  const page = (interaction: Interaction, data: Record<string, unknown>) => ({ uid: interaction.uid, csrf: csrf.tokenFor(interaction.uid), passwordReset, ...data });
 
   app.get('/interaction/:uid', async (request, reply) => {
     const { interaction } = request;

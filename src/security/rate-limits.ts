@@ -11,6 +11,8 @@ export interface RateLimitHooks {
   loginPerIp: preHandlerHookHandler;
   loginPerAccount: preHandlerHookHandler;
   devicePerIp: preHandlerHookHandler;
+  passwordResetPerIp: preHandlerHookHandler;
+  passwordResetPerAccount: preHandlerHookHandler;
   adminPerKey: preHandlerHookHandler;
 }
 
@@ -30,6 +32,12 @@ function basicClientId(request: FastifyRequest): string | undefined {
 
 /** Look-alike addresses share one counter; an invalid one still gets a bounded key of its own. */
 const accountKey = (email: string) => emailKey(email) ?? email.trim().slice(0, 320).toLowerCase();
+
+/** The form's `email` field, by its look-alike key; the IP address when there is none. */
+function accountOf(request: FastifyRequest): string {
+  const email = (request.body as { email?: unknown } | undefined)?.email;
+  return typeof email === 'string' ? accountKey(email) : request.ip;
+}
 
 const TOO_MANY = 'Too many requests. Try again later.';
 
@@ -66,12 +74,12 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, c
     tokenPerClient: limit('token-client', rateLimits.tokenPerClient, (request) => basicClientId(request) ?? request.ip),
     authorizePerIp: limit('authorize-ip', rateLimits.authorizePerIp),
     loginPerIp: limit('login-ip', rateLimits.loginPerIp),
-    loginPerAccount: limit('login-account', rateLimits.loginPerAccount, (request) => {
-      const email = (request.body as { email?: unknown } | undefined)?.email;
-      return typeof email === 'string' ? accountKey(email) : request.ip;
-    }),
+    loginPerAccount: limit('login-account', rateLimits.loginPerAccount, accountOf),
     // User codes are short: posting guesses at /device is what this limit stops.
     devicePerIp: limit('device-ip', rateLimits.devicePerIp),
+    // Each request may mail someone: limited per sender and per address mailed.
+    passwordResetPerIp: limit('reset-ip', rateLimits.passwordResetPerIp),
+    passwordResetPerAccount: limit('reset-account', rateLimits.passwordResetPerAccount, accountOf),
     // Runs after API key authentication, which sets request.apiKeyId.
     adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),
   };

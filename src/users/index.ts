@@ -4,18 +4,12 @@ import { fail, isUniqueViolation } from '../errors.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
-import {
-  dummyPasswordHash,
-  hashPassword,
-  MAX_PASSWORD_LENGTH,
-  MIN_PASSWORD_LENGTH,
-  needsRehash,
-  verifyPassword,
-} from './passwords.ts';
+import { checkPassword, dummyPasswordHash, hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './passwords.ts';
 import { checkEmails } from './email-check.ts';
 import { emailKey, normalizeEmail } from './email.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
+export { createPasswordResets, RESET_TOKEN_FORM, type PasswordResets, type ResetLink } from './password-reset.ts';
 export type { EmailCheck, EmailProblem } from './email-check.ts';
 
 export interface UserView {
@@ -40,11 +34,6 @@ const SELECT = {
 
 function view({ roles, ...user }: { roles: { role: { name: string } }[] } & Omit<UserView, 'roles'>): UserView {
   return { ...user, roles: roles.map((r) => r.role.name).sort() };
-}
-
-function checkPassword(password: string): void {
-  if (password.length < MIN_PASSWORD_LENGTH) throw fail('user.password_too_short', `password must be at least ${MIN_PASSWORD_LENGTH} characters`, { field: 'password' });
-  if (password.length > MAX_PASSWORD_LENGTH) throw fail('user.password_too_long', `password must be at most ${MAX_PASSWORD_LENGTH} characters`, { field: 'password' });
 }
 
 export interface UserPatch {

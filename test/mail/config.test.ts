@@ -123,7 +123,7 @@ describe('the mail catalogues', () => {
     const directory = new URL('../../views/mail/', import.meta.url);
     const english = new Set(keys(catalogues.en.mail));
     for (const file of await readdir(directory)) {
-      const used = [...(await readFile(new URL(file, directory), 'utf8')).matchAll(/t\('mail:([\w.]+)'/g)].map((m) => m[1]!);
+      const used = [...(await readFile(new URL(file, directory), 'utf8')).matchAll(/t\('mail:([\w.-]+)'/g)].map((m) => m[1]!);
       for (const key of used) expect(english.has(key), `${file}: mail:${key}`).toBe(true);
     }
     for (const template of MAIL_TEMPLATES) {

@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'SigningKey', 'OidcPayload', 'Lock'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -25,6 +25,7 @@ interface Hostile {
 }
 
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const RESET = '/account/password/reset';
 const big = (n: number) => 'a'.repeat(n);
 
 function corpus(client: { id: string; secret: string }): Hostile[] {
@@ -32,7 +33,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x'];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -128,6 +129,27 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `${action} wrong method`, path: action, method: 'PUT', headers: form, body: 'x=1', withInteraction: true },
     );
   }
+  // The password reset pages: no CSRF cookie or token, malformed bodies, links that are not ours.
+  const aToken = `${RESET}/${'A'.repeat(43)}`;
+  for (const path of [RESET, aToken]) {
+    inputs.push(
+      { name: `${path} without CSRF`, path, method: 'POST', headers: form, body: 'email=ada%40example.com&password=a+long+enough+password' },
+      { name: `${path} forged CSRF`, path, method: 'POST', headers: { ...form, cookie: `ostiary.account-csrf=${'B'.repeat(43)}` }, body: `email=ada%40example.com&password=a+long+enough+password&csrf=${'C'.repeat(43)}` },
+      { name: `${path} bad JSON`, path, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":' },
+      { name: `${path} huge body`, path, method: 'POST', headers: form, body: `email=${big(100_000)}` },
+      { name: `${path} text/plain`, path, method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'email=ada@example.com' },
+      { name: `${path} duplicate fields`, path, method: 'POST', headers: form, body: 'email=a%40b.c&email=ada%40example.com&csrf=x&csrf=y' },
+      { name: `${path} null bytes`, path, method: 'POST', headers: form, body: 'email=ada%00%40example.com&csrf=%00' },
+    );
+  }
+  inputs.push(
+    { name: 'reset link unknown token', path: aToken },
+    { name: 'reset link short token', path: `${RESET}/abc` },
+    { name: 'reset link overlong token', path: `${RESET}/${big(500)}` },
+    { name: 'reset link bad characters', path: `${RESET}/${'%3Cscript%3E'.padEnd(43, 'x')}` },
+    { name: 'reset link path traversal', path: `${RESET}/..%2f..%2fetc%2fpasswd` },
+    { name: 'reset link null byte', path: `${RESET}/${'A'.repeat(20)}%00${'A'.repeat(22)}` },
+  );
   return inputs;
 }
 

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../audit/index.ts';
+import { OstiaryError, type ErrorCode } from '../errors.ts';
+import { errorPage } from './error-page.ts';
+import type { I18n } from '../i18n/index.ts';
+import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
+import { RESET_TOKEN_FORM, type PasswordResets } from '../users/index.ts';
+
+export const PASSWORD_RESET_PATH = '/account/password/reset';
+
+const FORGED = 'This form could not be accepted. Open the page again and retry.';
+const EMAIL_INVALID = 'Enter your email address.';
+/** The person sees the same words whatever was wrong with the link's use, per kind. */
+const LINK_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  'user.reset_link_invalid': 'This password reset link is not valid. Ask for a new one.',
+  'user.reset_link_used': 'This password reset link was used already. Ask for a new one if you still need it.',
+  'user.reset_link_expired': 'This password reset link has expired. Ask for a new one.',
+};
+const PASSWORD_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  'user.password_too_short': 'This password is too short.',
+  'user.password_too_long': 'This password is too long.',
+};
+
+// The browser's key to its forms' CSRF tokens: these pages belong to no sign-in request to bind them to.
+const CSRF_COOKIE = 'ostiary.account-csrf';
+const CSRF_COOKIE_FORM = /^[A-Za-z0-9_-]{43}$/;
+
+interface Deps {
+  passwordResets: PasswordResets;
+  i18n: I18n;
+  csrf: Csrf;
+  limits: RateLimitHooks;
+  /** The issuer is https: the cookie is Secure. */
+  secure: boolean;
+}
+
+type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
+type WithToken = { Params: { token: string } };
+
+function cookieOf(request: FastifyRequest): string | undefined {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [name, value] = part.trim().split('=');
+    if (name === CSRF_COOKIE && value && CSRF_COOKIE_FORM.test(value)) return value;
+  }
+  return undefined;
+}
+
+/** "Forgot your password?": ask for a link by mail, then set a new password with it. */
+export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, csrf, limits, secure }: Deps): Promise<void> {
+  await app.register(formbody, { bodyLimit: 16 * 1024 });
+
+  app.setErrorHandler(errorPage);
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
+  });
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'POST') return;
+    const key = cookieOf(request);
+    if (!key || !csrf.verify(`account:${key}`, (request.body as Form['Body'] | undefined)?.csrf)) return reply.code(403).view('error', { message: FORGED });
+  });
+
+  /** The CSRF token for this browser's forms, setting its cookie when it has none yet. */
+  function csrfToken(request: FastifyRequest, reply: FastifyReply): string {
+    let key = cookieOf(request);
+    if (!key) {
+      key = randomBytes(32).toString('base64url');
+      reply.header('set-cookie', `${CSRF_COOKIE}=${key}; Path=/account; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`);
+    }
+    return csrf.tokenFor(`account:${key}`);
+  }
+
+  const actorOf = (request: FastifyRequest): Actor => ({ id: 'anonymous', ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
+  const text = (value: unknown) => (typeof value === 'string' ? value : '');
+
+  /** A refused link: its own page; anything else goes to the error handler. */
+  function linkProblem(error: unknown, reply: FastifyReply) {
+    const message = error instanceof OstiaryError ? LINK_PROBLEMS[error.code] : undefined;
+    if (!message) throw error;
+    return reply.code((error as OstiaryError).status).view('reset-link', { message, requestPath: PASSWORD_RESET_PATH });
+  }
+
+  app.get(PASSWORD_RESET_PATH, async (request, reply) => reply.view('reset-request', { csrf: csrfToken(request, reply), email: '', error: null }));
+
+  app.post<Form>(PASSWORD_RESET_PATH, { preHandler: [limits.passwordResetPerIp, limits.passwordResetPerAccount] }, async (request, reply) => {
+    const email = text(request.body?.email).trim();
+    if (!email || email.length > 320) {
+      return reply.code(400).view('reset-request', { csrf: csrfToken(request, reply), email: email.slice(0, 320), error: EMAIL_INVALID });
+    }
+    const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
+    await passwordResets.requestPasswordReset(email, actorOf(request), locale);
+    return reply.view('reset-sent', {});
+  });
+
+  app.get<WithToken>(`${PASSWORD_RESET_PATH}/:token`, async (request, reply) => {
+    try {
+      await passwordResets.resetLink(request.params.token);
+    } catch (error) {
+      return linkProblem(error, reply);
+    }
+    return reply.view('reset-password', { csrf: csrfToken(request, reply), action: `${PASSWORD_RESET_PATH}/${request.params.token}`, error: null });
+  });
+
+  app.post<WithToken & Form>(`${PASSWORD_RESET_PATH}/:token`, async (request, reply) => {
+    const { token } = request.params;
+    if (!RESET_TOKEN_FORM.test(token)) return linkProblem(new OstiaryError('user.reset_link_invalid', 'the password reset link is not valid'), reply);
+    try {
+      await passwordResets.resetPassword(token, text(request.body?.password), actorOf(request));
+    } catch (error) {
+      const problem = error instanceof OstiaryError ? PASSWORD_PROBLEMS[error.code] : undefined;
+      if (!problem) return linkProblem(error, reply);
+      return reply.code(400).view('reset-password', { csrf: csrfToken(request, reply), action: `${PASSWORD_RESET_PATH}/${token}`, error: problem });
+    }
+    return reply.view('reset-done', {});
+  });
+}
