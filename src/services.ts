@@ -104,7 +104,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apiKeys,
       audit,
       backups: createBackups(db, database.target.provider, secrets, audit),
-      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }),
+      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, passwordResets),
       metrics,
       migrationsPending,
       users: createUsers(db, roles, config.lockout, grants, audit),

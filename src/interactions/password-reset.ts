@@ -89,7 +89,9 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
       return reply.code(400).view('reset-request', { csrf: csrfToken(request, reply), email: email.slice(0, 320), error: EMAIL_INVALID });
     }
     const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
-    await passwordResets.requestPasswordReset(email, actorOf(request), locale);
+    // Answered before the work is done: for a known address it writes a link and queues a
+    // mail, for an unknown one it does not, and the answer's timing must not tell them apart.
+    void passwordResets.requestPasswordReset(email, actorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'password reset request failed'));
     return reply.view('reset-sent', {});
   });
 

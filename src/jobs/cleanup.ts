@@ -5,17 +5,28 @@ import type { ProviderStore } from '../provider-store/index.ts';
 export interface CleanupResult {
   expiredRows: number;
   auditEvents: number;
+  expiredLinks: number;
+}
+
+/** Mailed links (password reset, ...) whose owner deletes the expired ones. */
+export interface ExpiringLinks {
+  deleteExpired(batchSize: number): Promise<number>;
 }
 
 /**
  * Deletes what the provider no longer needs: rows past their expiry (codes, tokens, sessions,
- * interactions, grants; consumed ones included, as reuse is detected only until expiry), and audit
- * events past the retention. In batches, so no statement locks a large table for long.
+ * interactions, grants; consumed ones included, as reuse is detected only until expiry), mailed
+ * links past their expiry, and audit events past the retention. In batches, so no statement
+ * locks a large table for long.
  */
-export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }) {
+export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }, links?: ExpiringLinks) {
   return {
     async run(): Promise<CleanupResult> {
-      return { expiredRows: await store.deleteExpired(options.batchSize), auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize) };
+      return {
+        expiredRows: await store.deleteExpired(options.batchSize),
+        auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize),
+        expiredLinks: (await links?.deleteExpired(options.batchSize)) ?? 0,
+      };
     },
   };
 }
@@ -25,7 +36,7 @@ export function startCleanup(cleanup: ReturnType<typeof createCleanup>, interval
   const timer = setInterval(() => {
     cleanup
       .run()
-      .then((result) => (result.expiredRows || result.auditEvents) && log.info(result, 'cleanup removed rows'))
+      .then((result) => (result.expiredRows || result.auditEvents || result.expiredLinks) && log.info(result, 'cleanup removed rows'))
       .catch((err) => log.error({ err }, 'cleanup failed'));
   }, intervalSeconds * 1000);
   timer.unref();

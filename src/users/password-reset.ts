@@ -61,8 +61,8 @@ export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSecon
   return {
     /**
      * Mails a reset link to `email` when it belongs to an active person; for an unknown or
-     * disabled address nothing is mailed. The caller learns nothing either way, and the token
-     * is made and hashed in both cases so the work done looks alike.
+     * disabled address nothing is mailed. The caller learns nothing either way (the page
+     * answers without waiting for this), and the token is made and hashed in both cases.
      */
     async requestPasswordReset(email: string, actor: Actor, locale: Locale): Promise<void> {
       const token = randomBytes(32).toString('base64url');
@@ -78,6 +78,17 @@ export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSecon
       });
       const minutes = String(Math.round(ttlSeconds / 60));
       await mail.queue('password-reset', user.email, { link: linkFor(token), minutes }, isLocale(user.locale) ? user.locale : locale, actor);
+    },
+
+    /** Deletes links past their expiry, used or not, `batchSize` at a time (the cleanup job). */
+    async deleteExpired(batchSize: number): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const batch = await db.oneTimeToken.findMany({ where: { expiresAt: { lt: clock() } }, select: { id: true }, take: batchSize });
+        if (batch.length === 0) return total;
+        total += (await db.oneTimeToken.deleteMany({ where: { id: { in: batch.map((row) => row.id) } } })).count;
+        if (batch.length < batchSize) return total;
+      }
     },
 
     /** Whose link `token` is, if it may still be used; else the typed refusal. */

@@ -7,6 +7,7 @@ import { createProviderStore } from '../../src/provider-store/index.ts';
 import { createClientStore } from '../../src/clients/index.ts';
 import { createAudit } from '../../src/audit/index.ts';
 import { createCleanup } from '../../src/jobs/cleanup.ts';
+import { createPasswordResets } from '../../src/users/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { freePort } from '../support/server.ts';
 import { loadConfig } from '../../src/config/index.ts';
@@ -127,7 +128,7 @@ describe('cleanup job', () => {
   });
   afterAll(() => database?.drop());
 
-  it('deletes expired provider rows and old audit events in batches, and keeps the rest', async () => {
+  it('deletes expired provider rows, expired mailed links and old audit events in batches, and keeps the rest', async () => {
     const handle = await openDatabase(database.url, { migrate: true });
     try {
       const store = createProviderStore(handle.db);
@@ -141,8 +142,16 @@ describe('cleanup job', () => {
       await audit.flush();
       await handle.db.auditEvent.updateMany({ where: { type: 'login.failure' }, data: { at: new Date(Date.now() - 100 * 86_400_000) } });
 
-      const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }).run();
-      expect(result).toEqual({ expiredRows: 5, auditEvents: 1 });
+      const link = (id: string, expiresAt: Date, consumedAt: Date | null = null) => ({ id, purpose: 'password_reset', tokenHash: `hash-${id}`, email: 'ada@example.com', expiresAt, consumedAt });
+      const past = new Date(Date.now() - 1000);
+      const later = new Date(Date.now() + 600_000);
+      await handle.db.oneTimeToken.createMany({ data: [link('old', past), link('old-used', past, past), link('old-2', past), link('live', later), link('live-used', later, past)] });
+      // Only deleteExpired runs here: the links' other collaborators are not reached.
+      const links = createPasswordResets({ db: handle.db, audit, mail: null as never, grants: null as never, issuer: 'http://localhost', ttlSeconds: 1800, defaultLocale: 'en' });
+
+      const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }, links).run();
+      expect(result).toEqual({ expiredRows: 5, auditEvents: 1, expiredLinks: 3 });
+      expect((await handle.db.oneTimeToken.findMany({ orderBy: { id: 'asc' } })).map((row) => row.id)).toEqual(['live', 'live-used']);
       expect(await handle.db.oidcPayload.count()).toBe(1);
       expect((await handle.db.auditEvent.findMany()).map((e) => e.type)).toEqual(['login.success']);
     } finally {
