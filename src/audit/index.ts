@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { type Database, pageOf, pageQuery, type PageRequest, Prisma } from '../db/index.ts';
+import { type Database, deleteInBatches, pageOf, pageQuery, type PageRequest, Prisma } from '../db/index.ts';
 
 /** Audit event types; a type is never renamed or reused once published. */
 export const AUDIT_EVENTS = [
@@ -265,13 +265,11 @@ export function createAudit(
     async prune(retentionDays: number, batchSize = 1000): Promise<number> {
       await flush();
       const cutoff = new Date(Date.now() - retentionDays * 86_400_000);
-      let total = 0;
-      for (;;) {
-        const batch = await db.auditEvent.findMany({ where: { at: { lt: cutoff } }, select: { id: true }, take: batchSize });
-        if (batch.length === 0) return total;
-        total += (await db.auditEvent.deleteMany({ where: { id: { in: batch.map((e) => e.id) } } })).count;
-        if (batch.length < batchSize) return total;
-      }
+      return deleteInBatches(
+        batchSize,
+        (take) => db.auditEvent.findMany({ where: { at: { lt: cutoff } }, select: { id: true }, take }),
+        async (batch) => (await db.auditEvent.deleteMany({ where: { id: { in: batch.map((e) => e.id) } } })).count,
+      );
     },
 
     /** Newest first, filtered, a page at a time. */

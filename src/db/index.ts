@@ -16,6 +16,7 @@ export { withLock, type Transaction } from './lock.ts';
 export { DEFAULT_PAGE, MAX_PAGE, pageOf, pageQuery, type Page, type PageRequest } from './paging.ts';
 export { strings } from './json.ts';
 export { createTtlCache } from './ttl-cache.ts';
+export { deleteInBatches } from './batches.ts';
 export { loadMigrations } from './migrations.ts';
 export { modelColumns, type Column, type ModelColumns } from './columns.ts';
 

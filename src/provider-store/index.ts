@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
-import { unstorable, type Database } from '../db/index.ts';
+import { deleteInBatches, unstorable, type Database } from '../db/index.ts';
 
 /**
  * The one owner of the provider's table (`OidcPayload`): what oidc-provider stores through its
@@ -188,13 +188,11 @@ export function createProviderStore(db: Database) {
      * statement locks a large table for long. Returns how many it deleted.
      */
     async deleteExpired(batchSize: number): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const batch = await db.oidcPayload.findMany({ where: { expiresAt: { lt: new Date() } }, select: { type: true, id: true }, take: batchSize });
-        if (batch.length === 0) return total;
-        total += (await db.oidcPayload.deleteMany({ where: { OR: batch } })).count;
-        if (batch.length < batchSize) return total;
-      }
+      return deleteInBatches(
+        batchSize,
+        (take) => db.oidcPayload.findMany({ where: { expiresAt: { lt: new Date() } }, select: { type: true, id: true }, take }),
+        async (batch) => (await db.oidcPayload.deleteMany({ where: { OR: batch } })).count,
+      );
     },
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Actor, Audit } from '../audit/index.ts';
-import type { Database } from '../db/index.ts';
+import { deleteInBatches, type Database } from '../db/index.ts';
 import { fail } from '../errors.ts';
 import type { Grants } from '../grants/index.ts';
 import { isLocale, type Locale } from '../i18n/index.ts';
@@ -82,13 +82,11 @@ export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSecon
 
     /** Deletes links past their expiry, used or not, `batchSize` at a time (the cleanup job). */
     async deleteExpired(batchSize: number): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const batch = await db.oneTimeToken.findMany({ where: { expiresAt: { lt: clock() } }, select: { id: true }, take: batchSize });
-        if (batch.length === 0) return total;
-        total += (await db.oneTimeToken.deleteMany({ where: { id: { in: batch.map((row) => row.id) } } })).count;
-        if (batch.length < batchSize) return total;
-      }
+      return deleteInBatches(
+        batchSize,
+        (take) => db.oneTimeToken.findMany({ where: { expiresAt: { lt: clock() } }, select: { id: true }, take }),
+        async (batch) => (await db.oneTimeToken.deleteMany({ where: { id: { in: batch.map((row) => row.id) } } })).count,
+      );
     },
 
     /** Whose link `token` is, if it may still be used; else the typed refusal. */
