@@ -37,3 +37,11 @@ export function protocolErrorHandler(error: Error & { statusCode?: number }, req
   if (outcome.kind === 'server') return reply.send({ error: 'server_error', error_description: GENERIC_ERROR });
   return reply.send({ error: outcome.status === 429 ? 'too_many_requests' : 'invalid_request', error_description: outcome.message });
 }
+
+/** Our error page, whatever went wrong: the message for a 4xx, fixed text otherwise. */
+export function pageErrorHandler(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) {
+  const outcome = prepareErrorReply(error, request, reply);
+  if (outcome.kind === 'unavailable') return reply.view('error', { message: UNAVAILABLE_MESSAGE });
+  if (outcome.kind === 'server') return reply.view('error', { message: GENERIC_ERROR, code: 'server_error' });
+  return reply.view('error', { message: outcome.message });
+}

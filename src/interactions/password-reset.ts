@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../audit/index.ts';
 import { OstiaryError, type ErrorCode } from '../errors.ts';
-import { errorPage } from './error-page.ts';
+import { registerPageDefaults } from './page-defaults.ts';
 import type { I18n } from '../i18n/index.ts';
-import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
+import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import { RESET_TOKEN_FORM, type PasswordResets } from '../users/index.ts';
 
 export const PASSWORD_RESET_PATH = '/account/password/reset';
@@ -49,12 +48,7 @@ function cookieOf(request: FastifyRequest): string | undefined {
 
 /** "Forgot your password?": ask for a link by mail, then set a new password with it. */
 export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, csrf, limits, secure }: Deps): Promise<void> {
-  await app.register(formbody, { bodyLimit: 16 * 1024 });
-
-  app.setErrorHandler(errorPage);
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
-  });
+  await registerPageDefaults(app);
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
     const key = cookieOf(request);

@@ -1,13 +1,12 @@
-import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty } from '../clients/index.ts';
-import { errorPage } from './error-page.ts';
+import { registerPageDefaults } from './page-defaults.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
-import { PAGE_CSP, type Csrf, type RateLimitHooks } from '../security/index.ts';
+import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { Users } from '../users/index.ts';
 import { destinationOf } from './destination.ts';
 
@@ -39,13 +38,8 @@ type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
-  await app.register(formbody, { bodyLimit: 16 * 1024 });
-
-  app.setErrorHandler(errorPage);
+  await registerPageDefaults(app);
   app.decorateRequest('interaction', null as unknown as Interaction);
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
-  });
   app.addHook('preHandler', async (request, reply) => {
     try {
       request.interaction = await provider().interactionDetails(request.raw, reply.raw);

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { documentHeaders, PAGE_CSP, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
 import type { Config } from '../config/index.ts';
-import { GENERIC_ERROR, prepareErrorReply, protocolErrorHandler } from '../http/index.ts';
-import { UNAVAILABLE_MESSAGE } from '../db/index.ts';
+import { pageErrorHandler, protocolErrorHandler } from '../http/index.ts';
 import { isDevicePage } from './device.ts';
 import { DOCUMENT_PATHS, type DocumentPath } from './documents.ts';
 import type { LiveProvider } from './live-provider.ts';
@@ -50,10 +49,8 @@ const pathOf = (url: string) => url.split('?', 1)[0]!;
 /** The device pages are pages: their errors (a rate limit, a refused body) are our error page too. */
 function errorHandler(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) {
   if (!isDevicePage(pathOf(request.url))) return protocolErrorHandler(error, request, reply);
-  const outcome = prepareErrorReply(error, request, reply);
   reply.header('content-security-policy', PAGE_CSP);
-  const message = outcome.kind === 'client' ? outcome.message : outcome.kind === 'unavailable' ? UNAVAILABLE_MESSAGE : GENERIC_ERROR;
-  return reply.view('error', { message });
+  return pageErrorHandler(error, request, reply);
 }
 
 /** If-None-Match (RFC 9110, 13.1.2): `*`, or a list of entity tags compared weakly. */
