@@ -123,6 +123,15 @@ export type Verification =
   | { ok: true; key: ApiKeyView }
   | { ok: false; reason: 'malformed' | 'unknown' | 'wrong_secret' | 'revoked' | 'expired' | 'ip_not_allowed'; keyId?: string };
 
+/** A key's scopes, de-duplicated: at least one, each a known one. */
+function checkScopes(wanted: readonly string[]): string[] {
+  const scopes = [...new Set(wanted)];
+  if (scopes.length === 0) throw fail('api_key.scope_required', `at least one scope is required (${API_KEY_SCOPES.join(', ')})`, { field: 'scopes' });
+  const unknown = scopes.find((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
+  if (unknown) throw fail('api_key.scope_unknown', `unknown scope ${unknown}; known: ${API_KEY_SCOPES.join(', ')}`, { field: 'scopes' });
+  return scopes;
+}
+
 /** Admin API keys: made from the CSPRNG, shown once, stored as SHA-256, checked in constant time. */
 export function createApiKeys(db: Database, audit: Audit, clock: () => Date = () => new Date()) {
   /**
@@ -132,11 +141,7 @@ export function createApiKeys(db: Database, audit: Audit, clock: () => Date = ()
    */
   async function issue(input: NewKey, createdBy: string, grantor: Authority | undefined, tx: Transaction) {
     if (!input.name.trim()) throw fail('api_key.name_required', 'name is required', { field: 'name' });
-    const scopes = [...new Set(input.scopes)];
-    if (scopes.length === 0) throw fail('api_key.scope_required', `at least one scope is required (${API_KEY_SCOPES.join(', ')})`, { field: 'scopes' });
-    for (const scope of scopes) {
-      if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) throw fail('api_key.scope_unknown', `unknown scope ${scope}; known: ${API_KEY_SCOPES.join(', ')}`, { field: 'scopes' });
-    }
+    const scopes = checkScopes(input.scopes);
     const allowedIps = [...new Set(input.allowedIps?.length ? input.allowedIps : (grantor?.allowedIps ?? []))];
     allowedIps.forEach(parseCidr);
     const expiresAt = input.expiresAt ?? grantor?.expiresAt ?? null;
@@ -178,10 +183,7 @@ export function createApiKeys(db: Database, audit: Audit, clock: () => Date = ()
     async setScopes(id: string, wanted: readonly string[], actor: Actor): Promise<ApiKeyView> {
       const old = view(await find(id));
       if (old.revokedAt) throw fail('api_key.revoked', `API key ${id} is revoked`);
-      const scopes = [...new Set(wanted)];
-      if (scopes.length === 0) throw fail('api_key.scope_required', `at least one scope is required (${API_KEY_SCOPES.join(', ')})`, { field: 'scopes' });
-      const unknown = scopes.find((scope) => !(API_KEY_SCOPES as readonly string[]).includes(scope));
-      if (unknown) throw fail('api_key.scope_unknown', `unknown scope ${unknown}; known: ${API_KEY_SCOPES.join(', ')}`, { field: 'scopes' });
+      const scopes = checkScopes(wanted);
       return db.$transaction(async (tx) => {
         const row = await tx.apiKey.update({ where: { id }, data: { scopes } });
         await audit.change(actor, { type: 'api_key.updated', details: { id, scopes: scopes.join(' ') } }, tx);
