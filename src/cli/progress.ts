@@ -2,8 +2,11 @@ import cliProgress from 'cli-progress';
 import type { Output } from './io.ts';
 
 export interface ProgressBar {
-  /** Work done so far out of `total`; the bar appears on the first call. */
-  update(done: number, total: number): void;
+  /**
+   * Work done so far out of `total`; the bar appears on the first call. Absent when no bar is
+   * shown, so the work need not count what nobody will see.
+   */
+  update?: (done: number, total: number) => void;
   stop(): void;
 }
 
@@ -12,10 +15,10 @@ export interface ProgressBar {
  * it does nothing, so scripts and logs see only the result.
  */
 export function progressBar(out: Output, label: string): ProgressBar {
-  if (out.json || !process.stderr.isTTY) return { update() {}, stop() {} };
+  if (out.json || !process.stderr.isTTY) return { stop() {} };
   let bar: cliProgress.SingleBar | undefined;
   return {
-    update(done, total) {
+    update: (done, total) => {
       if (!bar) {
         bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
         bar.start(total, 0);
