@@ -374,9 +374,6 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
   }
 
   return {
-    /** What applying would change, read outside any transaction (`--dry-run`). */
-    plan: (loaded: LoadedFile, options: { prune: boolean }) => plan(live, loaded, options),
-
     /**
      * Applies the file: under a lock (two instances starting with the same CONFIG_FILE take
      * turns, and the second finds nothing to do), plans and carries out every change in one

@@ -9,7 +9,7 @@ import { checkEmails } from './email-check.ts';
 import { emailKey, normalizeEmail } from './email.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
-export { createPasswordResets, RESET_TOKEN_FORM, type PasswordResets, type ResetLink } from './password-reset.ts';
+export { createPasswordResets, type PasswordResets, type ResetLink } from './password-reset.ts';
 export type { EmailCheck, EmailProblem } from './email-check.ts';
 
 export interface UserView {

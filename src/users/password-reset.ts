@@ -10,7 +10,7 @@ import { checkPassword, hashPassword } from './passwords.ts';
 const PURPOSE = 'password_reset';
 
 /** What a reset link carries: 32 random bytes, base64url. Anything else is refused unseen. */
-export const RESET_TOKEN_FORM = /^[A-Za-z0-9_-]{43}$/;
+const RESET_TOKEN_FORM = /^[A-Za-z0-9_-]{43}$/;
 
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
 
