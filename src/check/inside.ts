@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.ts';
+import { isLocalHost, type Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import type { KeyPolicy, SigningKeySummary } from '../keys/index.ts';
 import { item, type CheckItem } from './item.ts';
@@ -17,7 +17,6 @@ export interface InsideState {
   now: Date;
 }
 
-const LOCAL = ['localhost', '127.0.0.1', '[::1]'];
 
 async function databaseClock(db: Database, provider: 'sqlite' | 'postgresql'): Promise<Date> {
   if (provider === 'postgresql') return (await db.$queryRawUnsafe<{ now: Date }[]>('SELECT now() AS now'))[0]!.now;
@@ -27,7 +26,7 @@ async function databaseClock(db: Database, provider: 'sqlite' | 'postgresql'): P
 
 function issuerItems(config: Config): CheckItem[] {
   const url = new URL(config.issuer);
-  const local = LOCAL.includes(url.hostname);
+  const local = isLocalHost(url.hostname);
   const https = url.protocol === 'https:';
   return [
     https
@@ -72,7 +71,7 @@ function keyItems(state: InsideState): CheckItem[] {
 
 /** In production, a loopback origin among the allowed ones is a development client left behind. */
 function corsItem(config: Config, origins: string[]): CheckItem {
-  const loopback = origins.filter((o) => LOCAL.includes(new URL(o).hostname));
+  const loopback = origins.filter((o) => isLocalHost(new URL(o).hostname));
   if (config.production && loopback.length) {
     return item('cors', 'warn', `the token endpoints accept browser requests from ${loopback.join(', ')}`, 'Delete development clients with loopback redirect URIs from production.');
   }

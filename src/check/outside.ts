@@ -1,8 +1,8 @@
+import { isLocalHost } from '../config/index.ts';
 import { fail } from '../errors.ts';
 import { item, type CheckItem } from './item.ts';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
-const LOCAL = ['localhost', '127.0.0.1', '[::1]'];
 const TIMEOUT_MS = 10_000;
 
 interface Fetched {
@@ -21,7 +21,7 @@ async function get(url: string, headers: Record<string, string> = {}, post = fal
   return { status: response.status, headers: response.headers, body: await response.text() };
 }
 
-const isLocal = (url: URL) => LOCAL.includes(url.hostname);
+const isLocal = (url: URL) => isLocalHost(url.hostname);
 
 /** The discovery document, or the one-line reason there is none. */
 async function discover(issuer: string): Promise<{ metadata: Record<string, unknown>; response: Fetched }> {

@@ -5,6 +5,7 @@ import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import { fail } from '../errors.ts';
+import { isLocalHost } from '../config/index.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 import { clientSecretMatches, generateClientSecret, hashClientSecret } from './secrets.ts';
 import type { ClientStore } from './store.ts';
@@ -117,7 +118,7 @@ function checkRedirectUris(values: readonly string[], field: 'redirectUris' | 'p
       throw invalid(`must be an absolute URI: ${value}`);
     }
     if (url.hash || value.includes('#')) throw invalid(`must not contain a fragment: ${value}`);
-    if (url.protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+    if (url.protocol === 'http:' && !isLocalHost(url.hostname)) {
       throw invalid(`must use https (http is allowed only for localhost): ${value}`);
     }
     return value;

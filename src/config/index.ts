@@ -173,11 +173,14 @@ function readSecret(env: Env, name: 'KEY_ENCRYPTION_KEY'): string | undefined {
   }
 }
 
+/** A URL host (as `URL.hostname` gives it) that is this machine: plain http is allowed there. */
+export const isLocalHost = (hostname: string) => ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
+
 function checkIssuer(issuer: string, production: boolean): string {
   const url = new URL(issuer);
   // `url.search` and `url.hash` are empty for a bare `?` or `#`: look at the text too.
   if (url.search || url.hash || /[?#]/.test(issuer)) throw new ConfigError('ISSUER must not have a query or fragment');
-  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  const local = isLocalHost(url.hostname);
   if (production && url.protocol !== 'https:' && !local) throw new ConfigError('ISSUER must use https in production');
   return issuer.replace(/\/$/, '');
 }
