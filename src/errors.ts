@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   'user.email_invalid': { status: 400, summary: 'the email address is not valid' },
   'user.password_too_short': { status: 400, summary: 'the password is shorter than the minimum' },
   'user.password_too_long': { status: 400, summary: 'the password is longer than the maximum' },
+  'user.password_too_weak': { status: 400, summary: 'the password is common or easy to guess' },
   'user.reset_link_invalid': { status: 400, summary: 'the password reset link is not one Ostiary sent' },
   'user.email_taken': { status: 409, summary: 'another user has this email address' },
   'user.not_found': { status: 404, summary: 'no such user' },

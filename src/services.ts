@@ -89,6 +89,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       audit,
       issuer: config.issuer,
       ttlSeconds: config.passwordResetTtl,
+      passwordPolicy: config.passwordPolicy,
       defaultLocale: i18n.defaultLocale,
       clock: options.clock,
     });
@@ -107,7 +108,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, passwordResets),
       metrics,
       migrationsPending,
-      users: createUsers(db, roles, config.lockout, grants, audit),
+      users: createUsers(db, roles, { lockout: config.lockout, passwordPolicy: config.passwordPolicy }, grants, audit),
       passwordResets,
       i18n,
       clients,

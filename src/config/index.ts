@@ -45,6 +45,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_PASSWORD_RESET_PER_IP: seconds(10),
   RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT: seconds(3),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
   LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
@@ -117,6 +118,8 @@ export interface Config {
   }>;
   /** How long a mailed password reset link works. */
   readonly passwordResetTtl: number;
+  /** What every new password must meet, whoever sets it. */
+  readonly passwordPolicy: Readonly<{ minLength: number }>;
   /** How long a rotated API key keeps working beside its successor. */
   readonly apiKeyRotationGrace: number;
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
@@ -298,6 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
     passwordResetTtl: e.PASSWORD_RESET_TTL_SECONDS,
+    passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,
     workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),

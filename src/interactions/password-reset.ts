@@ -20,6 +20,7 @@ const LINK_PROBLEMS: Partial<Record<ErrorCode, string>> = {
 const PASSWORD_PROBLEMS: Partial<Record<ErrorCode, string>> = {
   'user.password_too_short': 'This password is too short.',
   'user.password_too_long': 'This password is too long.',
+  'user.password_too_weak': 'This password is too easy to guess. Try a longer phrase of unrelated words.',
 };
 
 // The browser's key to its forms' CSRF tokens: these pages belong to no sign-in request to bind them to.

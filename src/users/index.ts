@@ -4,11 +4,12 @@ import { fail, isUniqueViolation } from '../errors.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
-import { checkPassword, dummyPasswordHash, hashPassword, MAX_PASSWORD_LENGTH, needsRehash, verifyPassword } from './passwords.ts';
+import { checkPassword, dummyPasswordHash, hashPassword, MAX_PASSWORD_INPUT, needsRehash, verifyPassword, type PasswordPolicy } from './passwords.ts';
 import { checkEmails } from './email-check.ts';
 import { emailKey, normalizeEmail } from './email.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
+export { MAX_PASSWORD_LENGTH, type PasswordPolicy } from './passwords.ts';
 export { createPasswordResets, type PasswordResets, type ResetLink } from './password-reset.ts';
 export type { EmailCheck, EmailProblem } from './email-check.ts';
 
@@ -57,7 +58,12 @@ export interface LockoutPolicy {
 /** How long another process may go on taking a disabled person for active at introspection (this one forgets at once). */
 export const ACTIVE_CACHE_MS = 1000;
 
-export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, grants: Grants, audit: Audit) {
+export interface UserPolicies {
+  lockout: LockoutPolicy;
+  passwordPolicy: PasswordPolicy;
+}
+
+export function createUsers(db: Database, roles: Roles, { lockout, passwordPolicy }: UserPolicies, grants: Grants, audit: Audit) {
   // Introspection asks on every request; disabling also revokes the grants at once, everywhere.
   const active = createTtlCache<boolean>(ACTIVE_CACHE_MS);
 
@@ -90,7 +96,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
 
     async create(input: { email: string; password: string; name?: string; emailVerified?: boolean; roles?: readonly string[] }, actor: Actor): Promise<UserView> {
       const email = normalizeEmail(input.email);
-      checkPassword(input.password);
+      checkPassword(input.password, passwordPolicy, [email, input.name ?? '']);
       const roleIds = await roles.idsOf(input.roles ?? []);
       const data = {
         id: randomUUID(),
@@ -167,8 +173,8 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
 
     /** By id or email. */
     async setPassword(idOrEmail: string, password: string, actor: Actor): Promise<UserView> {
-      checkPassword(password);
       const user = await resolve(idOrEmail);
+      checkPassword(password, passwordPolicy, [user.email, user.name ?? '']);
       const passwordHash = await hashPassword(password);
       await db.$transaction(async (tx) => {
         await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
@@ -184,7 +190,7 @@ export function createUsers(db: Database, roles: Roles, lockout: LockoutPolicy, 
      */
     async authenticate(email: string, password: string): Promise<AuthResult> {
       const key = emailKey(email);
-      const user = password.length <= MAX_PASSWORD_LENGTH && key ? await db.user.findUnique({ where: { email: key } }) : null;
+      const user = password.length <= MAX_PASSWORD_INPUT && key ? await db.user.findUnique({ where: { email: key } }) : null;
       const valid = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), password);
       if (!user) return { ok: false, reason: 'unknown_email' };
       const now = new Date();

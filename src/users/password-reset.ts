@@ -5,7 +5,7 @@ import { fail } from '../errors.ts';
 import type { Grants } from '../grants/index.ts';
 import { isLocale, type Locale } from '../i18n/index.ts';
 import { emailKey } from './email.ts';
-import { checkPassword, hashPassword } from './passwords.ts';
+import { checkPassword, hashPassword, type PasswordPolicy } from './passwords.ts';
 
 const PURPOSE = 'password_reset';
 
@@ -29,6 +29,7 @@ export interface PasswordResetDeps {
   audit: Audit;
   issuer: string;
   ttlSeconds: number;
+  passwordPolicy: PasswordPolicy;
   defaultLocale: Locale;
   clock?: () => Date;
 }
@@ -43,7 +44,7 @@ export interface ResetLink {
  * Password reset by a mailed single-use link (`OneTimeToken`, purpose `password_reset`): only the
  * link's SHA-256 is stored, so a database leak hands out no working link.
  */
-export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSeconds, defaultLocale, clock = () => new Date() }: PasswordResetDeps) {
+export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSeconds, passwordPolicy, defaultLocale, clock = () => new Date() }: PasswordResetDeps) {
   const linkFor = (token: string) => `${issuer}/account/password/reset/${token}`;
 
   /** The unconsumed, unexpired token row for `token`, or the typed refusal. */
@@ -102,7 +103,8 @@ export function createPasswordResets({ db, mail, grants, audit, issuer, ttlSecon
      */
     async resetPassword(token: string, newPassword: string, actor: Actor): Promise<ResetLink> {
       const row = await usable(token);
-      checkPassword(newPassword);
+      const person = await db.user.findUnique({ where: { id: row.userId }, select: { name: true } });
+      checkPassword(newPassword, passwordPolicy, [row.email, person?.name ?? '']);
       const passwordHash = await hashPassword(newPassword);
       const now = clock();
       const user = await db.$transaction(async (tx) => {

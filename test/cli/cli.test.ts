@@ -98,11 +98,15 @@ describe('ostiary CLI', { timeout: 120_000 }, () => {
     expect(result.stdout).toBe('');
   });
 
-  it('refuses a duplicate user with exit 4 and a short password with exit 2', async () => {
+  it('refuses a duplicate user with exit 4 and a short or common password with exit 2', async () => {
     expect((await run(['users', 'create', '--email', 'ada@example.com', '--password-stdin'], 'a long enough password')).code).toBe(4);
     const short = await run(['users', 'create', '--email', 'eve@example.com', '--password-stdin'], 'short');
     expect(short.code).toBe(2);
-    expect(short.stderr).toMatch(/at least 8 characters/);
+    expect(short.stderr).toMatch(/at least 12 characters/);
+    const common = await run(['users', 'create', '--email', 'eve@example.com', '--password-stdin'], 'password1234');
+    expect(common.code).toBe(2);
+    expect(common.stderr).toMatch(/too easy to guess/);
+    expect(common.stderr).not.toContain('password1234');
   });
 
   it('names the variable when the configuration is wrong', async () => {

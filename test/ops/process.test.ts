@@ -147,7 +147,7 @@ describe('cleanup job', () => {
       const later = new Date(Date.now() + 600_000);
       await handle.db.oneTimeToken.createMany({ data: [link('old', past), link('old-used', past, past), link('old-2', past), link('live', later), link('live-used', later, past)] });
       // Only deleteExpired runs here: the links' other collaborators are not reached.
-      const links = createPasswordResets({ db: handle.db, audit, mail: null as never, grants: null as never, issuer: 'http://localhost', ttlSeconds: 1800, defaultLocale: 'en' });
+      const links = createPasswordResets({ db: handle.db, audit, mail: null as never, grants: null as never, issuer: 'http://localhost', ttlSeconds: 1800, passwordPolicy: { minLength: 12 }, defaultLocale: 'en' });
 
       const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }, links).run();
       expect(result).toEqual({ expiredRows: 5, auditEvents: 1, expiredLinks: 3 });
