@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   'config_file.secret_unavailable': { status: 400, summary: 'a secret the configuration file names cannot be read' },
   'config_file.unsupported_change': { status: 400, summary: 'the configuration file asks for a change that needs a new object' },
   'mail.recipient_invalid': { status: 400, summary: 'the recipient is not a single email address' },
+  'mail.off': { status: 409, summary: 'mail is off (production without SMTP_URL): nothing can be mailed' },
   'role.name_invalid': { status: 400, summary: 'a role name has characters a role name cannot hold' },
   'role.permission_invalid': { status: 400, summary: 'a permission is not a scope value or a prefix ending in *' },
   'role.holder_required': { status: 400, summary: 'say which user or client holds the role' },
@@ -64,6 +65,15 @@ export const ERROR_CODES = {
   'user.not_found': { status: 404, summary: 'no such user' },
   'user.reset_link_used': { status: 410, summary: 'the password reset link was used already' },
   'user.reset_link_expired': { status: 410, summary: 'the password reset link has expired' },
+  'user.name_invalid': { status: 400, summary: 'the name is longer than 200 characters or holds control characters' },
+  'user.signup_domain_refused': { status: 400, summary: 'sign-up does not take addresses at this domain' },
+  'user.already_verified': { status: 409, summary: 'the address is verified already' },
+  'user.verification_link_invalid': { status: 400, summary: 'the verification link is not one Ostiary sent' },
+  'user.verification_link_used': { status: 410, summary: 'the verification link was used already' },
+  'user.verification_link_expired': { status: 410, summary: 'the verification link has expired' },
+  'user.invitation_invalid': { status: 400, summary: 'the invitation is not one Ostiary sent' },
+  'user.invitation_used': { status: 410, summary: 'the invitation was used already' },
+  'user.invitation_expired': { status: 410, summary: 'the invitation has expired' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,7 +6,7 @@ import { loggerOptions, measureRequests, observability, registerTracing } from '
 import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, SharedCounters } from './security/index.ts';
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
-import { interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
+import { accountLinkRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
 import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
@@ -101,10 +101,12 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   await app.register(providerRoutes, { live, limits, config });
   // Password reset mails a link: offered wherever mail can be sent.
   const passwordReset = services.mail.transport !== 'off';
-  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset });
+  const { passwordResets, signups, i18n } = services;
+  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset, signups, i18n });
   if (passwordReset) {
-    const { passwordResets, i18n } = services;
-    await app.register(passwordResetRoutes, { passwordResets, i18n, csrf, limits, secure: config.issuer.startsWith('https:') });
+    const secure = config.issuer.startsWith('https:');
+    await app.register(passwordResetRoutes, { passwordResets, i18n, csrf, limits, secure });
+    await app.register(accountLinkRoutes, { signups, i18n, csrf, secure });
   }
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });
   return app;

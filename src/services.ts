@@ -16,7 +16,7 @@ import { createMail } from './mail/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
-import { createPasswordResets, createUsers } from './users/index.ts';
+import { createLinks, createPasswordResets, createSignups, createUsers } from './users/index.ts';
 import { createProviderStore } from './provider-store/index.ts';
 
 export interface Logger {
@@ -82,8 +82,11 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const migrationsPending = pendingMigrations(db, database.target.provider);
     const i18n = createI18n('en');
     const mail = createMail({ db, secrets, audit, i18n, config: config.mail, clock: options.clock });
+    const links = createLinks(db, options.clock);
+    const users = createUsers(db, roles, { lockout: config.lockout, passwordPolicy: config.passwordPolicy, requireVerifiedEmail: config.signup.requireVerifiedEmail }, grants, audit);
     const passwordResets = createPasswordResets({
       db,
+      links,
       mail,
       grants,
       audit,
@@ -91,7 +94,17 @@ export async function createServices(config: Config, logger: Logger, options: Se
       ttlSeconds: config.passwordResetTtl,
       passwordPolicy: config.passwordPolicy,
       defaultLocale: i18n.defaultLocale,
-      clock: options.clock,
+    });
+    const signups = createSignups({
+      db,
+      users,
+      links,
+      mail,
+      audit,
+      issuer: config.issuer,
+      config: config.signup,
+      passwordPolicy: config.passwordPolicy,
+      defaultLocale: i18n.defaultLocale,
     });
     return {
       config,
@@ -105,11 +118,12 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apiKeys,
       audit,
       backups: createBackups(db, database.target.provider, secrets, audit),
-      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, passwordResets),
+      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, links),
       metrics,
       migrationsPending,
-      users: createUsers(db, roles, { lockout: config.lockout, passwordPolicy: config.passwordPolicy }, grants, audit),
+      users,
       passwordResets,
+      signups,
       i18n,
       clients,
       clientStore,

@@ -95,6 +95,9 @@ export const userUpdate = Type.Object(
 );
 
 export const password = Type.Object({ password: Type.String({ maxLength: 1024 }) }, closed);
+export const mailed = Type.Object({ email: Type.String() });
+export const invitationCreate = Type.Object({ email: Type.String({ maxLength: 320 }) }, closed);
+export const invitation = Type.Object({ email: Type.String(), expires_at: Type.String({ format: 'date-time' }) });
 
 export const revokeGrantsQuery = Type.Object({ client_id: Type.Optional(Type.String()) }, closed);
 export const revoked = Type.Object({ revoked: Type.Integer() });

@@ -46,6 +46,10 @@ export const AUDIT_EVENTS = [
   'mail.failed',
   'user.password_reset_requested',
   'user.password_reset',
+  'user.signed_up',
+  'user.verification_sent',
+  'user.email_verified',
+  'user.invited',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -44,6 +44,13 @@ const EnvSchema = z.object({
   RATE_LIMIT_DEVICE_PER_IP: seconds(30),
   RATE_LIMIT_PASSWORD_RESET_PER_IP: seconds(10),
   RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT: seconds(3),
+  RATE_LIMIT_SIGNUP_PER_IP: seconds(10),
+  RATE_LIMIT_SIGNUP_PER_ACCOUNT: seconds(3),
+  SIGNUP: z.enum(['closed', 'open', 'invite']).default('closed'),
+  SIGNUP_ALLOWED_DOMAINS: z.string().optional(),
+  REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false', '1', '0']).optional(),
+  EMAIL_VERIFICATION_TTL_SECONDS: seconds(86_400),
+  INVITATION_TTL_SECONDS: seconds(7 * 86_400),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
@@ -114,10 +121,13 @@ export interface Config {
     devicePerIp: number;
     passwordResetPerIp: number;
     passwordResetPerAccount: number;
+    signupPerIp: number;
+    signupPerAccount: number;
     adminPerKey: number;
   }>;
   /** How long a mailed password reset link works. */
   readonly passwordResetTtl: number;
+  readonly signup: SignupConfig;
   /** What every new password must meet, whoever sets it. */
   readonly passwordPolicy: Readonly<{ minLength: number }>;
   /** How long a rotated API key keeps working beside its successor. */
@@ -137,6 +147,20 @@ export interface Config {
   /** A configuration file `serve` applies at start (ostiary apply -f), when set. */
   readonly configFile: string | undefined;
   readonly mail: MailConfig;
+}
+
+/** Who may create an account, and what an address must prove. */
+export interface SignupConfig {
+  /** `closed`: only operators create people; `open`: anyone; `invite`: with an operator's invitation. */
+  readonly mode: 'closed' | 'open' | 'invite';
+  /** When not empty, open sign-up takes only addresses at these domains (lower case, exact). */
+  readonly allowedDomains: readonly string[];
+  /** People whose address is not verified cannot sign in. */
+  readonly requireVerifiedEmail: boolean;
+  /** How long a mailed verification link works. */
+  readonly verificationTtl: number;
+  /** How long a mailed invitation works. */
+  readonly invitationTtl: number;
 }
 
 /** An SMTP server as SMTP_URL names it; `password` must never reach a log. */
@@ -225,6 +249,23 @@ function mailConfig(e: z.infer<typeof EnvSchema>, production: boolean, dataDir: 
   return Object.freeze({ from, transport: 'files', directory: join(dataDir, 'mail') });
 }
 
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
+
+function signupConfig(e: z.infer<typeof EnvSchema>, mail: MailConfig): SignupConfig {
+  const allowedDomains = (e.SIGNUP_ALLOWED_DOMAINS ?? '').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
+  const bad = allowedDomains.find((domain) => !DOMAIN.test(domain));
+  if (bad !== undefined) throw new ConfigError(`SIGNUP_ALLOWED_DOMAINS: ${JSON.stringify(bad)} is not a domain name (comma-separated, e.g. example.com,example.org)`);
+  if (e.SIGNUP !== 'closed') requireMail({ mail }, `SIGNUP=${e.SIGNUP}`);
+  const required = e.REQUIRE_VERIFIED_EMAIL === undefined ? e.SIGNUP !== 'closed' : e.REQUIRE_VERIFIED_EMAIL === 'true' || e.REQUIRE_VERIFIED_EMAIL === '1';
+  return Object.freeze({
+    mode: e.SIGNUP,
+    allowedDomains: Object.freeze(allowedDomains),
+    requireVerifiedEmail: required,
+    verificationTtl: e.EMAIL_VERIFICATION_TTL_SECONDS,
+    invitationTtl: e.INVITATION_TTL_SECONDS,
+  });
+}
+
 /**
  * For features that send mail (sign-up, verification, password reset): they refuse to start
  * where mail is off, that is in production without SMTP_URL.
@@ -260,6 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
   const production = e.NODE_ENV === 'production';
   const dataDir = resolve(e.DATA_DIR);
   const issuer = checkIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`, production);
+  const mail = mailConfig(e, production, dataDir, issuer);
   return Object.freeze({
     production,
     port: e.PORT,
@@ -298,10 +340,13 @@ export function loadConfig(env: Env = process.env): Config {
       devicePerIp: e.RATE_LIMIT_DEVICE_PER_IP,
       passwordResetPerIp: e.RATE_LIMIT_PASSWORD_RESET_PER_IP,
       passwordResetPerAccount: e.RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT,
+      signupPerIp: e.RATE_LIMIT_SIGNUP_PER_IP,
+      signupPerAccount: e.RATE_LIMIT_SIGNUP_PER_ACCOUNT,
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
     passwordResetTtl: e.PASSWORD_RESET_TTL_SECONDS,
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
+    signup: signupConfig(e, mail),
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,
     workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),
@@ -309,7 +354,7 @@ export function loadConfig(env: Env = process.env): Config {
     cleanup: Object.freeze({ intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, batchSize: e.CLEANUP_BATCH_SIZE }),
     otel: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     configFile: e.CONFIG_FILE,
-    mail: mailConfig(e, production, dataDir, issuer),
+    mail,
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

@@ -1,2 +1,3 @@
 export { interactionRoutes } from './routes.ts';
 export { PASSWORD_RESET_PATH, passwordResetRoutes } from './password-reset.ts';
+export { accountLinkRoutes } from './account-links.ts';

@@ -1,11 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Actor } from '../audit/index.ts';
 import { OstiaryError, type ErrorCode } from '../errors.ts';
+import { accountCsrf } from './account-csrf.ts';
 import { registerPageDefaults } from './page-defaults.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { PasswordResets } from '../users/index.ts';
+import { visitorOf } from './visitor.ts';
 
 export const PASSWORD_RESET_PATH = '/account/password/reset';
 
@@ -23,10 +23,6 @@ const PASSWORD_PROBLEMS: Partial<Record<ErrorCode, string>> = {
   'user.password_too_weak': 'This password is too easy to guess. Try a longer phrase of unrelated words.',
 };
 
-// The browser's key to its forms' CSRF tokens: these pages belong to no sign-in request to bind them to.
-const CSRF_COOKIE = 'ostiary.account-csrf';
-const CSRF_COOKIE_FORM = /^[A-Za-z0-9_-]{43}$/;
-
 interface Deps {
   passwordResets: PasswordResets;
   i18n: I18n;
@@ -39,34 +35,17 @@ interface Deps {
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 type WithToken = { Params: { token: string } };
 
-function cookieOf(request: FastifyRequest): string | undefined {
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [name, value] = part.trim().split('=');
-    if (name === CSRF_COOKIE && value && CSRF_COOKIE_FORM.test(value)) return value;
-  }
-  return undefined;
-}
-
 /** "Forgot your password?": ask for a link by mail, then set a new password with it. */
 export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, csrf, limits, secure }: Deps): Promise<void> {
   await registerPageDefaults(app);
+  const forms = accountCsrf(csrf, secure);
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
-    const key = cookieOf(request);
-    if (!key || !csrf.verify(`account:${key}`, (request.body as Form['Body'] | undefined)?.csrf)) return reply.code(403).view('error', { message: FORGED });
+    if (!forms.verify(request)) return reply.code(403).view('error', { message: FORGED });
   });
 
-  /** The CSRF token for this browser's forms, setting its cookie when it has none yet. */
-  function csrfToken(request: FastifyRequest, reply: FastifyReply): string {
-    let key = cookieOf(request);
-    if (!key) {
-      key = randomBytes(32).toString('base64url');
-      reply.header('set-cookie', `${CSRF_COOKIE}=${key}; Path=/account; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`);
-    }
-    return csrf.tokenFor(`account:${key}`);
-  }
+  const csrfToken = (request: FastifyRequest, reply: FastifyReply) => forms.token(request, reply);
 
-  const actorOf = (request: FastifyRequest): Actor => ({ id: 'anonymous', ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
   const text = (value: unknown) => (typeof value === 'string' ? value : '');
 
   /** A refused link: its own page; anything else goes to the error handler. */
@@ -86,7 +65,7 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
     const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
     // Answered before the work is done: for a known address it writes a link and queues a
     // mail, for an unknown one it does not, and the answer's timing must not tell them apart.
-    void passwordResets.requestPasswordReset(email, actorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'password reset request failed'));
+    void passwordResets.requestPasswordReset(email, visitorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'password reset request failed'));
     return reply.view('reset-sent', {});
   });
 
@@ -102,7 +81,7 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
   app.post<WithToken & Form>(`${PASSWORD_RESET_PATH}/:token`, async (request, reply) => {
     const { token } = request.params;
     try {
-      await passwordResets.resetPassword(token, text(request.body?.password), actorOf(request));
+      await passwordResets.resetPassword(token, text(request.body?.password), visitorOf(request));
     } catch (error) {
       const problem = error instanceof OstiaryError ? PASSWORD_PROBLEMS[error.code] : undefined;
       if (!problem) return linkProblem(error, reply);

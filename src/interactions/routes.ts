@@ -7,8 +7,11 @@ import { registerPageDefaults } from './page-defaults.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
-import type { Users } from '../users/index.ts';
+import type { Signups, Users } from '../users/index.ts';
+import type { I18n } from '../i18n/index.ts';
 import { destinationOf } from './destination.ts';
+import { visitorOf } from './visitor.ts';
+import { signupRoutes, verifyFallback, type InteractionKit } from './signup.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -30,12 +33,14 @@ interface Deps {
   limits: RateLimitHooks;
   /** Mail can be sent: the login page links to the password reset. */
   passwordReset: boolean;
+  signups: Signups;
+  i18n: I18n;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await registerPageDefaults(app);
@@ -45,6 +50,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       request.interaction = await provider().interactionDetails(request.raw, reply.raw);
     } catch (error) {
       if (!(error instanceof errors.SessionNotFound)) throw error;
+      const fallback = verifyFallback(request.url);
+      if (fallback) return reply.redirect(fallback, 303);
       return reply.code(400).view('error', { message: EXPIRED });
     }
     if (request.method === 'POST' && !csrf.verify(request.interaction.uid, (request.body as Form['Body'] | undefined)?.csrf)) {
@@ -100,7 +107,14 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   }
 
   const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });
-  const page = (interaction: Interaction, data: Record<string, unknown>) => ({ uid: interaction.uid, csrf: csrf.tokenFor(interaction.uid), passwordReset, ...data });
+  const page = (interaction: Interaction, data: Record<string, unknown>) => ({
+    uid: interaction.uid,
+    csrf: csrf.tokenFor(interaction.uid),
+    passwordReset,
+    signup: signups.open,
+    ...data,
+  });
+  const loggedIn = (request: FastifyRequest, userId: string) => record(request, { type: 'login.success', outcome: 'success', actor: `user:${userId}`, subject: userId });
 
   app.get('/interaction/:uid', async (request, reply) => {
     const { interaction } = request;
@@ -124,13 +138,18 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
     const result = await users.authenticate(email, password);
     if (result.ok) {
-      await record(request, { type: 'login.success', outcome: 'success', actor: `user:${result.user.id}`, subject: result.user.id });
+      await loggedIn(request, result.user.id);
       return finish(request, reply, { login: { accountId: result.user.id } });
     }
     // The reason is for the audit trail; the person sees the same message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason } });
     if (result.lockedUntil) {
       await record(request, { type: 'login.lockout', outcome: 'failure', subject: result.userId ?? null, details: { lockedUntil: result.lockedUntil.toISOString() } });
+    }
+    if (result.reason === 'unverified' && passwordReset) {
+      const locale = i18n.negotiate({ uiLocales: interaction.params.ui_locales, acceptLanguage: request.headers['accept-language'] });
+      void signups.sendVerificationForSignIn(result.userId!, interaction.uid, visitorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'verification mail failed'));
+      return reply.code(403).view('verify-sent', page(interaction, { email }));
     }
     const client = await clientOf(interaction);
     return reply.code(401).view('login', page(interaction, { clientName: client.name, email, error: INVALID_LOGIN }));
@@ -153,4 +172,14 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     }
     return finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' });
   });
+
+  const kit: InteractionKit = {
+    interactionOf: (request) => request.interaction as ReturnType<InteractionKit['interactionOf']>,
+    page: (request, data) => page(request.interaction, data),
+    finish: (request, reply, result) => finish(request, reply, result),
+    wrongPrompt,
+    clientName: async (request) => (await clientOf(request.interaction)).name,
+    loggedIn,
+  };
+  if (passwordReset) signupRoutes(app, kit, { signups, i18n, limits });
 }

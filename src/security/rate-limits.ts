@@ -13,6 +13,8 @@ export interface RateLimitHooks {
   devicePerIp: preHandlerHookHandler;
   passwordResetPerIp: preHandlerHookHandler;
   passwordResetPerAccount: preHandlerHookHandler;
+  signupPerIp: preHandlerHookHandler;
+  signupPerAccount: preHandlerHookHandler;
   adminPerKey: preHandlerHookHandler;
 }
 
@@ -80,6 +82,8 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, c
     // Each request may mail someone: limited per sender and per address mailed.
     passwordResetPerIp: limit('reset-ip', rateLimits.passwordResetPerIp),
     passwordResetPerAccount: limit('reset-account', rateLimits.passwordResetPerAccount, accountOf),
+    signupPerIp: limit('signup-ip', rateLimits.signupPerIp),
+    signupPerAccount: limit('signup-account', rateLimits.signupPerAccount, accountOf),
     // Runs after API key authentication, which sets request.apiKeyId.
     adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),
   };

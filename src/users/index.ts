@@ -7,10 +7,15 @@ import type { Roles } from '../roles/index.ts';
 import { checkPassword, dummyPasswordHash, hashPassword, MAX_PASSWORD_INPUT, needsRehash, verifyPassword, type PasswordPolicy } from './passwords.ts';
 import { checkEmails } from './email-check.ts';
 import { emailKey, normalizeEmail } from './email.ts';
+import { cleanName } from './names.ts';
+import type { Transaction } from '../db/index.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
 export { MAX_PASSWORD_LENGTH, type PasswordPolicy } from './passwords.ts';
 export { createPasswordResets, type PasswordResets, type ResetLink } from './password-reset.ts';
+export { createLinks, type Links } from './links.ts';
+export { createSignups, type Signups, type VerificationLink } from './signup.ts';
+export type { UserMail, UserMailTemplate } from './user-mail.ts';
 export type { EmailCheck, EmailProblem } from './email-check.ts';
 
 export interface UserView {
@@ -47,7 +52,17 @@ export interface UserPatch {
 
 export type AuthResult =
   | { ok: true; user: UserView }
-  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'locked' | 'disabled'; userId?: string; lockedUntil?: Date };
+  | { ok: false; reason: 'unknown_email' | 'wrong_password' | 'locked' | 'disabled' | 'unverified'; userId?: string; lockedUntil?: Date };
+
+export interface NewUser {
+  email: string;
+  password: string;
+  name?: string;
+  emailVerified?: boolean;
+  roles?: readonly string[];
+  /** The language of mails to this person. */
+  locale?: string;
+}
 
 export interface LockoutPolicy {
   threshold: number;
@@ -61,9 +76,11 @@ export const ACTIVE_CACHE_MS = 1000;
 export interface UserPolicies {
   lockout: LockoutPolicy;
   passwordPolicy: PasswordPolicy;
+  /** Sign-in refuses people whose address is not verified (`reason: 'unverified'`). */
+  requireVerifiedEmail?: boolean;
 }
 
-export function createUsers(db: Database, roles: Roles, { lockout, passwordPolicy }: UserPolicies, grants: Grants, audit: Audit) {
+export function createUsers(db: Database, roles: Roles, { lockout, passwordPolicy, requireVerifiedEmail = false }: UserPolicies, grants: Grants, audit: Audit) {
   // Introspection asks on every request; disabling also revokes the grants at once, everywhere.
   const active = createTtlCache<boolean>(ACTIVE_CACHE_MS);
 
@@ -94,20 +111,24 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
   return {
     resolve,
 
-    async create(input: { email: string; password: string; name?: string; emailVerified?: boolean; roles?: readonly string[] }, actor: Actor): Promise<UserView> {
+    /** A new person; `alsoIn` runs in the same transaction (e.g. using up an invitation). */
+    async create(input: NewUser, actor: Actor, alsoIn?: (tx: Transaction) => Promise<void>): Promise<UserView> {
       const email = normalizeEmail(input.email);
-      checkPassword(input.password, passwordPolicy, [email, input.name ?? '']);
+      const name = cleanName(input.name);
+      checkPassword(input.password, passwordPolicy, [email, name ?? '']);
       const roleIds = await roles.idsOf(input.roles ?? []);
       const data = {
         id: randomUUID(),
         email,
-        name: input.name?.trim() || null,
+        name,
+        locale: input.locale ?? null,
         emailVerified: input.emailVerified ?? false,
         passwordHash: await hashPassword(input.password),
         roles: { create: roleIds.map((roleId) => ({ roleId })) },
       };
       try {
         return await db.$transaction(async (tx) => {
+          await alsoIn?.(tx);
           const row = await tx.user.create({ data, select: SELECT });
           await audit.change(actor, { type: 'user.created', subject: row.id }, tx);
           return view(row);
@@ -129,7 +150,7 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
       const user = await resolve(idOrEmail);
       const roleIds = patch.roles ? await roles.idsOf(patch.roles) : undefined;
       const data = {
-        ...(patch.name !== undefined ? { name: patch.name?.trim() || null } : {}),
+        ...(patch.name !== undefined ? { name: cleanName(patch.name) } : {}),
         ...(patch.emailVerified !== undefined ? { emailVerified: patch.emailVerified } : {}),
         ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
@@ -200,6 +221,8 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
       if (locked) return { ok: false, reason: 'locked', userId: user.id };
       const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
       await db.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null, ...rehash } });
+      // Said only after the right password: it tells nothing to someone guessing addresses.
+      if (requireVerifiedEmail && !user.emailVerified) return { ok: false, reason: 'unverified', userId: user.id };
       return { ok: true, user: (await findById(user.id))! };
     },
   };

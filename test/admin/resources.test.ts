@@ -106,6 +106,19 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
     }
   });
 
+  it('invites an address and resends a verification link', async () => {
+    const invited = await call('POST', '/invitations', { email: 'Grace@Example.com' });
+    expect(invited).toMatchObject({ status: 201, body: { email: 'grace@example.com', expires_at: expect.any(String) } });
+    const user = await call('POST', '/users', { email: 'linus@example.com', password: 'a long enough password' });
+    expect(await call('POST', `/users/${user.body.id}/verification`)).toMatchObject({ status: 202, body: { email: 'linus@example.com' } });
+    await call('PATCH', `/users/${user.body.id}`, { email_verified: true });
+    expect(await call('POST', `/users/${user.body.id}/verification`)).toMatchObject({ status: 409, body: { code: 'user.already_verified' } });
+    expect(await call('POST', '/invitations', { email: 'linus@example.com' })).toMatchObject({ status: 409, body: { code: 'user.email_taken' } });
+    expect(await call('POST', '/invitations', { email: 'not an address' })).toMatchObject({ status: 400, body: { code: 'user.email_invalid' } });
+    const templates = (await server.services.audit.list({ type: 'mail.queued' })).map((e) => (e.details as { template: string }).template);
+    expect(templates).toEqual(expect.arrayContaining(['invitation', 'verify-email']));
+  });
+
   it('answers bad input with problem+json naming the problem', async () => {
     const cases: [string, string, unknown, number, RegExp][] = [
       ['POST', '/clients', { client_name: 'x', grant_types: ['authorization_code'], redirect_uris: ['https://a.example.com/cb'], colour: 'red' }, 400, /unknown field colour/],

@@ -109,6 +109,18 @@ describe('ostiary CLI', { timeout: 120_000 }, () => {
     expect(common.stderr).not.toContain('password1234');
   });
 
+  it('invites an address and resends a verification link, mailing each (as .eml files without SMTP_URL)', async () => {
+    const invited = await json(['users', 'invite', '--email', 'Barbara@Example.com']);
+    expect(invited).toMatchObject({ email: 'barbara@example.com', expires_at: expect.any(String) });
+    const taken = await run(['users', 'invite', '--email', 'ada@example.com']);
+    expect(taken.code).toBe(4);
+    expect((await json(['users', 'resend-verification', 'ada@example.com'])).email).toBe('ada@example.com');
+    const unknown = await run(['users', 'resend-verification', 'nobody@example.com']);
+    expect(unknown.code).toBe(3);
+    const queued = await json(['audit', '--type', 'mail.queued']);
+    expect(queued.map((e: { details: { template: string } }) => e.details.template)).toEqual(expect.arrayContaining(['invitation', 'verify-email']));
+  });
+
   it('names the variable when the configuration is wrong', async () => {
     const result = await ostiary(['clients', 'list'], { ...env, PORT: 'abc' });
     expect(result.code).toBe(2);

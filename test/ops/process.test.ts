@@ -7,7 +7,7 @@ import { createProviderStore } from '../../src/provider-store/index.ts';
 import { createClientStore } from '../../src/clients/index.ts';
 import { createAudit } from '../../src/audit/index.ts';
 import { createCleanup } from '../../src/jobs/cleanup.ts';
-import { createPasswordResets } from '../../src/users/index.ts';
+import { createLinks } from '../../src/users/index.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { freePort } from '../support/server.ts';
 import { loadConfig } from '../../src/config/index.ts';
@@ -146,8 +146,7 @@ describe('cleanup job', () => {
       const past = new Date(Date.now() - 1000);
       const later = new Date(Date.now() + 600_000);
       await handle.db.oneTimeToken.createMany({ data: [link('old', past), link('old-used', past, past), link('old-2', past), link('live', later), link('live-used', later, past)] });
-      // Only deleteExpired runs here: the links' other collaborators are not reached.
-      const links = createPasswordResets({ db: handle.db, audit, mail: null as never, grants: null as never, issuer: 'http://localhost', ttlSeconds: 1800, passwordPolicy: { minLength: 12 }, defaultLocale: 'en' });
+      const links = createLinks(handle.db, () => new Date());
 
       const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }, links).run();
       expect(result).toEqual({ expiredRows: 5, auditEvents: 1, expiredLinks: 3 });

@@ -33,7 +33,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -120,7 +120,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `${name} on the admin API`, path: `/admin/api/v1/clients?${name}=osk_0123456789abcdef_${big(43)}` },
     );
   }
-  for (const action of ['login', 'consent', 'abort']) {
+  for (const action of ['login', 'consent', 'abort', 'signup', `verify/${'A'.repeat(43)}`]) {
     inputs.push(
       { name: `${action} without CSRF`, path: action, method: 'POST', headers: form, body: 'email=ada%40example.com&password=x', withInteraction: true },
       { name: `${action} bad JSON`, path: action, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":', withInteraction: true },
@@ -129,9 +129,14 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `${action} wrong method`, path: action, method: 'PUT', headers: form, body: 'x=1', withInteraction: true },
     );
   }
-  // The password reset pages: no CSRF cookie or token, malformed bodies, links that are not ours.
+  inputs.push(
+    { name: 'verification link of the sign-in request, unknown token', path: `verify/${'A'.repeat(43)}`, withInteraction: true },
+    { name: 'verification link of the sign-in request, bad token', path: `verify/${'%3Cscript%3E'.padEnd(43, 'x')}`, withInteraction: true },
+    { name: 'sign-up post, name with control characters', path: 'signup', method: 'POST', headers: form, body: 'email=x%40example.com&name=%00%1b&password=x', withInteraction: true },
+  );
+  // The password reset, verification and invitation pages: no CSRF cookie or token, malformed bodies, links that are not ours.
   const aToken = `${RESET}/${'A'.repeat(43)}`;
-  for (const path of [RESET, aToken]) {
+  for (const path of [RESET, aToken, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`]) {
     inputs.push(
       { name: `${path} without CSRF`, path, method: 'POST', headers: form, body: 'email=ada%40example.com&password=a+long+enough+password' },
       { name: `${path} forged CSRF`, path, method: 'POST', headers: { ...form, cookie: `ostiary.account-csrf=${'B'.repeat(43)}` }, body: `email=ada%40example.com&password=a+long+enough+password&csrf=${'C'.repeat(43)}` },
@@ -150,6 +155,15 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'reset link path traversal', path: `${RESET}/..%2f..%2fetc%2fpasswd` },
     { name: 'reset link null byte', path: `${RESET}/${'A'.repeat(20)}%00${'A'.repeat(22)}` },
   );
+  for (const base of ['/account/verify', '/account/invitation']) {
+    inputs.push(
+      { name: `${base} unknown token`, path: `${base}/${'A'.repeat(43)}` },
+      { name: `${base} short token`, path: `${base}/abc` },
+      { name: `${base} overlong token`, path: `${base}/${big(500)}` },
+      { name: `${base} bad characters`, path: `${base}/${'%3Cscript%3E'.padEnd(43, 'x')}` },
+      { name: `${base} path traversal`, path: `${base}/..%2f..%2fetc%2fpasswd` },
+    );
+  }
   return inputs;
 }
 
@@ -163,7 +177,7 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   let web: { id: string; secret: string };
 
   beforeAll(async () => {
-    server = await startTestServer(kind, { RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
+    server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
     await setUpWorker(server);
     await server.services.users.create(ADA, TEST_ACTOR);
     web = await createWebClient(server, { postLogoutRedirectUris: ['https://app.example.com/bye'] });

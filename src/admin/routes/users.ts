@@ -7,7 +7,7 @@ import * as s from '../schemas.ts';
 
 export async function userRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { users, grants } = services;
+  const { users, grants, signups } = services;
   const tags = ['users'];
 
   app.get(
@@ -52,6 +52,16 @@ export async function userRoutes(fastify: FastifyInstance, { services }: AdminDe
   app.post('/users/:id/password', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, body: s.password } }, async (request, reply) => {
     await users.setPassword(request.params.id, request.body.password, actorOf(request));
     return reply.code(204).send();
+  });
+
+  app.post('/users/:id/verification', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, response: { 202: s.mailed } } }, async (request, reply) => {
+    const { email } = await signups.resendVerification(request.params.id, actorOf(request));
+    return reply.code(202).send({ email });
+  });
+
+  app.post('/invitations', { config: { scope: 'users:write' }, schema: { tags, body: s.invitationCreate, response: { 201: s.invitation } } }, async (request, reply) => {
+    const invitation = await signups.invite(request.body.email, actorOf(request));
+    return reply.code(201).send({ email: invitation.email, expires_at: invitation.expiresAt.toISOString() });
   });
 
   app.get('/users/:id/grants', { config: { scope: 'users:read' }, schema: { tags, params: s.idParams, response: { 200: s.grants } } }, async (request) => {

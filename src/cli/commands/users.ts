@@ -74,5 +74,17 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const check = await users.checkEmails(values.fix ? { actor: ctx.actor } : undefined);
     return out.result(checkJson(check), () => checkText(check));
   }
-  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails');
+  if (verb === 'invite') {
+    const { values } = parse(args, { email: { type: 'string' } });
+    const { signups } = await ctx.services();
+    const invitation = await signups.invite(required(values.email, '--email'), ctx.actor);
+    return out.result({ email: invitation.email, expires_at: invitation.expiresAt }, () => `invited ${invitation.email}: the mailed link works until ${invitation.expiresAt.toISOString()}`);
+  }
+  if (verb === 'resend-verification') {
+    const { positionals } = parse(args, {}, true);
+    const { signups } = await ctx.services();
+    const { email } = await signups.resendVerification(onePositional(positionals, 'user id or email'), ctx.actor);
+    return out.result({ email }, () => `mailed a new verification link to ${email}`);
+  }
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification');
 }

@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OstiaryError, type ErrorCode } from '../errors.ts';
+import type { I18n } from '../i18n/index.ts';
+import type { Csrf } from '../security/index.ts';
+import type { Signups } from '../users/index.ts';
+import { accountCsrf } from './account-csrf.ts';
+import { registerPageDefaults } from './page-defaults.ts';
+import { problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './signup.ts';
+import { visitorOf } from './visitor.ts';
+
+const FORGED = 'This form could not be accepted. Open the page again and retry.';
+
+const INVITATION_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  'user.invitation_invalid': 'This invitation is not valid. Ask the person who invited you for a new one.',
+  'user.invitation_used': 'This invitation was used already. Sign in with the account it created.',
+  'user.invitation_expired': 'This invitation has expired. Ask the person who invited you for a new one.',
+  // Someone signed up or was created with this address after the invitation was mailed.
+  'user.email_taken': 'An account with this address exists already. Sign in with it, or reset its password.',
+};
+
+interface Deps {
+  signups: Signups;
+  i18n: I18n;
+  csrf: Csrf;
+  /** The issuer is https: the CSRF cookie is Secure. */
+  secure: boolean;
+}
+
+type WithToken = { Params: { token: string } };
+type InvitationForm = WithToken & { Body: { name?: unknown; password?: unknown; csrf?: unknown } };
+
+/**
+ * Mailed links opened outside a sign-in request: confirming an address (when its sign-in
+ * request is gone or the link opens in another browser) and accepting an invitation.
+ */
+export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, csrf, secure }: Deps): Promise<void> {
+  await registerPageDefaults(app);
+  const forms = accountCsrf(csrf, secure);
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: FORGED });
+  });
+  const refuse = (reply: FastifyReply, error: unknown, problems: Partial<Record<ErrorCode, string>>) => {
+    const problem = problemOf(error, problems);
+    return reply.code(problem.status).view('error', { message: problem.message });
+  };
+  const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
+
+  app.get<WithToken>('/account/verify/:token', async (request, reply) => {
+    try {
+      const link = await signups.verificationLink(request.params.token);
+      return reply.view('verify', { csrf: forms.token(request, reply), email: link.email, action: `/account/verify/${request.params.token}` });
+    } catch (error) {
+      return refuse(reply, error, VERIFICATION_PROBLEMS);
+    }
+  });
+
+  app.post<WithToken>('/account/verify/:token', async (request, reply) => {
+    try {
+      await signups.verifyEmail(request.params.token, visitorOf(request));
+    } catch (error) {
+      return refuse(reply, error, VERIFICATION_PROBLEMS);
+    }
+    return reply.view('verified', {});
+  });
+
+  const invitationForm = (request: FastifyRequest<WithToken>, reply: FastifyReply, email: string, name: string, error: string | null, status = 200) =>
+    reply.code(status).view('invitation', { csrf: forms.token(request, reply), email, name, error, passwordMinLength: signups.passwordMinLength, action: `/account/invitation/${request.params.token}` });
+
+  app.get<WithToken>('/account/invitation/:token', async (request, reply) => {
+    try {
+      const { email } = await signups.invitation(request.params.token);
+      return invitationForm(request, reply, email, '', null);
+    } catch (error) {
+      return refuse(reply, error, INVITATION_PROBLEMS);
+    }
+  });
+
+  app.post<InvitationForm>('/account/invitation/:token', async (request, reply) => {
+    const name = text(request.body?.name, 1024);
+    const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
+    try {
+      await signups.acceptInvitation(request.params.token, { name, password: text(request.body?.password, 1024) }, visitorOf(request), locale);
+    } catch (error) {
+      const formProblem = error instanceof OstiaryError ? SIGNUP_PROBLEMS[error.code] : undefined;
+      if (!formProblem) return refuse(reply, error, INVITATION_PROBLEMS);
+      const { email } = await signups.invitation(request.params.token);
+      return invitationForm(request, reply, email, name, formProblem, 400);
+    }
+    return reply.view('invitation-done', {});
+  });
+}

@@ -1,0 +1,126 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { InteractionResults } from 'oidc-provider';
+import { OstiaryError, type ErrorCode } from '../errors.ts';
+import type { I18n, Locale } from '../i18n/index.ts';
+import type { RateLimitHooks } from '../security/index.ts';
+import type { Signups } from '../users/index.ts';
+import { visitorOf } from './visitor.ts';
+
+/** What the sign-in request's routes share with these (src/interactions/routes.ts). */
+export interface InteractionKit {
+  /** The sign-in request this request belongs to: its uid, prompt and parameters. */
+  interactionOf(request: FastifyRequest): { uid: string; prompt: { name: string }; params: Record<string, unknown> };
+  page(request: FastifyRequest, data: Record<string, unknown>): Record<string, unknown>;
+  finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults): Promise<unknown>;
+  wrongPrompt(reply: FastifyReply): unknown;
+  clientName(request: FastifyRequest): Promise<string>;
+  loggedIn(request: FastifyRequest, userId: string): Promise<void>;
+}
+
+interface Deps {
+  signups: Signups;
+  i18n: I18n;
+  limits: RateLimitHooks;
+}
+
+type SignupForm = { Body: { email?: unknown; name?: unknown; password?: unknown; csrf?: unknown } };
+type WithToken = { Params: { uid: string; token: string } };
+
+/** What the person reads for a refusal of the form they filled in; anything else is our error page. */
+export const SIGNUP_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  'user.email_invalid': 'Enter a valid email address.',
+  'user.signup_domain_refused': 'Accounts cannot be created for addresses at this domain.',
+  'user.name_invalid': 'Your name must be at most 200 characters long.',
+  'user.password_too_short': 'This password is too short.',
+  'user.password_too_long': 'This password is too long.',
+  'user.password_too_weak': 'This password is too easy to guess. Try a longer phrase of unrelated words.',
+};
+
+export const VERIFICATION_PROBLEMS: Partial<Record<ErrorCode, string>> = {
+  'user.verification_link_invalid': 'This confirmation link is not valid. Sign in to get a new one.',
+  'user.verification_link_used': 'This confirmation link was used already. Sign in to continue.',
+  'user.verification_link_expired': 'This confirmation link has expired. Sign in to get a new one.',
+};
+
+const VERIFY_PATH = /^\/interaction\/[^/?#]+\/verify\/([A-Za-z0-9_-]{43})(?:\?.*)?$/;
+
+/**
+ * Where a verification link goes when its sign-in request is gone (expired, or the link was
+ * opened in another browser): the page that verifies the address alone.
+ */
+export function verifyFallback(url: string): string | undefined {
+  const token = VERIFY_PATH.exec(url)?.[1];
+  return token ? `/account/verify/${token}` : undefined;
+}
+
+const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
+
+/** The person-facing words for a typed refusal, when `problems` has them; else rethrows. */
+export function problemOf(error: unknown, problems: Partial<Record<ErrorCode, string>>): { status: number; message: string } {
+  const message = error instanceof OstiaryError ? problems[error.code] : undefined;
+  if (!message) throw error;
+  return { status: (error as OstiaryError).status, message };
+}
+
+/** "Create an account" inside a sign-in request, and the mailed link that confirms the address. */
+export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signups, i18n, limits }: Deps): void {
+  const localeOf = (request: FastifyRequest): Locale =>
+    i18n.negotiate({ uiLocales: kit.interactionOf(request).params.ui_locales, acceptLanguage: request.headers['accept-language'] });
+
+  if (signups.open) {
+    const form = async (request: FastifyRequest, reply: FastifyReply, values: { email: string; name: string }, error: string | null, status = 200) =>
+      reply.code(status).view('signup', kit.page(request, { clientName: await kit.clientName(request), passwordMinLength: signups.passwordMinLength, ...values, error }));
+
+    app.get('/interaction/:uid/signup', async (request, reply) => {
+      if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+      return form(request, reply, { email: text(kit.interactionOf(request).params.login_hint, 320), name: '' }, null);
+    });
+
+    app.post<SignupForm>('/interaction/:uid/signup', { preHandler: [limits.signupPerIp, limits.signupPerAccount] }, async (request, reply) => {
+      const interaction = kit.interactionOf(request);
+      if (interaction.prompt.name !== 'login') return kit.wrongPrompt(reply);
+      const values = { email: text(request.body?.email, 320).trim(), name: text(request.body?.name, 1024) };
+      let checked;
+      try {
+        checked = signups.check({ ...values, password: text(request.body?.password) });
+      } catch (error) {
+        const problem = problemOf(error, SIGNUP_PROBLEMS);
+        return form(request, reply, values, problem.message, problem.status);
+      }
+      // Answered before the work is done: a new address gets an account and a link, a taken one
+      // a notice to its owner, and neither the page nor its timing tells them apart.
+      void signups.signUp(checked, interaction.uid, visitorOf(request), localeOf(request)).catch((err: unknown) => request.log.error({ err }, 'sign-up failed'));
+      return reply.view('verify-sent', kit.page(request, { email: checked.email }));
+    });
+  }
+
+  const confirmPage = async (request: FastifyRequest<WithToken>, reply: FastifyReply) => {
+    const link = await signups.verificationLink(request.params.token);
+    if (link.returnTo !== request.params.uid) return reply.redirect(`/account/verify/${request.params.token}`, 303);
+    return reply.view('verify', kit.page(request, { email: link.email, action: `/interaction/${request.params.uid}/verify/${request.params.token}` }));
+  };
+
+  app.get<WithToken>('/interaction/:uid/verify/:token', async (request, reply) => {
+    try {
+      return await confirmPage(request, reply);
+    } catch (error) {
+      const problem = problemOf(error, VERIFICATION_PROBLEMS);
+      return reply.code(problem.status).view('error', { message: problem.message });
+    }
+  });
+
+  app.post<WithToken>('/interaction/:uid/verify/:token', async (request, reply) => {
+    let link;
+    try {
+      link = await signups.verifyEmail(request.params.token, visitorOf(request));
+    } catch (error) {
+      const problem = problemOf(error, VERIFICATION_PROBLEMS);
+      return reply.code(problem.status).view('error', { message: problem.message });
+    }
+    const interaction = kit.interactionOf(request);
+    if (link.returnTo !== interaction.uid || interaction.prompt.name !== 'login') return reply.view('verified', {});
+    // The address is proven by the link, the password by this browser's sign-up or sign-in.
+    await kit.loggedIn(request, link.userId);
+    return kit.finish(request, reply, { login: { accountId: link.userId } });
+  });
+}
