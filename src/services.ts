@@ -92,6 +92,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       audit,
       issuer: config.issuer,
       ttlSeconds: config.passwordResetTtl,
+      revokesGrants: config.passwordResetRevokesGrants,
       passwordPolicy: config.passwordPolicy,
       defaultLocale: i18n.defaultLocale,
     });

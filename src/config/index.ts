@@ -52,6 +52,7 @@ const EnvSchema = z.object({
   EMAIL_VERIFICATION_TTL_SECONDS: seconds(86_400),
   INVITATION_TTL_SECONDS: seconds(7 * 86_400),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
+  PASSWORD_RESET_REVOKES_GRANTS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
@@ -127,6 +128,8 @@ export interface Config {
   }>;
   /** How long a mailed password reset link works. */
   readonly passwordResetTtl: number;
+  /** A password reset also revokes the person's grants and refresh tokens (sessions end either way). */
+  readonly passwordResetRevokesGrants: boolean;
   readonly signup: SignupConfig;
   /** What every new password must meet, whoever sets it. */
   readonly passwordPolicy: Readonly<{ minLength: number }>;
@@ -345,6 +348,7 @@ export function loadConfig(env: Env = process.env): Config {
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
     passwordResetTtl: e.PASSWORD_RESET_TTL_SECONDS,
+    passwordResetRevokesGrants: e.PASSWORD_RESET_REVOKES_GRANTS,
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
     signup: signupConfig(e, mail),
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,

@@ -58,6 +58,11 @@ export function createGrants(db: Database, store: ProviderStore) {
       return store.deleteAccount(accountId);
     },
 
+    /** Signs a person out of the provider everywhere; what apps hold (grants, refresh tokens) stays. */
+    async endSessions(accountId: string): Promise<void> {
+      await store.deleteSessions(accountId);
+    },
+
     async revokeForClient(clientId: string): Promise<number> {
       return revoke(await store.grantIds({ clientId }));
     },

@@ -163,6 +163,11 @@ export function createProviderStore(db: Database) {
       await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: ids } }, { type: 'Grant', id: { in: ids } }] } });
     },
 
+    /** Deletes a person's sessions with the provider (their grants and tokens stay). */
+    async deleteSessions(accountId: string): Promise<void> {
+      await db.oidcPayload.deleteMany({ where: { type: 'Session', accountId } });
+    },
+
     /**
      * Deletes every row of a person: sessions, grants, and every code and token issued to them
      * or under their grants. Returns how many grants they held.

@@ -17,6 +17,8 @@ export interface PasswordResetDeps {
   audit: Audit;
   issuer: string;
   ttlSeconds: number;
+  /** Grants and refresh tokens go too; else only the sessions end. */
+  revokesGrants: boolean;
   passwordPolicy: PasswordPolicy;
   defaultLocale: Locale;
 }
@@ -28,7 +30,7 @@ export interface ResetLink {
 }
 
 /** Password reset by a mailed single-use link (`OneTimeToken`, purpose `password_reset`). */
-export function createPasswordResets({ db, links, mail, grants, audit, issuer, ttlSeconds, passwordPolicy, defaultLocale }: PasswordResetDeps) {
+export function createPasswordResets({ db, links, mail, grants, audit, issuer, ttlSeconds, revokesGrants, passwordPolicy, defaultLocale }: PasswordResetDeps) {
   const linkFor = (token: string) => `${issuer}/account/password/reset/${token}`;
 
   /** The usable link for `token`, whose person is still active; else the typed refusal. */
@@ -64,8 +66,8 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
     },
 
     /**
-     * Sets the new password with the link, once. Clears a lockout and ends everything the person
-     * holds with the provider (sessions, grants, refresh tokens).
+     * Sets the new password with the link, once. Clears a lockout and ends the person's sessions,
+     * and unless configured otherwise their grants and refresh tokens.
      */
     async resetPassword(token: string, newPassword: string, actor: Actor): Promise<ResetLink> {
       const { row, userId, name } = await usable(token);
@@ -77,8 +79,9 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
         await audit.change(actor, { type: 'user.password_reset', subject: userId }, tx);
         return updated;
       });
-      await grants.endEverything(user.id);
-      await mail.queue('password-changed', user.email, {}, isLocale(user.locale) ? user.locale : defaultLocale, actor);
+      if (revokesGrants) await grants.endEverything(user.id);
+      else await grants.endSessions(user.id);
+      await mail.queue('password-changed', user.email, { apps_signed_out: revokesGrants ? 'yes' : 'no' }, isLocale(user.locale) ? user.locale : defaultLocale, actor);
       return { userId: user.id, email: user.email };
     },
   };

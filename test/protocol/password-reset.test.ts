@@ -196,3 +196,42 @@ describe.each(DATABASES)('password reset by a mailed link (%s)', (kind) => {
     expect((await server.services.users.authenticate(BOB.email, 'a password too late')).ok).toBe(false);
   });
 });
+
+describe('password reset that keeps what apps hold (PASSWORD_RESET_REVOKES_GRANTS=false)', () => {
+  let smtp: TestSmtp;
+  let server: TestServer;
+  let web: Credentials;
+
+  beforeAll(async () => {
+    smtp = await startSmtp();
+    server = await startTestServer('sqlite', { SMTP_URL: smtp.url(), PASSWORD_RESET_REVOKES_GRANTS: 'false' });
+    await server.services.users.create(ADA, TEST_ACTOR);
+    web = await createWebClient(server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await smtp?.close();
+  });
+
+  it('ends the sessions but keeps grants and offline refresh tokens, and the notice says so', async () => {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const signedIn = new UserAgent();
+    // A refresh token without offline_access lives only as long as its session, whatever the setting.
+    const { tokens } = await codeFlow(rp, ADA, { agent: signedIn, extra: { scope: 'openid email offline_access', prompt: 'consent' } });
+
+    const browser = new UserAgent();
+    const page = await browser.follow(`${server.issuer}/account/password/reset`, REDIRECT);
+    await browser.submit(page.url, page.body!, RESET_FORM, { email: ADA.email }, REDIRECT);
+    const mail = await eventually(() => smtp.to(ADA.email)[0], 'the reset mail');
+    const link = mail.parsed.text!.match(/https?:\/\/\S+/g)!.find((url) => url.startsWith(`${server.issuer}/`))!;
+    const form = await browser.follow(link, REDIRECT);
+    expect((await browser.submit(form.url, form.body!, RESET_FORM, { password: NEW_PASSWORD }, REDIRECT)).response!.status).toBe(200);
+
+    const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
+    expect(refreshed.access_token).toEqual(expect.any(String));
+    const again = await signedIn.follow((await startFlow(rp)).url, REDIRECT);
+    expect(again.body).toMatch(LOGIN_FORM);
+    const notice = await eventually(() => smtp.to(ADA.email)[1], 'the notice');
+    expect(notice.parsed.text).toContain('applications you use stay signed in');
+  });
+});
