@@ -1,0 +1,130 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_ACTOR } from '../support/actor.ts';
+import { createWebClient, type Credentials } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover, oidc } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { eventually, startSmtp, type TestSmtp } from '../mail/support.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// CI installs Debian's chromium; elsewhere a machine without it reports these tests as skipped.
+const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const SCREENSHOTS = 'test-results/screenshots';
+const PASSWORD = 'lantern orchard velvet compass';
+
+describe.skipIf(!available)('sign-up and verification pages in Chromium', () => {
+  let smtp: TestSmtp;
+  let server: TestServer;
+  let browser: Browser;
+  let client: Credentials;
+  /** Serious or critical axe-core violations per page visited, by name. */
+  const violations: Record<string, string[]> = {};
+
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    smtp = await startSmtp();
+    server = await startTestServer('sqlite', { SMTP_URL: smtp.url(), SIGNUP: 'open' });
+    client = await createWebClient(server, { name: 'Web App', grantTypes: ['authorization_code'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    await smtp?.close();
+  });
+
+  /** A phone-width page with JavaScript off (the pages must not need it); the client's callback is stubbed. */
+  async function newPage() {
+    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 375, height: 740 } });
+    await context.route(`${REDIRECT}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<p>client callback</p>' }));
+    return context.newPage();
+  }
+
+  /** Saves a screenshot of the page, and checks the same HTML with axe-core in a scripted page of its own. */
+  async function review(page: Page, name: string) {
+    await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+    const html = await page.content();
+    const checker = await browser.newContext({ bypassCSP: true, viewport: { width: 375, height: 740 } });
+    const copy = await checker.newPage();
+    // The same document again, without asking the server (a form's answer cannot be fetched twice); its stylesheet from the server.
+    await copy.route(page.url(), (route) => route.fulfill({ status: 200, contentType: 'text/html', body: html }));
+    await copy.goto(page.url());
+    await copy.evaluate(AXE);
+    violations[name] = (await copy.evaluate(
+      "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))",
+    )) as string[];
+    const scrolls = await copy.evaluate('document.documentElement.scrollWidth > window.innerWidth');
+    if (scrolls) violations[name]!.push('scrolls sideways at 375 px');
+    await checker.close();
+  }
+
+  it('signs up inside an authorization request, confirms the address by the mailed link and reaches the app', async () => {
+    const rp = await discover(server.issuer, client.id, client.secret);
+    const flow = await startFlow(rp);
+    const page = await newPage();
+    await page.goto(flow.url.toString());
+    await page.getByRole('link', { name: 'Create an account' }).click();
+
+    await expect(page.title()).resolves.toBe('Create an account · Ostiary');
+    expect(await page.getByLabel('Password').getAttribute('autocomplete')).toBe('new-password');
+    await review(page, 'signup');
+    await page.getByLabel('Email').fill('grace@example.com');
+    await page.getByLabel('Name').fill('Grace Hopper');
+    await page.getByLabel('Password').fill('password1234');
+    await page.getByRole('button', { name: 'Create the account' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('too easy to guess');
+    await review(page, 'signup-refused');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create the account' }).click();
+    await expect(page.title()).resolves.toBe('Check your mail · Ostiary');
+    await review(page, 'signup-check-mail');
+
+    const mail = await eventually(() => smtp.to('grace@example.com')[0], 'the verification mail');
+    const link = mail.parsed.text!.match(/https?:\/\/\S+/g)!.find((url) => url.startsWith(`${server.issuer}/`))!;
+    await page.goto(link);
+    await expect(page.title()).resolves.toBe('Confirm your address · Ostiary');
+    await review(page, 'verify');
+    await page.getByRole('button', { name: 'Confirm my address' }).click();
+    await expect(page.title()).resolves.toBe('Authorize · Ostiary');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${REDIRECT}**`);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.claims()).toMatchObject({ email: 'grace@example.com', email_verified: true });
+    await page.context().close();
+  });
+
+  it('shows the other verification and invitation pages', async () => {
+    await server.services.users.create({ email: 'ken@example.com', password: PASSWORD }, TEST_ACTOR);
+    await server.services.signups.resendVerification('ken@example.com', TEST_ACTOR);
+    const verification = await eventually(() => smtp.to('ken@example.com')[0], 'the verification mail');
+    const page = await newPage();
+    await page.goto(verification.parsed.text!.match(/https?:\/\/\S+\/account\/verify\/\S+/)![0]);
+    await page.getByRole('button', { name: 'Confirm my address' }).click();
+    await expect(page.title()).resolves.toBe('Address confirmed · Ostiary');
+    await review(page, 'verified');
+
+    await server.services.signups.invite('barbara@example.com', TEST_ACTOR);
+    const invitation = await eventually(() => smtp.to('barbara@example.com')[0], 'the invitation');
+    await page.goto(invitation.parsed.text!.match(/https?:\/\/\S+\/account\/invitation\/\S+/)![0]);
+    await expect(page.title()).resolves.toBe('Create your account · Ostiary');
+    await review(page, 'invitation');
+    await page.getByLabel('Name').fill('Barbara Liskov');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create the account' }).click();
+    await expect(page.title()).resolves.toBe('Account created · Ostiary');
+    await review(page, 'invitation-done');
+    await page.context().close();
+  });
+
+  it('has no serious or critical accessibility violations and no sideways scrolling on these pages', () => {
+    expect(Object.keys(violations).length).toBeGreaterThanOrEqual(7);
+    expect(violations).toEqual(Object.fromEntries(Object.keys(violations).map((name) => [name, []])));
+  });
+});
