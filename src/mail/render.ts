@@ -26,7 +26,7 @@ export function isMailTemplate(value: unknown): value is MailTemplate {
  */
 export function createMailRenderer(i18n: I18n) {
   const html = createViews().eta;
-  const text = new Eta({ views: VIEWS_DIR, autoEscape: false, cache: true });
+  const text = new Eta({ views: VIEWS_DIR, autoEscape: false, cache: true, autoTrim: [false, false] });
 
   return async (template: MailTemplate, params: MailParams, locale: Locale): Promise<RenderedMail> => {
     const t = i18n.translator(locale);

@@ -69,6 +69,8 @@ describe.each(DATABASES)('sign-up, email verification and invitations (%s)', (ki
 
     const { mail, link } = await mailTo('grace@example.com');
     expect(mail.parsed.subject).toBe('Confirm your Ostiary address');
+    // Plain text in paragraphs: the link on a line of its own, a blank line either side.
+    expect(mail.parsed.text).toMatch(/^Hello,\n\n.+\n\nhttp\S+\n\n/);
     expect(link).toMatch(new RegExp(`^${server.issuer}/interaction/[^/]+/verify/[A-Za-z0-9_-]{43}$`));
     const user = await server.services.users.resolve('grace@example.com');
     expect(user).toMatchObject({ name: 'Grace Hopper', emailVerified: false });
