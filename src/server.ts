@@ -7,7 +7,7 @@ import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, Sha
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { accountLinkRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
-import { createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
+import { createBranding, createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
@@ -55,7 +55,8 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   });
   const counters = config.redisUrl ? new SharedCounters(config.redisUrl, app.log) : undefined;
   if (counters) app.addHook('onClose', async () => counters.close());
-  const views = createViews();
+  const branding = createBranding(config.brand);
+  const views = createViews(branding);
   const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
     provider.on('server_error', (ctx, error) => {
       app.log.error({ err: error }, 'provider server_error');
@@ -84,11 +85,11 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     }
   }
 
-  await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta' });
+  await app.register(view, { engine: { eta: views.eta }, root: VIEWS_DIR, viewExt: 'eta', defaultContext: views.context });
   await registerTracing(app, config.otel.endpoint, config.otel.serviceName);
   measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
-  await registerStylesheet(app);
+  await registerStylesheet(app, branding);
   const limits = await registerRateLimits(app, config, counters);
   const csrf = createCsrf(services.secrets.derive('csrf'));
 
@@ -98,15 +99,15 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'No such endpoint.' }));
 
   await app.register(observability, { services, live, redis: counters });
-  await app.register(providerRoutes, { live, limits, config });
+  await app.register(providerRoutes, { live, limits, config, i18n: services.i18n, pageCsp: views.csp });
   // Password reset mails a link: offered wherever mail can be sent.
   const passwordReset = services.mail.transport !== 'off';
   const { passwordResets, signups, i18n } = services;
-  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset, signups, i18n });
+  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset, signups, i18n, pageCsp: views.csp });
   if (passwordReset) {
     const secure = config.issuer.startsWith('https:');
-    await app.register(passwordResetRoutes, { passwordResets, i18n, csrf, limits, secure });
-    await app.register(accountLinkRoutes, { signups, i18n, csrf, secure });
+    await app.register(passwordResetRoutes, { passwordResets, i18n, pageCsp: views.csp, csrf, limits, secure });
+    await app.register(accountLinkRoutes, { signups, i18n, pageCsp: views.csp, csrf, secure });
   }
   await app.register(adminApi, { prefix: ADMIN_PREFIX, services, config, limits, routes: adminRoutes });
   return app;

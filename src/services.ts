@@ -80,7 +80,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const { apis, roles, providerStore, grants, clientStore, clients, apiKeys } = core;
     const signingKeys = createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock);
     const migrationsPending = pendingMigrations(db, database.target.provider);
-    const i18n = createI18n('en');
+    const i18n = createI18n(config.defaultLocale, config.brand.name);
     const mail = createMail({ db, secrets, audit, i18n, config: config.mail, clock: options.clock });
     const links = createLinks(db, options.clock);
     const users = createUsers(db, roles, { lockout: config.lockout, passwordPolicy: config.passwordPolicy, requireVerifiedEmail: config.signup.requireVerifiedEmail }, grants, audit);

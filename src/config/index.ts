@@ -1,12 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { LOCALES, type Locale } from '../i18n/index.ts';
 import { isAudience } from '../scopes/index.ts';
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const flag = z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1');
 const httpUrl = z.url({ protocol: /^https?$/ });
 // An API audience: any absolute URI without a fragment (RFC 8707 section 2), `urn:` included.
+const hexColor = z.string().regex(/^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i, 'must be a colour as #rgb or #rrggbb');
 const audienceUri = z.string().refine(isAudience, 'must be an absolute URI without a fragment');
 
 // Every variable Ostiary reads, with its default. Units are in the names.
@@ -53,6 +55,7 @@ const EnvSchema = z.object({
   INVITATION_TTL_SECONDS: seconds(7 * 86_400),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
   PASSWORD_RESET_REVOKES_GRANTS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  DEFAULT_LOCALE: z.enum(LOCALES).default('en'),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
@@ -70,6 +73,12 @@ const EnvSchema = z.object({
   CONFIG_FILE: z.string().min(1).optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//i, 'must start with smtp:// or smtps://').optional(),
   MAIL_FROM: z.string().min(1).optional(),
+  BRAND_NAME: z.string().trim().min(1).max(60, 'must be at most 60 characters').regex(/^[^\p{Cc}<>]+$/u, 'must not hold control characters, < or >').default('Ostiary'),
+  BRAND_LOGO_URL: httpUrl.optional(),
+  BRAND_LOGO_FILE: z.string().min(1).optional(),
+  BRAND_PRIMARY_COLOR: hexColor.default('#2a5bd7'),
+  BRAND_BACKGROUND_COLOR: hexColor.default('#f4f5f7'),
+  BRAND_STYLESHEET: z.string().min(1).optional(),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -131,6 +140,8 @@ export interface Config {
   /** A password reset also revokes the person's grants and refresh tokens (sessions end either way). */
   readonly passwordResetRevokesGrants: boolean;
   readonly signup: SignupConfig;
+  /** The pages' and mails' language when neither `ui_locales` nor `Accept-Language` names a supported one. */
+  readonly defaultLocale: Locale;
   /** What every new password must meet, whoever sets it. */
   readonly passwordPolicy: Readonly<{ minLength: number }>;
   /** How long a rotated API key keeps working beside its successor. */
@@ -150,6 +161,19 @@ export interface Config {
   /** A configuration file `serve` applies at start (ostiary apply -f), when set. */
   readonly configFile: string | undefined;
   readonly mail: MailConfig;
+  readonly brand: BrandConfig;
+}
+
+/** How the pages look, by configuration (views/ stays as shipped, so upgrades keep it). */
+export interface BrandConfig {
+  /** Shown in every page title and mail (the catalogues' `common:brand`). */
+  readonly name: string;
+  /** A logo above every page: at an address (its origin joins the pages' CSP img-src), or a file served at /assets/. */
+  readonly logo: Readonly<{ kind: 'url'; url: string; origin: string } | { kind: 'file'; bytes: Buffer; contentType: string; extension: string }> | undefined;
+  readonly primaryColor: string;
+  readonly backgroundColor: string;
+  /** An extra stylesheet, served after ours. */
+  readonly stylesheet: string | undefined;
 }
 
 /** Who may create an account, and what an address must prove. */
@@ -252,6 +276,38 @@ function mailConfig(e: z.infer<typeof EnvSchema>, production: boolean, dataDir: 
   return Object.freeze({ from, transport: 'files', directory: join(dataDir, 'mail') });
 }
 
+const LOGO_TYPES: Record<string, string> = { '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.webp': 'image/webp' };
+const MAX_LOGO_BYTES = 512 * 1024;
+const MAX_STYLESHEET_BYTES = 256 * 1024;
+
+/** Reads a branding file once, at start; a missing, unreadable or oversized one stops the start naming its variable. */
+function brandFile(name: string, path: string, maxBytes: number): Buffer {
+  try {
+    if (statSync(path).size > maxBytes) throw new ConfigError(`${name}: ${path} is larger than ${maxBytes / 1024} KiB`);
+    return readFileSync(path);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${name}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+function brandConfig(e: z.infer<typeof EnvSchema>, production: boolean): BrandConfig {
+  if (e.BRAND_LOGO_URL && e.BRAND_LOGO_FILE) throw new ConfigError('set BRAND_LOGO_URL or BRAND_LOGO_FILE, not both');
+  let logo: BrandConfig['logo'];
+  if (e.BRAND_LOGO_URL) {
+    const url = new URL(e.BRAND_LOGO_URL);
+    if (production && url.protocol !== 'https:') throw new ConfigError('BRAND_LOGO_URL must be https in production');
+    logo = Object.freeze({ kind: 'url', url: url.href, origin: url.origin });
+  } else if (e.BRAND_LOGO_FILE) {
+    const extension = extname(e.BRAND_LOGO_FILE).toLowerCase();
+    const contentType = LOGO_TYPES[extension];
+    if (!contentType) throw new ConfigError(`BRAND_LOGO_FILE must be ${Object.keys(LOGO_TYPES).join(', ')}`);
+    logo = Object.freeze({ kind: 'file', bytes: brandFile('BRAND_LOGO_FILE', e.BRAND_LOGO_FILE, MAX_LOGO_BYTES), contentType, extension: extension === '.jpeg' ? '.jpg' : extension });
+  }
+  const stylesheet = e.BRAND_STYLESHEET ? brandFile('BRAND_STYLESHEET', e.BRAND_STYLESHEET, MAX_STYLESHEET_BYTES).toString('utf8') : undefined;
+  return Object.freeze({ name: e.BRAND_NAME, logo, primaryColor: e.BRAND_PRIMARY_COLOR.toLowerCase(), backgroundColor: e.BRAND_BACKGROUND_COLOR.toLowerCase(), stylesheet });
+}
+
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
 
 function signupConfig(e: z.infer<typeof EnvSchema>, mail: MailConfig): SignupConfig {
@@ -351,6 +407,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordResetRevokesGrants: e.PASSWORD_RESET_REVOKES_GRANTS,
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
     signup: signupConfig(e, mail),
+    defaultLocale: e.DEFAULT_LOCALE,
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,
     workers: e.WORKERS === 'auto' ? 'auto' : Number(e.WORKERS),
@@ -359,6 +416,7 @@ export function loadConfig(env: Env = process.env): Config {
     otel: Object.freeze({ endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME }),
     configFile: e.CONFIG_FILE,
     mail,
+    brand: brandConfig(e, production),
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });

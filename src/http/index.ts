@@ -1,5 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable, UNAVAILABLE_MESSAGE } from '../db/index.ts';
+import { OstiaryError } from '../errors.ts';
+import type { Translate } from '../i18n/index.ts';
 
 /** What a 5xx says, whatever front it comes from: the details go to the log with the request id. */
 export const GENERIC_ERROR = 'The server could not handle this request.';
@@ -38,10 +40,21 @@ export function protocolErrorHandler(error: Error & { statusCode?: number }, req
   return reply.send({ error: outcome.status === 429 ? 'too_many_requests' : 'invalid_request', error_description: outcome.message });
 }
 
-/** Our error page, whatever went wrong: the message for a 4xx, fixed text otherwise. */
+/** The page's words for a refused request: a typed error's by its code, else by the status. */
+function pageMessageKey(error: Error, status: number): string[] {
+  const code = (error as { code?: unknown }).code;
+  const byStatus = status === 429 ? 'errors:page.too_many_requests' : status === 413 ? 'errors:page.too_large' : 'errors:page.refused';
+  return error instanceof OstiaryError && typeof code === 'string' ? [`errors:${code}`, byStatus] : [byStatus];
+}
+
+/**
+ * Our error page, whatever went wrong: the catalogue's words for a 4xx, fixed text otherwise,
+ * in the page's language (the page defaults put the translator in `reply.locals`).
+ */
 export function pageErrorHandler(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) {
   const outcome = prepareErrorReply(error, request, reply);
-  if (outcome.kind === 'unavailable') return reply.view('error', { message: UNAVAILABLE_MESSAGE });
-  if (outcome.kind === 'server') return reply.view('error', { message: GENERIC_ERROR, code: 'server_error' });
-  return reply.view('error', { message: outcome.message });
+  const t = (reply.locals as { t?: Translate } | undefined)?.t;
+  if (outcome.kind === 'unavailable') return reply.view('error', { message: t ? t('errors:page.unavailable') : UNAVAILABLE_MESSAGE });
+  if (outcome.kind === 'server') return reply.view('error', { message: t ? t('errors:page.server_error') : GENERIC_ERROR, code: 'server_error' });
+  return reply.view('error', { message: t ? t(pageMessageKey(error, outcome.status)) : outcome.message });
 }

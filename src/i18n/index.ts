@@ -9,7 +9,8 @@ import Negotiator from 'negotiator';
  */
 export const LOCALES = ['en', 'de', 'fr'] as const;
 export type Locale = (typeof LOCALES)[number];
-export type Translate = (key: string, params?: Record<string, unknown>) => string;
+/** A key, or keys tried in order (the first the catalogue has wins). */
+export type Translate = (key: string | string[], params?: Record<string, unknown>) => string;
 export type Catalogue = Record<string, unknown>;
 
 const LOCALES_DIR = fileURLToPath(new URL('./locales/', import.meta.url));
@@ -44,8 +45,10 @@ export interface LocaleHints {
   acceptLanguage?: string | undefined;
 }
 
-export function createI18n(defaultLocale: Locale) {
+/** `brand`: the name every page and mail shows (BRAND_NAME), in place of the catalogues' `common:brand`. */
+export function createI18n(defaultLocale: Locale, brand?: string) {
   const catalogues = loadCatalogues();
+  if (brand) for (const locale of LOCALES) catalogues[locale].common = { ...catalogues[locale].common, brand };
   const instance: i18n = createInstance();
   // Templates escape what they print, so interpolation must not escape a second time.
   void instance.init({
@@ -70,7 +73,28 @@ export function createI18n(defaultLocale: Locale) {
       const fixed = instance.getFixedT(locale);
       return (key, params) => fixed(key, params ?? {}) as string;
     },
+    /**
+     * What every page template gets: `locale` (for `<html lang>`), `t` for text the template
+     * escapes (`<%= it.t('login:title') %>`), and `tHtml` for messages whose catalogue text holds
+     * markup: it escapes the parameters, so the result is printed raw (`<%~ it.tHtml(...) %>`).
+     */
+    pageLocals(locale: Locale): PageLocals {
+      const fixed = instance.getFixedT(locale);
+      const t: Translate = (key, params) => fixed(key, params ?? {}) as string;
+      const tHtml: Translate = (key, params) =>
+        t(key, Object.fromEntries(Object.entries(params ?? {}).map(([name, value]) => [name, typeof value === 'string' ? escapeHtml(value) : value])));
+      return { locale, t, tHtml };
+    },
   };
 }
+
+export interface PageLocals {
+  locale: Locale;
+  t: Translate;
+  tHtml: Translate;
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 
 export type I18n = ReturnType<typeof createI18n>;

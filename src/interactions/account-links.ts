@@ -1,26 +1,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OstiaryError, type ErrorCode } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { Csrf } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
 import { accountCsrf } from './account-csrf.ts';
-import { registerPageDefaults } from './page-defaults.ts';
-import { problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './signup.ts';
+import { pageText, registerPageDefaults } from './page-defaults.ts';
+import { INVITATION_PROBLEMS, isProblem, problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
-const FORGED = 'This form could not be accepted. Open the page again and retry.';
-
-const INVITATION_PROBLEMS: Partial<Record<ErrorCode, string>> = {
-  'user.invitation_invalid': 'This invitation is not valid. Ask the person who invited you for a new one.',
-  'user.invitation_used': 'This invitation was used already. Sign in with the account it created.',
-  'user.invitation_expired': 'This invitation has expired. Ask the person who invited you for a new one.',
-  // Someone signed up or was created with this address after the invitation was mailed.
-  'user.email_taken': 'An account with this address exists already. Sign in with it, or reset its password.',
-};
+const FORGED = 'errors:page.forged';
 
 interface Deps {
   signups: Signups;
   i18n: I18n;
+  /** The pages' CSP (the views'). */
+  pageCsp: string;
   csrf: Csrf;
   /** The issuer is https: the CSRF cookie is Secure. */
   secure: boolean;
@@ -33,14 +27,14 @@ type InvitationForm = WithToken & { Body: { name?: unknown; password?: unknown; 
  * Mailed links opened outside a sign-in request: confirming an address (when its sign-in
  * request is gone or the link opens in another browser) and accepting an invitation.
  */
-export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, csrf, secure }: Deps): Promise<void> {
-  await registerPageDefaults(app);
+export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, pageCsp, csrf, secure }: Deps): Promise<void> {
+  await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
   app.addHook('preHandler', async (request, reply) => {
-    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: FORGED });
+    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
   });
-  const refuse = (reply: FastifyReply, error: unknown, problems: Partial<Record<ErrorCode, string>>) => {
-    const problem = problemOf(error, problems);
+  const refuse = (reply: FastifyReply, error: unknown, problems: ReadonlySet<ErrorCode>) => {
+    const problem = problemOf(error, problems, pageText(reply));
     return reply.code(problem.status).view('error', { message: problem.message });
   };
   const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
@@ -81,10 +75,9 @@ export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, c
     try {
       await signups.acceptInvitation(request.params.token, { name, password: text(request.body?.password, 1024) }, visitorOf(request), locale);
     } catch (error) {
-      const formProblem = error instanceof OstiaryError ? SIGNUP_PROBLEMS[error.code] : undefined;
-      if (!formProblem) return refuse(reply, error, INVITATION_PROBLEMS);
+      if (!isProblem(error, SIGNUP_PROBLEMS)) return refuse(reply, error, INVITATION_PROBLEMS);
       const { email } = await signups.invitation(request.params.token);
-      return invitationForm(request, reply, email, name, formProblem, 400);
+      return invitationForm(request, reply, email, name, pageText(reply)(`errors:${error.code}`), 400);
     }
     return reply.view('invitation-done', {});
   });

@@ -1,13 +1,34 @@
 import formbody from '@fastify/formbody';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pageErrorHandler } from '../http/index.ts';
-import { PAGE_CSP } from '../security/index.ts';
+import type { I18n, PageLocals, Translate } from '../i18n/index.ts';
 
-/** What every page route shares: small form bodies, our error page, no caching, no referrer, the page CSP. */
-export async function registerPageDefaults(app: FastifyInstance): Promise<void> {
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Data every template of this reply gets (@fastify/view merges it under the route's own). */
+    locals: Record<string, unknown>;
+  }
+}
+
+/**
+ * What every page route shares: small form bodies, our error page, no caching, no referrer, the
+ * page CSP (`csp`, from the views: it admits the brand's logo), and the page's language: every template gets `it.t`, `it.tHtml` and `it.locale`
+ * (through `reply.locals`), from `Accept-Language` or else the default locale.
+ */
+export async function registerPageDefaults(app: FastifyInstance, i18n: I18n, csp: string): Promise<void> {
   await app.register(formbody, { bodyLimit: 16 * 1024 });
   app.setErrorHandler(pageErrorHandler);
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', PAGE_CSP);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').header('content-security-policy', csp);
+    setPageLocale(request, reply, i18n);
   });
 }
+
+/** The page's language from these hints (a sign-in request's `ui_locales` first), then `Accept-Language`, then the default. */
+export function setPageLocale(request: FastifyRequest, reply: FastifyReply, i18n: I18n, uiLocales?: unknown): void {
+  const locals = i18n.pageLocals(i18n.negotiate({ uiLocales, acceptLanguage: request.headers['accept-language'] }));
+  reply.locals = Object.assign(reply.locals ?? {}, locals);
+}
+
+/** The translator of this reply's page, for words a route hands to its template. */
+export const pageText = (reply: FastifyReply): Translate => (reply.locals as unknown as PageLocals).t;

@@ -1,31 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { OstiaryError, type ErrorCode } from '../errors.ts';
 import { accountCsrf } from './account-csrf.ts';
-import { registerPageDefaults } from './page-defaults.ts';
+import { pageText, registerPageDefaults } from './page-defaults.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { PasswordResets } from '../users/index.ts';
+import { isProblem, PASSWORD_PROBLEMS, problemOf, RESET_LINK_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
 export const PASSWORD_RESET_PATH = '/account/password/reset';
 
-const FORGED = 'This form could not be accepted. Open the page again and retry.';
-const EMAIL_INVALID = 'Enter your email address.';
-/** The person sees the same words whatever was wrong with the link's use, per kind. */
-const LINK_PROBLEMS: Partial<Record<ErrorCode, string>> = {
-  'user.reset_link_invalid': 'This password reset link is not valid. Ask for a new one.',
-  'user.reset_link_used': 'This password reset link was used already. Ask for a new one if you still need it.',
-  'user.reset_link_expired': 'This password reset link has expired. Ask for a new one.',
-};
-const PASSWORD_PROBLEMS: Partial<Record<ErrorCode, string>> = {
-  'user.password_too_short': 'This password is too short.',
-  'user.password_too_long': 'This password is too long.',
-  'user.password_too_weak': 'This password is too easy to guess. Try a longer phrase of unrelated words.',
-};
-
+const FORGED = 'errors:page.forged';
+const EMAIL_INVALID = 'reset:email_invalid';
 interface Deps {
   passwordResets: PasswordResets;
   i18n: I18n;
+  /** The pages' CSP (the views'). */
+  pageCsp: string;
   csrf: Csrf;
   limits: RateLimitHooks;
   /** The issuer is https: the cookie is Secure. */
@@ -36,12 +26,12 @@ type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 type WithToken = { Params: { token: string } };
 
 /** "Forgot your password?": ask for a link by mail, then set a new password with it. */
-export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, csrf, limits, secure }: Deps): Promise<void> {
-  await registerPageDefaults(app);
+export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, pageCsp, csrf, limits, secure }: Deps): Promise<void> {
+  await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
-    if (!forms.verify(request)) return reply.code(403).view('error', { message: FORGED });
+    if (!forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
   });
 
   const csrfToken = (request: FastifyRequest, reply: FastifyReply) => forms.token(request, reply);
@@ -50,9 +40,8 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
 
   /** A refused link: its own page; anything else goes to the error handler. */
   function linkProblem(error: unknown, reply: FastifyReply) {
-    const message = error instanceof OstiaryError ? LINK_PROBLEMS[error.code] : undefined;
-    if (!message) throw error;
-    return reply.code((error as OstiaryError).status).view('reset-link', { message, requestPath: PASSWORD_RESET_PATH });
+    const problem = problemOf(error, RESET_LINK_PROBLEMS, pageText(reply));
+    return reply.code(problem.status).view('reset-link', { message: problem.message, requestPath: PASSWORD_RESET_PATH });
   }
 
   app.get(PASSWORD_RESET_PATH, async (request, reply) => reply.view('reset-request', { csrf: csrfToken(request, reply), email: '', error: null }));
@@ -60,7 +49,7 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
   app.post<Form>(PASSWORD_RESET_PATH, { preHandler: [limits.passwordResetPerIp, limits.passwordResetPerAccount] }, async (request, reply) => {
     const email = text(request.body?.email).trim();
     if (!email || email.length > 320) {
-      return reply.code(400).view('reset-request', { csrf: csrfToken(request, reply), email: email.slice(0, 320), error: EMAIL_INVALID });
+      return reply.code(400).view('reset-request', { csrf: csrfToken(request, reply), email: email.slice(0, 320), error: pageText(reply)(EMAIL_INVALID) });
     }
     const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
     // Answered before the work is done: for a known address it writes a link and queues a
@@ -83,9 +72,9 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
     try {
       await passwordResets.resetPassword(token, text(request.body?.password), visitorOf(request));
     } catch (error) {
-      const problem = error instanceof OstiaryError ? PASSWORD_PROBLEMS[error.code] : undefined;
-      if (!problem) return linkProblem(error, reply);
-      return reply.code(400).view('reset-password', { csrf: csrfToken(request, reply), action: `${PASSWORD_RESET_PATH}/${token}`, error: problem });
+      if (!isProblem(error, PASSWORD_PROBLEMS)) return linkProblem(error, reply);
+      const { message } = problemOf(error, PASSWORD_PROBLEMS, pageText(reply));
+      return reply.code(400).view('reset-password', { csrf: csrfToken(request, reply), action: `${PASSWORD_RESET_PATH}/${token}`, error: message });
     }
     return reply.view('reset-done', {});
   });

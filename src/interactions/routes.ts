@@ -3,12 +3,11 @@ import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty } from '../clients/index.ts';
-import { registerPageDefaults } from './page-defaults.ts';
+import { pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
 import type { LiveProvider } from '../oidc/index.ts';
-import { OIDC_SCOPE_DESCRIPTIONS } from '../scopes/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { Signups, Users } from '../users/index.ts';
-import type { I18n } from '../i18n/index.ts';
+import type { I18n, Translate } from '../i18n/index.ts';
 import { destinationOf } from './destination.ts';
 import { visitorOf } from './visitor.ts';
 import { signupRoutes, verifyFallback, type InteractionKit } from './signup.ts';
@@ -21,9 +20,9 @@ declare module 'fastify' {
   }
 }
 
-const EXPIRED = 'This sign-in request has expired or is not valid. Go back to the application and start again.';
-const INVALID_LOGIN = 'Invalid email or password.';
-const FORGED = 'This form could not be accepted. Go back to the application and start again.';
+const EXPIRED = 'errors:interaction.expired';
+const INVALID_LOGIN = 'login:invalid';
+const FORGED = 'errors:interaction.forged';
 
 interface Deps {
   live: LiveProvider;
@@ -35,15 +34,17 @@ interface Deps {
   passwordReset: boolean;
   signups: Signups;
   i18n: I18n;
+  /** The pages' CSP (the views'). */
+  pageCsp: string;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
-  await registerPageDefaults(app);
+  await registerPageDefaults(app, i18n, pageCsp);
   app.decorateRequest('interaction', null as unknown as Interaction);
   app.addHook('preHandler', async (request, reply) => {
     try {
@@ -52,10 +53,12 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       if (!(error instanceof errors.SessionNotFound)) throw error;
       const fallback = verifyFallback(request.url);
       if (fallback) return reply.redirect(fallback, 303);
-      return reply.code(400).view('error', { message: EXPIRED });
+      return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
     }
+    // The sign-in request's ui_locales come before the browser's languages, on every page of it.
+    setPageLocale(request, reply, i18n, request.interaction.params.ui_locales);
     if (request.method === 'POST' && !csrf.verify(request.interaction.uid, (request.body as Form['Body'] | undefined)?.csrf)) {
-      return reply.code(403).view('error', { message: FORGED });
+      return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
     }
   });
 
@@ -71,7 +74,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function clientOf(interaction: Interaction) {
     const client = await provider().Client.find(String(interaction.params.client_id));
     const metadata: Record<string, unknown> = client?.metadata() ?? {};
-    return { name: String(metadata.client_name ?? metadata.client_id ?? 'the application'), firstParty: isFirstParty(metadata) };
+    return { name: String(metadata.client_name ?? metadata.client_id), firstParty: isFirstParty(metadata) };
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {
@@ -99,14 +102,14 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   }
 
   /** Human descriptions of what consent would grant: OIDC scopes by meaning, API scopes by name and API. */
-  function requestedScopes(interaction: Interaction): string[] {
+  function requestedScopes(interaction: Interaction, t: Translate): string[] {
     const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-    const oidc = (details.missingOIDCScope ?? []).map((scope) => OIDC_SCOPE_DESCRIPTIONS[scope] ?? scope);
-    const api = Object.entries(details.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => `${s} on ${resource}`));
+    const oidc = (details.missingOIDCScope ?? []).map((scope) => t(`consent:scopes.${scope}`, { defaultValue: scope }));
+    const api = Object.entries(details.missingResourceScopes ?? {}).flatMap(([resource, scopes]) => scopes.map((s) => t('consent:api_scope', { scope: s, resource })));
     return [...oidc, ...api];
   }
 
-  const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: EXPIRED });
+  const wrongPrompt = (reply: FastifyReply) => reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
   const page = (interaction: Interaction, data: Record<string, unknown>) => ({
     uid: interaction.uid,
     csrf: csrf.tokenFor(interaction.uid),
@@ -126,7 +129,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
       const user = await users.findById(String(interaction.session?.accountId));
       const destination = destinationOf(interaction);
-      return reply.view('consent', page(interaction, { clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction), destination }));
+      return reply.view('consent', page(interaction, { clientName: client.name, email: user?.email ?? '', scopes: requestedScopes(interaction, pageText(reply)), destination }));
     }
     return wrongPrompt(reply);
   });
@@ -152,7 +155,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       return reply.code(403).view('verify-sent', page(interaction, { email }));
     }
     const client = await clientOf(interaction);
-    return reply.code(401).view('login', page(interaction, { clientName: client.name, email, error: INVALID_LOGIN }));
+    return reply.code(401).view('login', page(interaction, { clientName: client.name, email, error: pageText(reply)(INVALID_LOGIN) }));
   });
 
   app.post('/interaction/:uid/consent', async (request, reply) => {

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults } from 'oidc-provider';
-import { OstiaryError, type ErrorCode } from '../errors.ts';
 import type { I18n, Locale } from '../i18n/index.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
+import { pageText } from './page-defaults.ts';
+import { problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
 /** What the sign-in request's routes share with these (src/interactions/routes.ts). */
@@ -26,22 +27,6 @@ interface Deps {
 type SignupForm = { Body: { email?: unknown; name?: unknown; password?: unknown; csrf?: unknown } };
 type WithToken = { Params: { uid: string; token: string } };
 
-/** What the person reads for a refusal of the form they filled in; anything else is our error page. */
-export const SIGNUP_PROBLEMS: Partial<Record<ErrorCode, string>> = {
-  'user.email_invalid': 'Enter a valid email address.',
-  'user.signup_domain_refused': 'Accounts cannot be created for addresses at this domain.',
-  'user.name_invalid': 'Your name must be at most 200 characters long.',
-  'user.password_too_short': 'This password is too short.',
-  'user.password_too_long': 'This password is too long.',
-  'user.password_too_weak': 'This password is too easy to guess. Try a longer phrase of unrelated words.',
-};
-
-export const VERIFICATION_PROBLEMS: Partial<Record<ErrorCode, string>> = {
-  'user.verification_link_invalid': 'This confirmation link is not valid. Sign in to get a new one.',
-  'user.verification_link_used': 'This confirmation link was used already. Sign in to continue.',
-  'user.verification_link_expired': 'This confirmation link has expired. Sign in to get a new one.',
-};
-
 const VERIFY_PATH = /^\/interaction\/[^/?#]+\/verify\/([A-Za-z0-9_-]{43})(?:\?.*)?$/;
 
 /**
@@ -54,13 +39,6 @@ export function verifyFallback(url: string): string | undefined {
 }
 
 const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
-
-/** The person-facing words for a typed refusal, when `problems` has them; else rethrows. */
-export function problemOf(error: unknown, problems: Partial<Record<ErrorCode, string>>): { status: number; message: string } {
-  const message = error instanceof OstiaryError ? problems[error.code] : undefined;
-  if (!message) throw error;
-  return { status: (error as OstiaryError).status, message };
-}
 
 /** "Create an account" inside a sign-in request, and the mailed link that confirms the address. */
 export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signups, i18n, limits }: Deps): void {
@@ -84,7 +62,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
       try {
         checked = signups.check({ ...values, password: text(request.body?.password) });
       } catch (error) {
-        const problem = problemOf(error, SIGNUP_PROBLEMS);
+        const problem = problemOf(error, SIGNUP_PROBLEMS, pageText(reply));
         return form(request, reply, values, problem.message, problem.status);
       }
       // Answered before the work is done: a new address gets an account and a link, a taken one
@@ -104,7 +82,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     try {
       return await confirmPage(request, reply);
     } catch (error) {
-      const problem = problemOf(error, VERIFICATION_PROBLEMS);
+      const problem = problemOf(error, VERIFICATION_PROBLEMS, pageText(reply));
       return reply.code(problem.status).view('error', { message: problem.message });
     }
   });
@@ -114,7 +92,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     try {
       link = await signups.verifyEmail(request.params.token, visitorOf(request));
     } catch (error) {
-      const problem = problemOf(error, VERIFICATION_PROBLEMS);
+      const problem = problemOf(error, VERIFICATION_PROBLEMS, pageText(reply));
       return reply.code(problem.status).view('error', { message: problem.message });
     }
     const interaction = kit.interactionOf(request);

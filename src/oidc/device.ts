@@ -1,21 +1,24 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type { I18n } from '../i18n/index.ts';
 import type { Views } from '../views/index.ts';
+import { providerPageLocals } from './page-locale.ts';
 
 type DeviceFlow = NonNullable<NonNullable<Configuration['features']>['deviceFlow']>;
 
 /** The device pages' paths: the user-code page and its resumption, not the device's own endpoint. */
 export const isDevicePage = (path: string) => path === '/device' || (path.startsWith('/device/') && path !== '/device/auth');
 
-const REFUSED_CODE = 'That code is not valid, has expired, or was used already. Check the code your device shows and try again.';
-const CANCELLED = 'The sign-in was cancelled; the device has been told. To sign in after all, start again on the device.';
-const NOT_ACCEPTED = 'This form could not be accepted. Enter the code again.';
-const FAILED = 'The request could not be completed. Try again later.';
-const START_AGAIN = 'This form could not be accepted. Open the address your device shows and enter the code again.';
+const REFUSED_CODE = 'device:refused_code';
+const CANCELLED = 'device:cancelled';
+const NOT_ACCEPTED = 'device:not_accepted';
+const FAILED = 'device:failed';
+const START_AGAIN = 'device:start_again';
 /** Errors the provider raises about the entered code itself. */
 const CODE_ERRORS = new Set(['NoCodeError', 'NotFoundError', 'ExpiredError', 'AlreadyUsedError']);
 /** Longer than any user code we hand out (eight characters and a dash), with room for spaces. */
 const MAX_USER_CODE = 32;
 
+/** The catalogue key of what the input page says about the last attempt. */
 function notice(ctx: KoaContextWithOIDC, err: Error | undefined): { error?: string; info?: string } {
   if (!err) return {};
   if (err.name === 'AbortedError') return { info: CANCELLED };
@@ -34,11 +37,12 @@ const xsrfOf = (ctx: KoaContextWithOIDC) => String((ctx.oidc.session?.state as {
  * CSP refuses). A verification_uri_complete link (`/device?user_code=...`) shows the code filled
  * in, instead of the provider's self-submitting page, which needs an inline script.
  */
-export function deviceFlow(views: Views): DeviceFlow {
+export function deviceFlow(views: Views, i18n: I18n): DeviceFlow {
+  const localsOf = providerPageLocals(i18n);
   async function render(ctx: KoaContextWithOIDC, page: string, data: Record<string, unknown>) {
     ctx.type = 'html';
     ctx.set('cache-control', 'no-store');
-    ctx.body = await views.render(page, { action: ctx.oidc.urlFor('code_verification'), xsrf: xsrfOf(ctx), ...data });
+    ctx.body = await views.render(page, { ...localsOf(ctx), action: ctx.oidc.urlFor('code_verification'), xsrf: xsrfOf(ctx), ...data });
   }
   return {
     enabled: true,
@@ -51,12 +55,15 @@ export function deviceFlow(views: Views): DeviceFlow {
         if (ctx.status < 400) ctx.status = 400;
         ctx.type = 'html';
         ctx.set('cache-control', 'no-store');
-        ctx.body = await views.render('error', { message: ctx.status >= 500 ? FAILED : START_AGAIN });
+        const locals = localsOf(ctx);
+        ctx.body = await views.render('error', { ...locals, message: locals.t(ctx.status >= 500 ? FAILED : START_AGAIN) });
         return;
       }
       const entered = (err as { userCode?: unknown } | undefined)?.userCode ?? ctx.state.userCode;
       const userCode = typeof entered === 'string' && entered.length <= MAX_USER_CODE ? entered : '';
-      await render(ctx, 'device', { userCode, ...notice(ctx, err) });
+      const { error, info } = notice(ctx, err);
+      const { t } = localsOf(ctx);
+      await render(ctx, 'device', { userCode, error: error && t(error), info: info && t(info) });
     },
     async userCodeConfirmSource(ctx, _form, client, _deviceInfo, userCode) {
       await render(ctx, 'device-confirm', { clientName: client.clientName ?? client.clientId, userCode });

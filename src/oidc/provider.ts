@@ -3,6 +3,7 @@ import type { Apis } from '../apis/index.ts';
 import { clientSecretMatches, EXTRA_METADATA, type ClientStore } from '../clients/index.ts';
 import { PROTOCOL_UNAVAILABLE, RETRY_AFTER_SECONDS } from '../http/index.ts';
 import type { Config } from '../config/index.ts';
+import type { I18n } from '../i18n/index.ts';
 import type { Views } from '../views/index.ts';
 import type { SigningKeys } from '../keys/index.ts';
 import type { ProviderStore } from '../provider-store/index.ts';
@@ -12,6 +13,7 @@ import type { Users } from '../users/index.ts';
 import { createFindAccount } from './account.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { deviceFlow, prefillUserCode } from './device.ts';
+import { providerPageLocals } from './page-locale.ts';
 import { introspectionPolicy, jwtIntrospection } from './introspection.ts';
 import { lifetimes } from './lifetimes.ts';
 import { interactionPrompts } from './policy.ts';
@@ -29,24 +31,30 @@ export interface ProviderDeps {
   apis: Apis;
   roles: Roles;
   views: Views;
+  i18n: I18n;
 }
 
-const PROVIDER_ERROR_MESSAGE = 'The request could not be completed.';
-
-/** Pages the provider renders itself (errors it cannot redirect, logout), from views/. */
-function pages(views: Views) {
+/**
+ * Pages the provider renders itself (errors it cannot redirect, logout), from views/, in the
+ * request's language. An error page says in words what its OAuth code means; the provider's
+ * own description (for the application's developers) stays beside it, in English.
+ */
+function pages(views: Views, i18n: I18n) {
+  const localsOf = providerPageLocals(i18n);
   return {
     async renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
       ctx.type = 'html';
       ctx.set('cache-control', 'no-store');
-      const message = ctx.status >= 500 ? PROVIDER_ERROR_MESSAGE : out.error_description || PROVIDER_ERROR_MESSAGE;
-      ctx.body = await views.render('error', { message, code: out.error });
+      const locals = localsOf(ctx);
+      const failed = ctx.status >= 500 || !out.error;
+      const message = locals.t(failed ? 'errors:oauth.server_error' : [`errors:oauth.${out.error}`, 'errors:oauth.other']);
+      ctx.body = await views.render('error', { ...locals, message, code: out.error, detail: failed ? undefined : out.error_description });
     },
     async logoutSource(ctx: KoaContextWithOIDC, form: string) {
-      ctx.body = await views.render('logout', { form, clientName: ctx.oidc.client?.clientName });
+      ctx.body = await views.render('logout', { ...localsOf(ctx), form, clientName: ctx.oidc.client?.clientName });
     },
     async postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
-      ctx.body = await views.render('logged-out', {});
+      ctx.body = await views.render('logged-out', { ...localsOf(ctx) });
     },
   };
 }
@@ -75,8 +83,8 @@ async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views } = deps;
-  const { renderError, logoutSource, postLogoutSuccessSource } = pages(views);
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n } = deps;
+  const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
 
@@ -114,7 +122,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       // DPoP proof nonces must verify on every instance and across restarts.
       dPoP: { enabled: true, nonceSecret: secrets.derive('dpop nonce') },
       // RFC 8628 for clients holding the device_code grant; the pages are ours (views/device*.eta).
-      deviceFlow: deviceFlow(views),
+      deviceFlow: deviceFlow(views, i18n),
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.

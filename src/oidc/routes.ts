@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { documentHeaders, PAGE_CSP, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
+import { documentHeaders, PROVIDER_CSP, type RateLimitHooks } from '../security/index.ts';
 import type { Config } from '../config/index.ts';
+import type { I18n } from '../i18n/index.ts';
 import { pageErrorHandler, protocolErrorHandler } from '../http/index.ts';
 import { isDevicePage } from './device.ts';
 import { DOCUMENT_PATHS, type DocumentPath } from './documents.ts';
@@ -46,11 +47,17 @@ function limitsFor(url: string, limits: RateLimitHooks): preHandlerHookHandler[]
 
 const pathOf = (url: string) => url.split('?', 1)[0]!;
 
-/** The device pages are pages: their errors (a rate limit, a refused body) are our error page too. */
-function errorHandler(error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) {
-  if (!isDevicePage(pathOf(request.url))) return protocolErrorHandler(error, request, reply);
-  reply.header('content-security-policy', PAGE_CSP);
-  return pageErrorHandler(error, request, reply);
+/**
+ * The device pages are pages: their errors (a rate limit, a refused body) are our error page too,
+ * in the browser's language.
+ */
+function errorHandlerFor(i18n: I18n, pageCsp: string) {
+  return (error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) => {
+    if (!isDevicePage(pathOf(request.url))) return protocolErrorHandler(error, request, reply);
+    reply.header('content-security-policy', pageCsp);
+    reply.locals = { ...reply.locals, ...i18n.pageLocals(i18n.negotiate({ acceptLanguage: request.headers['accept-language'] })) };
+    return pageErrorHandler(error, request, reply);
+  };
 }
 
 /** If-None-Match (RFC 9110, 13.1.2): `*`, or a list of entity tags compared weakly. */
@@ -73,11 +80,14 @@ function serveDocument(live: LiveProvider, path: DocumentPath, headers: Record<s
   };
 }
 
-export async function providerRoutes(app: FastifyInstance, { live, limits, config }: { live: LiveProvider; limits: RateLimitHooks; config: Config }): Promise<void> {
+export async function providerRoutes(
+  app: FastifyInstance,
+  { live, limits, config, i18n, pageCsp }: { live: LiveProvider; limits: RateLimitHooks; config: Config; i18n: I18n; pageCsp: string },
+): Promise<void> {
   // Public documents, read by browsers of any origin, never with credentials.
   const headers = { ...documentHeaders(config), 'access-control-allow-origin': '*' };
   // The provider reads and limits request bodies itself; Fastify must leave the stream alone.
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler(errorHandlerFor(i18n, pageCsp));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
   app.addHook('onRequest', async (request, reply) => {
@@ -96,7 +106,7 @@ export async function providerRoutes(app: FastifyInstance, { live, limits, confi
     // Headers Fastify's hooks set (request id, security headers) go out with the provider's answer.
     const headers = reply.getHeaders();
     for (const name in headers) if (headers[name] !== undefined) reply.raw.setHeader(name, headers[name]!);
-    reply.raw.setHeader('content-security-policy', isDevicePage(pathOf(request.url)) ? PAGE_CSP : PROVIDER_CSP);
+    reply.raw.setHeader('content-security-policy', isDevicePage(pathOf(request.url)) ? pageCsp : PROVIDER_CSP);
     reply.hijack();
     const handled = Promise.resolve(live.callback(request.raw, reply.raw));
     inFlight.add(handled);

@@ -9,14 +9,7 @@ export const OIDC_CLAIMS = {
 /** Scopes the provider knows itself; every other scope belongs to an API (resource server). */
 export const OIDC_SCOPES = ['openid', 'offline_access', ...Object.keys(OIDC_CLAIMS).filter((s) => s !== 'openid')];
 
-/** What the consent page says each OpenID Connect scope shares. */
-export const OIDC_SCOPE_DESCRIPTIONS: Record<string, string> = {
-  openid: 'Your account identifier',
-  profile: 'Your name',
-  email: 'Your email address',
-  roles: 'Your roles',
-  offline_access: 'Access while you are not signed in',
-};
+// What the consent page says each scope shares is in the catalogues (consent:scopes.<scope>).
 
 export const isOidcScope = (scope: string) => OIDC_SCOPES.includes(scope);
 

@@ -3,8 +3,13 @@ import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
 
-/** Our pages load one stylesheet from us and nothing else: no script at all, no framing. */
-export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * Our pages load stylesheets and images from us, and images from the origins given (a brand
+ * logo's), nothing else: no script at all, no inline style, no framing.
+ */
+export function pageCsp(imageOrigins: readonly string[] = []): string {
+  return `default-src 'none'; style-src 'self'; img-src ${["'self'", ...imageOrigins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
+}
 /**
  * The provider's own HTML (error and logout pages, and the form_post response mode, whose page
  * submits itself with an inline script) may not be framed either.

@@ -49,6 +49,19 @@ describe('configuration values refused, naming the variable', () => {
     ['ISSUER', 'id.example.com'],
     ['ISSUER', 'ftp://id.example.com'],
     ['ISSUER', 'https://id.example.com/#top'],
+    ['DEFAULT_LOCALE', 'es'],
+    ['DEFAULT_LOCALE', 'de-DE'],
+    ['BRAND_NAME', 'x'.repeat(61)],
+    ['BRAND_NAME', 'Acme\nID'],
+    ['BRAND_NAME', '<b>Acme</b>'],
+    ['BRAND_PRIMARY_COLOR', 'blue'],
+    ['BRAND_PRIMARY_COLOR', '#12345'],
+    ['BRAND_BACKGROUND_COLOR', 'rgb(0,0,0)'],
+    ['BRAND_LOGO_URL', 'javascript:alert(1)'],
+    ['BRAND_LOGO_URL', 'logo.svg'],
+    ['BRAND_LOGO_FILE', '/nonexistent/logo.png'],
+    ['BRAND_LOGO_FILE', 'package.json'],
+    ['BRAND_STYLESHEET', '/nonexistent/brand.css'],
   ])('%s=%j', (name, value) => {
     const error = refusal({ [name]: value });
     expect(error.message).toContain(name);
@@ -60,6 +73,11 @@ describe('configuration values refused, naming the variable', () => {
       expect(refusal({ NODE_ENV: 'production', ISSUER: issuer }).message).toMatch(/ISSUER must use https/);
     },
   );
+
+  it('refuses two logos, and a logo over plain http in production', () => {
+    expect(refusal({ BRAND_LOGO_URL: 'https://cdn.example.com/logo.svg', BRAND_LOGO_FILE: 'views/ostiary.css' }).message).toMatch(/BRAND_LOGO_URL or BRAND_LOGO_FILE/);
+    expect(refusal({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', BRAND_LOGO_URL: 'http://cdn.example.com/logo.svg' }).message).toMatch(/^BRAND_LOGO_URL must be https/);
+  });
 
   it('lists every variable at fault at once', () => {
     const { message } = refusal({ PORT: 'x', LOG_LEVEL: 'loud', TRUST_PROXY: 'yes' });
