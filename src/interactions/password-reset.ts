@@ -69,13 +69,14 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
 
   app.post<WithToken & Form>(`${PASSWORD_RESET_PATH}/:token`, async (request, reply) => {
     const { token } = request.params;
+    let done;
     try {
-      await passwordResets.resetPassword(token, text(request.body?.password), visitorOf(request));
+      done = await passwordResets.resetPassword(token, text(request.body?.password), visitorOf(request));
     } catch (error) {
       if (!isProblem(error, PASSWORD_PROBLEMS)) return linkProblem(error, reply);
       const { message } = problemOf(error, PASSWORD_PROBLEMS, pageText(reply));
       return reply.code(400).view('reset-password', { csrf: csrfToken(request, reply), action: `${PASSWORD_RESET_PATH}/${token}`, error: message });
     }
-    return reply.view('reset-done', {});
+    return reply.view('reset-done', { appsSignedOut: done.appsSignedOut });
   });
 }

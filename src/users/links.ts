@@ -45,10 +45,11 @@ export const linkRefused = (purpose: LinkPurpose, kind: 'invalid' | 'used' | 'ex
  */
 export function createLinks(db: Database, clock: () => Date = () => new Date()) {
   return {
-    /** Stores a new link and returns its token (the secret part of the URL). */
-    async issue(link: NewLink, tx: Transaction | Database = db): Promise<string> {
+    /** Stores a new link and returns its token (the secret part of the URL) and when it expires. */
+    async issue(link: NewLink, tx: Transaction | Database = db): Promise<{ token: string; expiresAt: Date }> {
       const token = randomBytes(32).toString('base64url');
       const now = clock();
+      const expiresAt = new Date(now.getTime() + link.ttlSeconds * 1000);
       await tx.oneTimeToken.create({
         data: {
           id: randomUUID(),
@@ -57,11 +58,11 @@ export function createLinks(db: Database, clock: () => Date = () => new Date()) 
           userId: link.userId,
           email: link.email,
           returnTo: link.returnTo ?? null,
-          expiresAt: new Date(now.getTime() + link.ttlSeconds * 1000),
+          expiresAt,
           createdAt: now,
         },
       });
-      return token;
+      return { token, expiresAt };
     },
 
     /** The unconsumed, unexpired link `token` is for `purpose`, or the purpose's typed refusal. */

@@ -54,7 +54,7 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
       const outcome = !user ? 'unknown_email' : user.disabled ? 'disabled' : 'mailed';
       await audit.change(actor, { type: 'user.password_reset_requested', subject: user?.id ?? null, details: { outcome } });
       if (!user || user.disabled) return;
-      const token = await links.issue({ purpose: PURPOSE, userId: user.id, email: user.email, ttlSeconds });
+      const { token } = await links.issue({ purpose: PURPOSE, userId: user.id, email: user.email, ttlSeconds });
       const minutes = String(Math.round(ttlSeconds / 60));
       await mail.queue('password-reset', user.email, { link: linkFor(token), minutes }, isLocale(user.locale) ? user.locale : locale, actor);
     },
@@ -69,7 +69,7 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
      * Sets the new password with the link, once. Clears a lockout and ends the person's sessions,
      * and unless configured otherwise their grants and refresh tokens.
      */
-    async resetPassword(token: string, newPassword: string, actor: Actor): Promise<ResetLink> {
+    async resetPassword(token: string, newPassword: string, actor: Actor): Promise<ResetLink & { appsSignedOut: boolean }> {
       const { row, userId, name } = await usable(token);
       checkPassword(newPassword, passwordPolicy, [row.email, name ?? '']);
       const passwordHash = await hashPassword(newPassword);
@@ -82,7 +82,7 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
       if (revokesGrants) await grants.endEverything(user.id);
       else await grants.endSessions(user.id);
       await mail.queue('password-changed', user.email, { apps_signed_out: revokesGrants ? 'yes' : 'no' }, isLocale(user.locale) ? user.locale : defaultLocale, actor);
-      return { userId: user.id, email: user.email };
+      return { userId: user.id, email: user.email, appsSignedOut: revokesGrants };
     },
   };
 }

@@ -57,7 +57,7 @@ export function createSignups({ db, users, links, mail, audit, issuer, config, p
 
   /** Mails a verification link; inside a sign-in request it continues that request. */
   async function sendVerification(user: { id: string; email: string; locale?: string | null }, returnTo: string | null, actor: Actor, locale: Locale) {
-    const token = await links.issue({ purpose: 'email_verification', userId: user.id, email: user.email, returnTo, ttlSeconds: config.verificationTtl });
+    const { token } = await links.issue({ purpose: 'email_verification', userId: user.id, email: user.email, returnTo, ttlSeconds: config.verificationTtl });
     const link = returnTo ? `${issuer}/interaction/${returnTo}/verify/${token}` : `${issuer}/account/verify/${token}`;
     await audit.change(actor, { type: 'user.verification_sent', subject: user.id });
     await mail.queue('verify-email', user.email, { link, hours: hours(config.verificationTtl) }, localeOf(user.locale, locale), actor);
@@ -152,10 +152,10 @@ export function createSignups({ db, users, links, mail, audit, issuer, config, p
       if (await db.user.findUnique({ where: { email }, select: { id: true } })) {
         throw fail('user.email_taken', `a user with email ${email} already exists`, { field: 'email' });
       }
-      const token = await links.issue({ purpose: 'invitation', userId: null, email, ttlSeconds: config.invitationTtl });
+      const { token, expiresAt } = await links.issue({ purpose: 'invitation', userId: null, email, ttlSeconds: config.invitationTtl });
       await audit.change(actor, { type: 'user.invited', details: { ttl_seconds: config.invitationTtl } });
       await mail.queue('invitation', email, { link: `${issuer}/account/invitation/${token}`, days: days(config.invitationTtl) }, locale, actor);
-      return { email, expiresAt: new Date(Date.now() + config.invitationTtl * 1000) };
+      return { email, expiresAt };
     },
 
     /** The invited address, if the invitation may still be used. */

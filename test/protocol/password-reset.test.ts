@@ -80,7 +80,7 @@ describe.each(DATABASES)('password reset by a mailed link (%s)', (kind) => {
     const done = await browser.submit(form.url, form.body!, RESET_FORM, { password: NEW_PASSWORD }, REDIRECT);
     expect(done.response!.status).toBe(200);
     expect(done.body).toContain('Your password was changed');
-    expect(done.body).toContain('sign in again');
+    expect(done.body).toContain('You were signed out everywhere.');
 
     const notice = await mailTo(ADA.email, 1);
     expect(notice.mail.parsed.subject).toBe('Your Ostiary password was changed');
@@ -225,7 +225,10 @@ describe('password reset that keeps what apps hold (PASSWORD_RESET_REVOKES_GRANT
     const mail = await eventually(() => smtp.to(ADA.email)[0], 'the reset mail');
     const link = mail.parsed.text!.match(/https?:\/\/\S+/g)!.find((url) => url.startsWith(`${server.issuer}/`))!;
     const form = await browser.follow(link, REDIRECT);
-    expect((await browser.submit(form.url, form.body!, RESET_FORM, { password: NEW_PASSWORD }, REDIRECT)).response!.status).toBe(200);
+    const done = await browser.submit(form.url, form.body!, RESET_FORM, { password: NEW_PASSWORD }, REDIRECT);
+    expect(done.response!.status).toBe(200);
+    expect(done.body).toContain('applications you use stay signed in');
+    expect(done.body).not.toContain('signed out everywhere');
 
     const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
     expect(refreshed.access_token).toEqual(expect.any(String));
