@@ -70,6 +70,11 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
       void signups.signUp(checked, interaction.uid, visitorOf(request), localeOf(request)).catch((err: unknown) => request.log.error({ err }, 'sign-up failed'));
       return reply.view('verify-sent', kit.page(request, { email: checked.email }));
     });
+  } else {
+    // Closed or by invitation: the sign-up address says so on our page, not as a bare 404.
+    const closed = async (_request: FastifyRequest, reply: FastifyReply) => reply.code(404).view('error', { message: pageText(reply)('errors:page.signup_closed') });
+    app.get('/interaction/:uid/signup', closed);
+    app.post('/interaction/:uid/signup', closed);
   }
 
   const confirmPage = async (request: FastifyRequest<WithToken>, reply: FastifyReply) => {

@@ -62,6 +62,17 @@ describe('page languages: ui_locales, then Accept-Language, then DEFAULT_LOCALE'
     expect(refused.body).toContain('E-Mail-Adresse oder Passwort ist falsch.');
   });
 
+  it('answers the sign-up address with our page, in the request’s language, when sign-up is closed', async () => {
+    const page = await loginPage({ ui_locales: 'de' });
+    expect(page.body).not.toContain('/signup');
+    const agent = new SpeakingAgent();
+    const closed = await page.agent.request(`${page.url}/signup`);
+    expect(closed.status).toBe(404);
+    expect(closed.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await closed.text()).toContain('Hier können keine Konten erstellt werden.');
+    expect((await agent.request(`${page.url}/signup`)).status).toBe(400);
+  });
+
   it('follows Accept-Language (by quality, a region falling back to its language) without ui_locales', async () => {
     const { body } = await loginPage({}, 'it;q=1, fr-CH;q=0.9, de;q=0.5');
     expect(body).toContain('<html lang="fr">');
