@@ -269,7 +269,7 @@ export function parseSmtpUrl(text: string): SmtpSettings {
 const MAIL_FROM_FORM = /^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
 
 function mailConfig(e: z.infer<typeof EnvSchema>, production: boolean, dataDir: string, issuer: string): MailConfig {
-  const from = e.MAIL_FROM?.trim() ?? `Ostiary <no-reply@${new URL(issuer).hostname}>`;
+  const from = e.MAIL_FROM?.trim() ?? `${displayName(e.BRAND_NAME)} <no-reply@${new URL(issuer).hostname}>`;
   if (!MAIL_FROM_FORM.test(from)) throw new ConfigError('MAIL_FROM must be an address or "Name <address>"');
   if (e.SMTP_URL) return Object.freeze({ from, transport: 'smtp', smtp: parseSmtpUrl(e.SMTP_URL) });
   if (production) return Object.freeze({ from, transport: 'off' });
@@ -307,6 +307,9 @@ function brandConfig(e: z.infer<typeof EnvSchema>, production: boolean): BrandCo
   const stylesheet = e.BRAND_STYLESHEET ? brandFile('BRAND_STYLESHEET', e.BRAND_STYLESHEET, MAX_STYLESHEET_BYTES).toString('utf8') : undefined;
   return Object.freeze({ name: e.BRAND_NAME, logo, primaryColor: e.BRAND_PRIMARY_COLOR.toLowerCase(), backgroundColor: e.BRAND_BACKGROUND_COLOR.toLowerCase(), stylesheet });
 }
+
+/** A display name as RFC 5322 takes it: plain words as they are, anything else (commas, dots) quoted. */
+const displayName = (name: string) => (/^[\w !#$%&'*+/=?^`{|}~-]+$/.test(name) ? name : `"${name.replace(/["\\]/g, '')}"`);
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
 

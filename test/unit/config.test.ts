@@ -74,6 +74,13 @@ describe('configuration values refused, naming the variable', () => {
     },
   );
 
+  it('names the brand as the default sender, quoted', () => {
+    expect(loadConfig({}).mail.from).toBe('Ostiary <no-reply@localhost>');
+    expect(loadConfig({ BRAND_NAME: 'Acme ID' }).mail.from).toBe('Acme ID <no-reply@localhost>');
+    expect(loadConfig({ BRAND_NAME: 'Acme, Inc. "ID"', ISSUER: 'https://id.acme.example' }).mail.from).toBe('"Acme, Inc. ID" <no-reply@id.acme.example>');
+    expect(loadConfig({ BRAND_NAME: 'Acme', MAIL_FROM: 'it@acme.example' }).mail.from).toBe('it@acme.example');
+  });
+
   it('refuses two logos, and a logo over plain http in production', () => {
     expect(refusal({ BRAND_LOGO_URL: 'https://cdn.example.com/logo.svg', BRAND_LOGO_FILE: 'views/ostiary.css' }).message).toMatch(/BRAND_LOGO_URL or BRAND_LOGO_FILE/);
     expect(refusal({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', BRAND_LOGO_URL: 'http://cdn.example.com/logo.svg' }).message).toMatch(/^BRAND_LOGO_URL must be https/);
