@@ -33,7 +33,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/assets/ostiary.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -83,6 +83,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     ['request object', { request: 'eyJhbGciOiJub25lIn0.e30.' }],
     ['request_uri', { request_uri: 'https://evil.example.com/req' }],
     ['bad prompt', { prompt: 'none login' }],
+    ['junk ui_locales, unknown client', { client_id: 'no-such-client', ui_locales: `de\u0000 ${big(5000)} <script>` }],
   ] as const) {
     inputs.push({ name: `authorize ${name}`, path: authParams(extra) });
   }
@@ -96,6 +97,8 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'logout bad id_token_hint', path: `/session/end?id_token_hint=not.a.jwt&post_logout_redirect_uri=${encodeURIComponent('https://evil.example.com/')}` },
     { name: 'logout confirm without xsrf', path: '/session/end/confirm', method: 'POST', headers: form, body: 'logout=yes' },
     { name: 'unknown interaction', path: '/interaction/does-not-exist' },
+    { name: 'junk Accept-Language', path: '/interaction/does-not-exist', headers: { 'accept-language': `de;q=x,,${big(8000)};q=2,*-*,\u00ff` } },
+    { name: 'sign-up post while sign-up is closed', path: 'signup', method: 'POST', withInteraction: true, headers: form, body: 'email=a%40b.c&name=x&password=y' },
     { name: 'device code post without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK' },
     { name: 'device confirm without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK&confirm=yes' },
     { name: 'device abort without xsrf', path: '/device', method: 'POST', headers: form, body: 'user_code=BCDF-GHJK&abort=yes' },
