@@ -220,7 +220,10 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
       if (!valid) return { ok: false, reason: locked ? 'locked' : 'wrong_password', userId: user.id, ...(await recordFailure(user.id, now)) };
       if (locked) return { ok: false, reason: 'locked', userId: user.id };
       const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
-      await db.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null, ...rehash } });
+      // Written only when something changes: a sign-in that clears nothing writes nothing.
+      if (user.failedLogins !== 0 || user.lockedUntil !== null || rehash.passwordHash) {
+        await db.user.update({ where: { id: user.id }, data: { failedLogins: 0, lockedUntil: null, ...rehash } });
+      }
       // Said only after the right password: it tells nothing to someone guessing addresses.
       if (requireVerifiedEmail && !user.emailVerified) return { ok: false, reason: 'unverified', userId: user.id };
       return { ok: true, user: (await findById(user.id))! };
