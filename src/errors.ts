@@ -74,6 +74,12 @@ export const ERROR_CODES = {
   'user.invitation_invalid': { status: 400, summary: 'the invitation is not one Ostiary sent' },
   'user.invitation_used': { status: 410, summary: 'the invitation was used already' },
   'user.invitation_expired': { status: 410, summary: 'the invitation has expired' },
+  'user.password_wrong': { status: 403, summary: 'the current password is not right' },
+  'user.email_unchanged': { status: 400, summary: 'the new address is the one the account has' },
+  'user.email_change_link_invalid': { status: 400, summary: 'the address change link is not one Ostiary sent' },
+  'user.email_change_link_used': { status: 410, summary: 'the address change link was used already' },
+  'user.email_change_link_expired': { status: 410, summary: 'the address change link has expired' },
+  'user.deletion_off': { status: 403, summary: 'people cannot delete their own accounts here (ACCOUNT_DELETION is off)' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

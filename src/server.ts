@@ -6,7 +6,7 @@ import { loggerOptions, measureRequests, observability, registerTracing } from '
 import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, SharedCounters } from './security/index.ts';
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
-import { accountLinkRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
+import { accountLinkRoutes, accountRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
 import { createBranding, createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
@@ -104,8 +104,19 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   const passwordReset = services.mail.transport !== 'off';
   const { passwordResets, signups, i18n } = services;
   await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset, signups, i18n, pageCsp: views.csp });
+  const secure = config.issuer.startsWith('https:');
+  await app.register(accountRoutes, {
+    accounts: services.accounts,
+    live,
+    i18n,
+    pageCsp: views.csp,
+    csrf,
+    limits,
+    issuer: config.issuer,
+    cookieKey: services.secrets.derive('account page cookies'),
+    secure,
+  });
   if (passwordReset) {
-    const secure = config.issuer.startsWith('https:');
     await app.register(passwordResetRoutes, { passwordResets, i18n, pageCsp: views.csp, csrf, limits, secure });
     await app.register(accountLinkRoutes, { signups, i18n, pageCsp: views.csp, csrf, secure });
   }

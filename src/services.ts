@@ -16,7 +16,7 @@ import { createMail } from './mail/index.ts';
 import { createMetrics } from './metrics/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
-import { createLinks, createPasswordResets, createSignups, createUsers } from './users/index.ts';
+import { createAccounts, createLinks, createPasswordResets, createSignups, createUsers } from './users/index.ts';
 import { createProviderStore } from './provider-store/index.ts';
 
 export interface Logger {
@@ -107,6 +107,18 @@ export async function createServices(config: Config, logger: Logger, options: Se
       passwordPolicy: config.passwordPolicy,
       defaultLocale: i18n.defaultLocale,
     });
+    const accounts = createAccounts({
+      db,
+      users,
+      links,
+      mail,
+      grants,
+      audit,
+      issuer: config.issuer,
+      emailChangeTtl: config.signup.verificationTtl,
+      deletion: config.accountDeletion,
+      defaultLocale: i18n.defaultLocale,
+    });
     return {
       config,
       database,
@@ -125,6 +137,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       users,
       passwordResets,
       signups,
+      accounts,
       i18n,
       clients,
       clientStore,

@@ -50,6 +50,10 @@ export const AUDIT_EVENTS = [
   'user.verification_sent',
   'user.email_verified',
   'user.invited',
+  'user.email_change_requested',
+  'user.email_changed',
+  'user.sessions_ended',
+  'user.deleted',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -230,6 +234,15 @@ export function createAudit(
 
   const audit = {
     flush,
+
+    /**
+     * A deleted person's events stay, without where they came from: the IP address and user
+     * agent of every event about them or by them are cleared.
+     */
+    async forgetPerson(userId: string): Promise<void> {
+      await flush();
+      await db.auditEvent.updateMany({ where: { OR: [{ subject: userId }, { actor: `user:${userId}` }] }, data: { ip: null, userAgent: null } });
+    },
 
     async record(event: AuditEventInput): Promise<void> {
       pending.push(logged(event));

@@ -13,6 +13,8 @@ import type { ClientStore } from './store.ts';
 export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts';
 export * from './metadata.ts';
 export { clientSecretMatches } from './secrets.ts';
+export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';
+import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -170,6 +172,7 @@ function generatedClientId(): string {
 function checkClientId(clientId: string | undefined): string {
   if (clientId === undefined) return generatedClientId();
   if (!CLIENT_ID.test(clientId)) throw fail('client.id_invalid', `invalid client id ${JSON.stringify(clientId)}: letters, digits, . _ ~ - (at most 128)`, { field: 'clientId' });
+  if (clientId === ACCOUNT_CLIENT_ID) throw fail('client.id_taken', `the client id ${ACCOUNT_CLIENT_ID} is the account page's`, { field: 'clientId' });
   return clientId;
 }
 

@@ -55,6 +55,7 @@ const EnvSchema = z.object({
   INVITATION_TTL_SECONDS: seconds(7 * 86_400),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
   PASSWORD_RESET_REVOKES_GRANTS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  ACCOUNT_DELETION: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   DEFAULT_LOCALE: z.enum(LOCALES).default('en'),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
@@ -140,6 +141,8 @@ export interface Config {
   /** A password reset also revokes the person's grants and refresh tokens (sessions end either way). */
   readonly passwordResetRevokesGrants: boolean;
   readonly signup: SignupConfig;
+  /** People may delete their own accounts on the account page. */
+  readonly accountDeletion: boolean;
   /** The pages' and mails' language when neither `ui_locales` nor `Accept-Language` names a supported one. */
   readonly defaultLocale: Locale;
   /** What every new password must meet, whoever sets it. */
@@ -410,6 +413,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordResetRevokesGrants: e.PASSWORD_RESET_REVOKES_GRANTS,
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
     signup: signupConfig(e, mail),
+    accountDeletion: e.ACCOUNT_DELETION,
     defaultLocale: e.DEFAULT_LOCALE,
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,

@@ -10,6 +10,18 @@ export interface GrantView {
   expiresAt: Date | null;
 }
 
+/** A person signed in to the provider in one browser: since when, and the clients signed in through it. */
+export interface SessionView {
+  uid: string;
+  signedInAt: Date;
+  clientIds: string[];
+}
+
+interface SessionPayload {
+  loginTs?: number;
+  authorizations?: Record<string, unknown>;
+}
+
 interface GrantPayload {
   openid?: { scope?: string };
   resources?: Record<string, string>;
@@ -58,9 +70,23 @@ export function createGrants(db: Database, store: ProviderStore) {
       return store.deleteAccount(accountId);
     },
 
-    /** Signs a person out of the provider everywhere; what apps hold (grants, refresh tokens) stays. */
-    async endSessions(accountId: string): Promise<void> {
-      await store.deleteSessions(accountId);
+    async sessionsOf(accountId: string): Promise<SessionView[]> {
+      return (await store.sessionsOf(accountId)).map((row) => {
+        const payload = row.payload as SessionPayload;
+        return {
+          uid: row.uid,
+          signedInAt: payload.loginTs ? new Date(payload.loginTs * 1000) : row.createdAt,
+          clientIds: Object.keys(payload.authorizations ?? {}),
+        };
+      });
+    },
+
+    /**
+     * Signs a person out of the provider everywhere, or everywhere but the session `keepUid`
+     * names; what apps hold (grants, refresh tokens) stays.
+     */
+    async endSessions(accountId: string, keepUid?: string): Promise<void> {
+      await store.deleteSessions(accountId, keepUid);
     },
 
     async revokeForClient(clientId: string): Promise<number> {

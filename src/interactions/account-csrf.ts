@@ -1,19 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Csrf } from '../security/index.ts';
+import { readCookie, setCookie } from './cookies.ts';
 
 // The browser's key to the CSRF tokens of the /account pages' forms: these pages belong to no
 // sign-in request to bind them to.
 const CSRF_COOKIE = 'ostiary.account-csrf';
 const CSRF_COOKIE_FORM = /^[A-Za-z0-9_-]{43}$/;
 
-function cookieOf(request: FastifyRequest): string | undefined {
-  for (const part of (request.headers.cookie ?? '').split(';')) {
-    const [name, value] = part.trim().split('=');
-    if (name === CSRF_COOKIE && value && CSRF_COOKIE_FORM.test(value)) return value;
-  }
-  return undefined;
-}
+const cookieOf = (request: FastifyRequest) => readCookie(request, CSRF_COOKIE, CSRF_COOKIE_FORM);
 
 /** CSRF for forms outside a sign-in request, bound to a random HttpOnly SameSite=Strict cookie. */
 export function accountCsrf(csrf: Csrf, secure: boolean) {
@@ -29,7 +24,7 @@ export function accountCsrf(csrf: Csrf, secure: boolean) {
       let key = cookieOf(request);
       if (!key) {
         key = randomBytes(32).toString('base64url');
-        reply.header('set-cookie', `${CSRF_COOKIE}=${key}; Path=/account; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`);
+        setCookie(reply, CSRF_COOKIE, key, { path: '/account', sameSite: 'Strict', secure });
       }
       return csrf.tokenFor(`account:${key}`);
     },

@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pageErrorHandler } from '../http/index.ts';
-import type { I18n, PageLocals, Translate } from '../i18n/index.ts';
+import type { I18n, Locale, PageLocals, Translate } from '../i18n/index.ts';
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -32,3 +32,6 @@ export function setPageLocale(request: FastifyRequest, reply: FastifyReply, i18n
 
 /** The translator of this reply's page, for words a route hands to its template. */
 export const pageText = (reply: FastifyReply): Translate => (reply.locals as unknown as PageLocals).t;
+
+/** The language of this reply's page, as negotiated for it. */
+export const pageLocale = (reply: FastifyReply): Locale => (reply.locals as unknown as PageLocals).locale;

@@ -21,6 +21,14 @@ export const VERIFICATION_PROBLEMS: ReadonlySet<ErrorCode> = new Set([
 
 export const RESET_LINK_PROBLEMS: ReadonlySet<ErrorCode> = new Set(['user.reset_link_invalid', 'user.reset_link_used', 'user.reset_link_expired']);
 
+export const EMAIL_CHANGE_LINK_PROBLEMS: ReadonlySet<ErrorCode> = new Set([
+  'user.email_change_link_invalid',
+  'user.email_change_link_used',
+  'user.email_change_link_expired',
+  // Another account took the address after the link was mailed.
+  'user.email_taken',
+]);
+
 export const INVITATION_PROBLEMS: ReadonlySet<ErrorCode> = new Set([
   'user.invitation_invalid',
   'user.invitation_used',

@@ -1,6 +1,6 @@
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
-import { clientSecretMatches, EXTRA_METADATA, type ClientStore } from '../clients/index.ts';
+import { accountClientMetadata, clientSecretMatches, EXTRA_METADATA, type ClientStore } from '../clients/index.ts';
 import { PROTOCOL_UNAVAILABLE, RETRY_AFTER_SECONDS } from '../http/index.ts';
 import type { Config } from '../config/index.ts';
 import type { I18n } from '../i18n/index.ts';
@@ -90,6 +90,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(providerStore, clients),
+    // The account page's own client (src/interactions/account.ts), the same on every instance.
+    clients: [accountClientMetadata(config.issuer, config.brand.name)],
     findAccount: createFindAccount(users),
     jwks: await signingKeys.privateJwks(),
     // Derived from the key-encryption keys: the same on every instance, no extra secret to share,

@@ -137,6 +137,13 @@ export interface GrantRow {
   expiresAt: Date | null;
 }
 
+/** A stored Session (a person signed in to the provider in one browser); its id is the browser's cookie. */
+export interface SessionRow {
+  uid: string;
+  payload: unknown;
+  createdAt: Date;
+}
+
 /** Whose grants: a person's (optionally to one client), or a client's. */
 export interface GrantOwner {
   accountId?: string;
@@ -163,9 +170,15 @@ export function createProviderStore(db: Database) {
       await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: ids } }, { type: 'Grant', id: { in: ids } }] } });
     },
 
-    /** Deletes a person's sessions with the provider (their grants and tokens stay). */
-    async deleteSessions(accountId: string): Promise<void> {
-      await db.oidcPayload.deleteMany({ where: { type: 'Session', accountId } });
+    /** A person's live sessions with the provider, newest first; without their ids (a bearer value). */
+    async sessionsOf(accountId: string): Promise<SessionRow[]> {
+      const rows = await db.oidcPayload.findMany({ where: { type: 'Session', accountId }, orderBy: { createdAt: 'desc' }, select: { uid: true, payload: true, createdAt: true, expiresAt: true } });
+      return rows.filter((row) => isLive(row) && row.uid).map(({ uid, payload, createdAt }) => ({ uid: uid!, payload, createdAt }));
+    },
+
+    /** Deletes a person's sessions with the provider, but the one `keepUid` names (their grants and tokens stay). */
+    async deleteSessions(accountId: string, keepUid?: string): Promise<void> {
+      await db.oidcPayload.deleteMany({ where: { type: 'Session', accountId, ...(keepUid ? { NOT: { uid: keepUid } } : {}) } });
     },
 
     /**

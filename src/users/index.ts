@@ -15,6 +15,7 @@ export { MAX_PASSWORD_LENGTH, type PasswordPolicy } from './passwords.ts';
 export { createPasswordResets, type PasswordResets, type ResetLink } from './password-reset.ts';
 export { createLinks, type Links } from './links.ts';
 export { createSignups, type Signups, type VerificationLink } from './signup.ts';
+export { createAccounts, type Accounts, type AccountOverview } from './account.ts';
 export type { UserMail, UserMailTemplate } from './user-mail.ts';
 export type { EmailCheck, EmailProblem } from './email-check.ts';
 

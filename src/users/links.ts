@@ -3,12 +3,13 @@ import { deleteInBatches, type Database, type Transaction } from '../db/index.ts
 import { fail, type ErrorCode } from '../errors.ts';
 
 /** What a mailed link is for; each refuses a bad use with its own codes. */
-export type LinkPurpose = 'password_reset' | 'email_verification' | 'invitation';
+export type LinkPurpose = 'password_reset' | 'email_verification' | 'invitation' | 'email_change';
 
 const REFUSALS: Record<LinkPurpose, { invalid: ErrorCode; used: ErrorCode; expired: ErrorCode; name: string }> = {
   password_reset: { invalid: 'user.reset_link_invalid', used: 'user.reset_link_used', expired: 'user.reset_link_expired', name: 'password reset link' },
   email_verification: { invalid: 'user.verification_link_invalid', used: 'user.verification_link_used', expired: 'user.verification_link_expired', name: 'verification link' },
   invitation: { invalid: 'user.invitation_invalid', used: 'user.invitation_used', expired: 'user.invitation_expired', name: 'invitation' },
+  email_change: { invalid: 'user.email_change_link_invalid', used: 'user.email_change_link_used', expired: 'user.email_change_link_expired', name: 'address change link' },
 };
 
 /** What a link carries: 32 random bytes, base64url. Anything else is refused unseen. */
@@ -85,6 +86,11 @@ export function createLinks(db: Database, clock: () => Date = () => new Date()) 
       if (consumed.count !== 1) throw linkRefused(purpose, 'used');
       const others = row.userId ? { userId: row.userId } : { email: row.email };
       await tx.oneTimeToken.updateMany({ where: { ...others, purpose, consumedAt: null }, data: { consumedAt: now } });
+    },
+
+    /** Deletes every link of a person (their account is being deleted), inside `tx`. */
+    async deleteFor(userId: string, tx: Transaction): Promise<void> {
+      await tx.oneTimeToken.deleteMany({ where: { userId } });
     },
 
     /** Deletes links past their expiry, used or not, `batchSize` at a time (the cleanup job). */

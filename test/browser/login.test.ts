@@ -1,15 +1,11 @@
 import { TEST_ACTOR } from '../support/actor.ts';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADA, createWebClient, type Credentials } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Debian's chromium; elsewhere a machine without it reports these tests as skipped.
-const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
+import { available, launchChromium } from './support.ts';
 
 describe.skipIf(!available)('login and consent pages in Chromium', () => {
   let server: TestServer;
@@ -20,10 +16,7 @@ describe.skipIf(!available)('login and consent pages in Chromium', () => {
     server = await startTestServer('sqlite');
     await server.services.users.create({ ...ADA, name: 'Ada' }, TEST_ACTOR);
     client = await createWebClient(server, { name: 'Web App', grantTypes: ['authorization_code'] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

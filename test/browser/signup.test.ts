@@ -1,6 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ACTOR } from '../support/actor.ts';
 import { createWebClient, type Credentials } from '../support/fixtures.ts';
@@ -8,12 +6,8 @@ import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { eventually, startSmtp, type TestSmtp } from '../mail/support.ts';
+import { available, launchChromium, newPhonePage, pageReviews } from './support.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// CI installs Debian's chromium; elsewhere a machine without it reports these tests as skipped.
-const available = existsSync(CHROMIUM) || Boolean(process.env.CI);
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const SCREENSHOTS = 'test-results/screenshots';
 const PASSWORD = 'lantern orchard velvet compass';
 
 describe.skipIf(!available)('sign-up and verification pages in Chromium', () => {
@@ -21,18 +15,13 @@ describe.skipIf(!available)('sign-up and verification pages in Chromium', () => 
   let server: TestServer;
   let browser: Browser;
   let client: Credentials;
-  /** Serious or critical axe-core violations per page visited, by name. */
-  const violations: Record<string, string[]> = {};
+  const { violations, review } = pageReviews(() => browser);
 
   beforeAll(async () => {
-    mkdirSync(SCREENSHOTS, { recursive: true });
     smtp = await startSmtp();
     server = await startTestServer('sqlite', { SMTP_URL: smtp.url(), SIGNUP: 'open' });
     client = await createWebClient(server, { name: 'Web App', grantTypes: ['authorization_code'] });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -40,30 +29,7 @@ describe.skipIf(!available)('sign-up and verification pages in Chromium', () => 
     await smtp?.close();
   });
 
-  /** A phone-width page with JavaScript off (the pages must not need it); the client's callback is stubbed. */
-  async function newPage() {
-    const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 375, height: 740 } });
-    await context.route(`${REDIRECT}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<p>client callback</p>' }));
-    return context.newPage();
-  }
-
-  /** Saves a screenshot of the page, and checks the same HTML with axe-core in a scripted page of its own. */
-  async function review(page: Page, name: string) {
-    await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
-    const html = await page.content();
-    const checker = await browser.newContext({ bypassCSP: true, viewport: { width: 375, height: 740 } });
-    const copy = await checker.newPage();
-    // The same document again, without asking the server (a form's answer cannot be fetched twice); its stylesheet from the server.
-    await copy.route(page.url(), (route) => route.fulfill({ status: 200, contentType: 'text/html', body: html }));
-    await copy.goto(page.url());
-    await copy.evaluate(AXE);
-    violations[name] = (await copy.evaluate(
-      "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))",
-    )) as string[];
-    const scrolls = await copy.evaluate('document.documentElement.scrollWidth > window.innerWidth');
-    if (scrolls) violations[name]!.push('scrolls sideways at 375 px');
-    await checker.close();
-  }
+  const newPage = () => newPhonePage(browser);
 
   it('signs up inside an authorization request, confirms the address by the mailed link and reaches the app', async () => {
     const rp = await discover(server.issuer, client.id, client.secret);

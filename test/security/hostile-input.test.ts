@@ -22,6 +22,8 @@ interface Hostile {
   body?: string | Uint8Array;
   /** Sent with the cookies of a live sign-in page. */
   withInteraction?: boolean;
+  /** Sent with the cookies of a browser signed in to the account page, and its forms' CSRF token. */
+  withAccount?: boolean;
 }
 
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -33,7 +35,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, '/account', '/account/callback', '/account/name', '/account/delete', `/account/email/${'A'.repeat(43)}`];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -137,9 +139,10 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'verification link of the sign-in request, bad token', path: `verify/${'%3Cscript%3E'.padEnd(43, 'x')}`, withInteraction: true },
     { name: 'sign-up post, name with control characters', path: 'signup', method: 'POST', headers: form, body: 'email=x%40example.com&name=%00%1b&password=x', withInteraction: true },
   );
-  // The password reset, verification and invitation pages: no CSRF cookie or token, malformed bodies, links that are not ours.
+  // The password reset, verification, invitation and account pages: no CSRF cookie or token, malformed bodies, links that are not ours.
   const aToken = `${RESET}/${'A'.repeat(43)}`;
-  for (const path of [RESET, aToken, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`]) {
+  const accountForms = ['/account/name', '/account/password', '/account/email', '/account/apps/revoke', '/account/sessions/end', '/account/delete', `/account/email/${'A'.repeat(43)}`];
+  for (const path of [RESET, aToken, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, ...accountForms]) {
     inputs.push(
       { name: `${path} without CSRF`, path, method: 'POST', headers: form, body: 'email=ada%40example.com&password=a+long+enough+password' },
       { name: `${path} forged CSRF`, path, method: 'POST', headers: { ...form, cookie: `ostiary.account-csrf=${'B'.repeat(43)}` }, body: `email=ada%40example.com&password=a+long+enough+password&csrf=${'C'.repeat(43)}` },
@@ -158,7 +161,19 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'reset link path traversal', path: `${RESET}/..%2f..%2fetc%2fpasswd` },
     { name: 'reset link null byte', path: `${RESET}/${'A'.repeat(20)}%00${'A'.repeat(22)}` },
   );
-  for (const base of ['/account/verify', '/account/invitation']) {
+  // A browser signed in to the account page, with its CSRF token: fields that are wrong in form.
+  inputs.push(
+    { name: 'account name with control characters', path: '/account/name', method: 'POST', headers: form, body: 'name=%00%1b%5b31m', withAccount: true },
+    { name: 'account name overlong', path: '/account/name', method: 'POST', headers: form, body: `name=${big(5000)}`, withAccount: true },
+    { name: 'account new address malformed', path: '/account/email', method: 'POST', headers: form, body: `email=not+an+address&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account new address overlong', path: '/account/email', method: 'POST', headers: form, body: `email=${big(400)}%40example.com&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account new password overlong', path: '/account/password', method: 'POST', headers: form, body: `password=${big(300)}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account new password empty', path: '/account/password', method: 'POST', headers: form, body: `password=&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account callback not started here', path: '/account/callback?code=abc&state=def&iss=x' },
+    { name: 'account callback with an error', path: '/account/callback?error=access_denied&error_description=%3Cscript%3E' },
+    { name: 'account callback with junk', path: `/account/callback?code=${big(3000)}` },
+  );
+  for (const base of ['/account/verify', '/account/invitation', '/account/email']) {
     inputs.push(
       { name: `${base} unknown token`, path: `${base}/${'A'.repeat(43)}` },
       { name: `${base} short token`, path: `${base}/abc` },
@@ -192,27 +207,34 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
     // A live sign-in page whose cookies the interaction inputs carry; opening it wrote its rows already.
     const agent = new UserAgent();
     const page = await agent.follow((await startFlow(await discover(server.issuer, web.id, web.secret))).url, REDIRECT);
+    // A browser signed in to the account page (its sign-in wrote its rows already).
+    const account = new UserAgent();
+    const login = await account.follow(`${server.issuer}/account`, REDIRECT);
+    const accountPage = await account.submit(login.url, login.body!, /<form method="post" action="([^"]+\/login)"/, ADA, REDIRECT);
+    const accountCsrf = accountPage.body!.match(/name="csrf" value="([^"]+)"/)![1]!;
     const before = await snapshot(server);
     const failures: string[] = [];
 
     for (const input of inputs) {
       const url = input.withInteraction ? new URL(`${page.url}/${input.path}`) : new URL(`${server.issuer}${input.path}`);
-      const init = { method: input.method ?? 'GET', headers: input.headers, body: input.body };
+      const body = input.withAccount ? `${input.body}&csrf=${accountCsrf}` : input.body;
+      const init = { method: input.method ?? 'GET', headers: input.headers, body };
       let response: Response;
       try {
-        response = input.withInteraction ? await agent.request(url, init) : await fetch(url, { ...init, redirect: 'manual' });
+        const browser = input.withInteraction ? agent : input.withAccount ? account : undefined;
+        response = browser ? await browser.request(url, init) : await fetch(url, { ...init, redirect: 'manual' });
       } catch (error) {
         failures.push(`${input.name}: request failed (${(error as Error).message})`);
         continue;
       }
-      const body = await response.text();
+      const text = await response.text();
       const location = response.headers.get('location') ?? '';
       // An authorization error goes back to the registered redirect URI (RFC 6749 4.1.2.1); nothing else redirects.
       const errorRedirect = response.status === 303 && /^[?#]error=|[?#&]error=/.test(location.slice(REDIRECT.length)) && location.startsWith(REDIRECT);
       // Introspecting or revoking a token that is not one of ours is answered 200 (RFC 7662 2.2, RFC 7009 2.2).
-      const unknownToken = response.status === 200 && /^\/token\/(introspection|revocation)$/.test(input.path) && (body === '' || body === '{"active":false}');
+      const unknownToken = response.status === 200 && /^\/token\/(introspection|revocation)$/.test(input.path) && (text === '' || text === '{"active":false}');
       if (!(response.status >= 400 && response.status < 500) && !errorRedirect && !unknownToken) failures.push(`${input.name}: status ${response.status} ${location}`);
-      if (LEAKS.test(body)) failures.push(`${input.name}: body leaks internals: ${body.slice(0, 200)}`);
+      if (LEAKS.test(text)) failures.push(`${input.name}: body leaks internals: ${text.slice(0, 200)}`);
       if (response.headers.get('x-injected') || response.headers.getSetCookie().some((c) => c.startsWith('pwned'))) failures.push(`${input.name}: header injected`);
       if (location && !location.startsWith(REDIRECT) && !location.startsWith('/')) failures.push(`${input.name}: redirects to ${location}`);
     }

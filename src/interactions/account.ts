@@ -1,0 +1,215 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../audit/index.ts';
+import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID } from '../clients/index.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { I18n } from '../i18n/index.ts';
+import type { LiveProvider } from '../oidc/index.ts';
+import type { Csrf, RateLimitHooks } from '../security/index.ts';
+import type { AccountOverview, Accounts } from '../users/index.ts';
+import { accountCsrf } from './account-csrf.ts';
+import { accountSessions, type AccountSession } from './account-session.ts';
+import { pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
+import { EMAIL_CHANGE_LINK_PROBLEMS, isProblem, problemOf } from './problems.ts';
+import { visitorOf } from './visitor.ts';
+
+export const ACCOUNT_PATH = '/account';
+
+const FORGED = 'errors:page.forged';
+/** What a finished change says above the page (`/account?done=...`). */
+const NOTICES = new Set(['name', 'password', 'email', 'app']);
+
+/** Refusals each form shows beside its fields, by form. */
+const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
+  none: new Set(),
+  name: new Set(['user.name_invalid']),
+  password: new Set(['user.password_wrong', 'user.password_too_short', 'user.password_too_long', 'user.password_too_weak']),
+  email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged']),
+  delete: new Set(['user.password_wrong', 'user.deletion_off']),
+};
+type Section = 'none' | 'name' | 'password' | 'email' | 'delete';
+const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
+
+interface Deps {
+  accounts: Accounts;
+  live: LiveProvider;
+  i18n: I18n;
+  /** The pages' CSP (the views'). */
+  pageCsp: string;
+  csrf: Csrf;
+  limits: RateLimitHooks;
+  issuer: string;
+  /** Signs the account page's cookies. */
+  cookieKey: Buffer;
+  /** The issuer is https: the cookies are Secure. */
+  secure: boolean;
+}
+
+type Form = { Body: Record<string, unknown> };
+type WithToken = { Params: { token: string } };
+
+const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
+
+/**
+ * The account page: a person signed in through the provider sees and changes their name,
+ * password and address, the apps they let in and their sessions, and may delete the account.
+ */
+export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n, pageCsp, csrf, limits, issuer, cookieKey, secure }: Deps): Promise<void> {
+  await registerPageDefaults(app, i18n, pageCsp);
+  const forms = accountCsrf(csrf, secure);
+  const sessions = accountSessions(app, live, issuer, cookieKey, secure);
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
+  });
+
+  const actorOf = (request: FastifyRequest, session: AccountSession): Actor => ({ ...visitorOf(request), id: `user:${session.userId}` });
+
+  /** The page's signed-in person, while the provider session they signed in with lasts; its uid. */
+  async function signedIn(request: FastifyRequest): Promise<(AccountSession & { sessionUid: string }) | undefined> {
+    const session = sessions.current(request);
+    if (!session) return undefined;
+    const alive = (await accounts.sessions(session.userId)).find((s) => sessions.handleOf(s.uid) === session.sessionHandle);
+    return alive && { ...session, sessionUid: alive.uid };
+  }
+
+  async function render(request: FastifyRequest, reply: FastifyReply, session: AccountSession, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
+    let overview: AccountOverview;
+    try {
+      overview = await accounts.overview(session.userId, ACCOUNT_CLIENT_ID);
+    } catch (error) {
+      if (!isProblem(error, GONE)) throw error;
+      // Deleted or disabled since the page signed them in.
+      sessions.end(reply);
+      return reply.redirect(ACCOUNT_PATH, 303);
+    }
+    const dates = new Intl.DateTimeFormat(pageLocale(reply), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    const handle = session.sessionHandle;
+    return reply.code(status).view('account', {
+      csrf: forms.token(request, reply),
+      user: overview.user,
+      apps: overview.apps.map((a) => ({ clientId: a.clientId, name: a.clientName ?? a.clientId, scope: a.scope, since: dates.format(a.createdAt) })),
+      sessions: overview.sessions.map((s) => ({ since: dates.format(s.signedInAt), current: sessions.handleOf(s.uid) === handle })),
+      deletion: accounts.deletion,
+      emailChanges: accounts.emailChanges,
+      signOut: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,
+      errors: extra.errors ?? {},
+      values: extra.values ?? {},
+      notice: extra.notice ?? null,
+    });
+  }
+
+  /** Runs a form's change as the signed-in person; a refusal shows the page again with it beside the form. */
+  function change(section: Section, limit: boolean, run: (request: FastifyRequest<Form>, reply: FastifyReply, session: AccountSession & { sessionUid: string }) => Promise<unknown>, values: (body: Record<string, unknown>) => Record<string, string> = () => ({})) {
+    const handler = async (request: FastifyRequest<Form>, reply: FastifyReply) => {
+      const session = await signedIn(request);
+      if (!session) return reply.redirect(ACCOUNT_PATH, 303);
+      try {
+        return await run(request, reply, session);
+      } catch (error) {
+        if (!isProblem(error, FORM_PROBLEMS[section])) throw error;
+        const problem = problemOf(error, FORM_PROBLEMS[section], pageText(reply));
+        return render(request, reply, session, { errors: { [section]: problem.message }, values: values(request.body ?? {}) }, problem.status);
+      }
+    };
+    return limit ? { preHandler: [limits.loginPerIp], handler } : { handler };
+  }
+
+  app.get<{ Querystring: { done?: unknown } }>(ACCOUNT_PATH, async (request, reply) => {
+    const session = await signedIn(request);
+    if (!session) return reply.redirect(await sessions.start(request, reply, pageLocale(reply)), 303);
+    const done = typeof request.query.done === 'string' && NOTICES.has(request.query.done) ? request.query.done : undefined;
+    return render(request, reply, session, { notice: done && pageText(reply)(`account:done_${done}`) });
+  });
+
+  app.get(ACCOUNT_CALLBACK_PATH, async (request, reply) => {
+    let session;
+    try {
+      session = await sessions.finish(request, reply);
+    } catch (error) {
+      // A refused or failed sign-in (the person cancelled, a code used twice): say so and offer a new one.
+      request.log.info({ err: error }, 'account sign-in refused');
+      session = undefined;
+    }
+    if (!session) return reply.code(400).view('account-signin-failed', { href: ACCOUNT_PATH });
+    return reply.redirect(ACCOUNT_PATH, 303);
+  });
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/name`,
+    change('name', false, async (request, reply, session) => {
+      await accounts.rename(session.userId, text(request.body.name), actorOf(request, session));
+      return reply.redirect(`${ACCOUNT_PATH}?done=name`, 303);
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/password`,
+    change('password', true, async (request, reply, session) => {
+      await accounts.changePassword(session.userId, text(request.body.current_password), text(request.body.password), session.sessionUid, actorOf(request, session));
+      return reply.redirect(`${ACCOUNT_PATH}?done=password`, 303);
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/email`,
+    change(
+      'email',
+      true,
+      async (request, reply, session) => {
+        await accounts.requestEmailChange(session.userId, text(request.body.email, 320).trim(), text(request.body.current_password), actorOf(request, session), pageLocale(reply));
+        return reply.redirect(`${ACCOUNT_PATH}?done=email`, 303);
+      },
+      (body) => ({ email: text(body.email, 320) }),
+    ),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/apps/revoke`,
+    change('none', false, async (request, reply, session) => {
+      const clientId = text(request.body.client_id, 256);
+      if (clientId && clientId !== ACCOUNT_CLIENT_ID) await accounts.revokeApp(session.userId, clientId, actorOf(request, session));
+      return reply.redirect(`${ACCOUNT_PATH}?done=app`, 303);
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/sessions/end`,
+    change('none', false, async (request, reply, session) => {
+      await accounts.endSessions(session.userId, actorOf(request, session));
+      sessions.end(reply);
+      return reply.view('account-ended', { title: 'account:ended_title', heading: 'account:ended_heading', message: 'account:ended_text', href: ACCOUNT_PATH });
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/delete`,
+    change('delete', true, async (request, reply, session) => {
+      await accounts.deleteAccount(session.userId, text(request.body.current_password), actorOf(request, session));
+      sessions.end(reply);
+      return reply.view('account-ended', { title: 'account:deleted_title', heading: 'account:deleted_heading', message: 'account:deleted_text', href: null });
+    }),
+  );
+
+  // The mailed link that confirms a new address: it may open in any browser, signed in or not.
+  const linkRefused = (reply: FastifyReply, error: unknown) => {
+    const problem = problemOf(error, EMAIL_CHANGE_LINK_PROBLEMS, pageText(reply));
+    return reply.code(problem.status).view('error', { message: problem.message });
+  };
+
+  app.get<WithToken>(`${ACCOUNT_PATH}/email/:token`, async (request, reply) => {
+    try {
+      const { email } = await accounts.emailChange(request.params.token);
+      return reply.view('account-email', { csrf: forms.token(request, reply), email, action: `${ACCOUNT_PATH}/email/${request.params.token}` });
+    } catch (error) {
+      return linkRefused(reply, error);
+    }
+  });
+
+  app.post<WithToken>(`${ACCOUNT_PATH}/email/:token`, async (request, reply) => {
+    try {
+      const { email } = await accounts.confirmEmailChange(request.params.token, visitorOf(request));
+      return reply.view('account-email-done', { email, href: ACCOUNT_PATH });
+    } catch (error) {
+      return linkRefused(reply, error);
+    }
+  });
+}
