@@ -1,7 +1,7 @@
 /** The demo app's pages: plain server-rendered HTML, no script, one stylesheet. */
+import { escapeHtml } from '../i18n/index.ts';
 
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escape = (value: unknown) => String(value).replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+const escape = (value: unknown) => escapeHtml(String(value));
 
 /** Claims that are times (seconds since 1970): shown with their date too. */
 const TIMES = new Set(['exp', 'iat', 'nbf', 'auth_time']);

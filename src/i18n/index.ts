@@ -61,30 +61,37 @@ export function createI18n(defaultLocale: Locale, brand?: string) {
     returnNull: false,
   });
 
+  /** `ui_locales` first, then `Accept-Language`, then the configured default. */
+  function negotiate({ uiLocales, acceptLanguage }: LocaleHints): Locale {
+    const requested = typeof uiLocales === 'string' ? uiLocales.split(' ') : [];
+    const accepted = acceptLanguage ? new Negotiator({ headers: { 'accept-language': acceptLanguage } }).languages() : [];
+    return firstSupported(requested) ?? firstSupported(accepted) ?? defaultLocale;
+  }
+
+  function translator(locale: Locale): Translate {
+    const fixed = instance.getFixedT(locale);
+    return (key, params) => fixed(key, params ?? {}) as string;
+  }
+
+  /**
+   * What every page template gets: `locale` (for `<html lang>`), `t` for text the template
+   * escapes (`<%= it.t('login:title') %>`), and `tHtml` for messages whose catalogue text holds
+   * markup: it escapes the parameters, so the result is printed raw (`<%~ it.tHtml(...) %>`).
+   */
+  function pageLocals(locale: Locale): PageLocals {
+    const t = translator(locale);
+    const tHtml: Translate = (key, params) =>
+      t(key, Object.fromEntries(Object.entries(params ?? {}).map(([name, value]) => [name, typeof value === 'string' ? escapeHtml(value) : value])));
+    return { locale, t, tHtml };
+  }
+
   return {
     defaultLocale,
-    /** `ui_locales` first, then `Accept-Language`, then the configured default. */
-    negotiate({ uiLocales, acceptLanguage }: LocaleHints): Locale {
-      const requested = typeof uiLocales === 'string' ? uiLocales.split(' ') : [];
-      const accepted = acceptLanguage ? new Negotiator({ headers: { 'accept-language': acceptLanguage } }).languages() : [];
-      return firstSupported(requested) ?? firstSupported(accepted) ?? defaultLocale;
-    },
-    translator(locale: Locale): Translate {
-      const fixed = instance.getFixedT(locale);
-      return (key, params) => fixed(key, params ?? {}) as string;
-    },
-    /**
-     * What every page template gets: `locale` (for `<html lang>`), `t` for text the template
-     * escapes (`<%= it.t('login:title') %>`), and `tHtml` for messages whose catalogue text holds
-     * markup: it escapes the parameters, so the result is printed raw (`<%~ it.tHtml(...) %>`).
-     */
-    pageLocals(locale: Locale): PageLocals {
-      const fixed = instance.getFixedT(locale);
-      const t: Translate = (key, params) => fixed(key, params ?? {}) as string;
-      const tHtml: Translate = (key, params) =>
-        t(key, Object.fromEntries(Object.entries(params ?? {}).map(([name, value]) => [name, typeof value === 'string' ? escapeHtml(value) : value])));
-      return { locale, t, tHtml };
-    },
+    negotiate,
+    translator,
+    pageLocals,
+    /** The page locals of the language these hints negotiate. */
+    localsFor: (hints: LocaleHints): PageLocals => pageLocals(negotiate(hints)),
   };
 }
 
@@ -95,6 +102,6 @@ export interface PageLocals {
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+export const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 
 export type I18n = ReturnType<typeof createI18n>;

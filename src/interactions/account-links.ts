@@ -4,7 +4,7 @@ import type { I18n } from '../i18n/index.ts';
 import type { Csrf } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
 import { accountCsrf } from './account-csrf.ts';
-import { pageText, registerPageDefaults } from './page-defaults.ts';
+import { pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
 import { INVITATION_PROBLEMS, isProblem, problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
@@ -71,9 +71,8 @@ export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, p
 
   app.post<InvitationForm>('/account/invitation/:token', async (request, reply) => {
     const name = text(request.body?.name, 1024);
-    const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
     try {
-      await signups.acceptInvitation(request.params.token, { name, password: text(request.body?.password, 1024) }, visitorOf(request), locale);
+      await signups.acceptInvitation(request.params.token, { name, password: text(request.body?.password, 1024) }, visitorOf(request), pageLocale(reply));
     } catch (error) {
       if (!isProblem(error, SIGNUP_PROBLEMS)) return refuse(reply, error, INVITATION_PROBLEMS);
       const { email } = await signups.invitation(request.params.token);

@@ -26,8 +26,7 @@ export async function registerPageDefaults(app: FastifyInstance, i18n: I18n, csp
 
 /** The page's language from these hints (a sign-in request's `ui_locales` first), then `Accept-Language`, then the default. */
 export function setPageLocale(request: FastifyRequest, reply: FastifyReply, i18n: I18n, uiLocales?: unknown): void {
-  const locals = i18n.pageLocals(i18n.negotiate({ uiLocales, acceptLanguage: request.headers['accept-language'] }));
-  reply.locals = Object.assign(reply.locals ?? {}, locals);
+  reply.locals = Object.assign(reply.locals ?? {}, i18n.localsFor({ uiLocales, acceptLanguage: request.headers['accept-language'] }));
 }
 
 /** The translator of this reply's page, for words a route hands to its template. */

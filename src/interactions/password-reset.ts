@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { accountCsrf } from './account-csrf.ts';
-import { pageText, registerPageDefaults } from './page-defaults.ts';
+import { pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { PasswordResets } from '../users/index.ts';
@@ -51,10 +51,9 @@ export async function passwordResetRoutes(app: FastifyInstance, { passwordResets
     if (!email || email.length > 320) {
       return reply.code(400).view('reset-request', { csrf: csrfToken(request, reply), email: email.slice(0, 320), error: pageText(reply)(EMAIL_INVALID) });
     }
-    const locale = i18n.negotiate({ acceptLanguage: request.headers['accept-language'] });
     // Answered before the work is done: for a known address it writes a link and queues a
     // mail, for an unknown one it does not, and the answer's timing must not tell them apart.
-    void passwordResets.requestPasswordReset(email, visitorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'password reset request failed'));
+    void passwordResets.requestPasswordReset(email, visitorOf(request), pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'password reset request failed'));
     return reply.view('reset-sent', {});
   });
 

@@ -3,7 +3,7 @@ import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty } from '../clients/index.ts';
-import { pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
+import { pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { Signups, Users } from '../users/index.ts';
@@ -150,8 +150,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       await record(request, { type: 'login.lockout', outcome: 'failure', subject: result.userId ?? null, details: { lockedUntil: result.lockedUntil.toISOString() } });
     }
     if (result.reason === 'unverified' && passwordReset) {
-      const locale = i18n.negotiate({ uiLocales: interaction.params.ui_locales, acceptLanguage: request.headers['accept-language'] });
-      void signups.sendVerificationForSignIn(result.userId!, interaction.uid, visitorOf(request), locale).catch((err: unknown) => request.log.error({ err }, 'verification mail failed'));
+      void signups.sendVerificationForSignIn(result.userId!, interaction.uid, visitorOf(request), pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'verification mail failed'));
       return reply.code(403).view('verify-sent', page(interaction, { email }));
     }
     const client = await clientOf(interaction);
@@ -184,5 +183,5 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     clientName: async (request) => (await clientOf(request.interaction)).name,
     loggedIn,
   };
-  if (passwordReset) signupRoutes(app, kit, { signups, i18n, limits });
+  if (passwordReset) signupRoutes(app, kit, { signups, limits });
 }

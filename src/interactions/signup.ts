@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults } from 'oidc-provider';
-import type { I18n, Locale } from '../i18n/index.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
-import { pageText } from './page-defaults.ts';
+import { pageLocale, pageText } from './page-defaults.ts';
 import { problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
@@ -20,7 +19,6 @@ export interface InteractionKit {
 
 interface Deps {
   signups: Signups;
-  i18n: I18n;
   limits: RateLimitHooks;
 }
 
@@ -41,10 +39,7 @@ export function verifyFallback(url: string): string | undefined {
 const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
 
 /** "Create an account" inside a sign-in request, and the mailed link that confirms the address. */
-export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signups, i18n, limits }: Deps): void {
-  const localeOf = (request: FastifyRequest): Locale =>
-    i18n.negotiate({ uiLocales: kit.interactionOf(request).params.ui_locales, acceptLanguage: request.headers['accept-language'] });
-
+export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signups, limits }: Deps): void {
   if (signups.open) {
     const form = async (request: FastifyRequest, reply: FastifyReply, values: { email: string; name: string }, error: string | null, status = 200) =>
       reply.code(status).view('signup', kit.page(request, { clientName: await kit.clientName(request), passwordMinLength: signups.passwordMinLength, ...values, error }));
@@ -67,7 +62,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
       }
       // Answered before the work is done: a new address gets an account and a link, a taken one
       // a notice to its owner, and neither the page nor its timing tells them apart.
-      void signups.signUp(checked, interaction.uid, visitorOf(request), localeOf(request)).catch((err: unknown) => request.log.error({ err }, 'sign-up failed'));
+      void signups.signUp(checked, interaction.uid, visitorOf(request), pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'sign-up failed'));
       return reply.view('verify-sent', kit.page(request, { email: checked.email }));
     });
   } else {

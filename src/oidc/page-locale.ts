@@ -13,6 +13,6 @@ export function providerPageLocals(i18n: I18n) {
     // Pages for errors may come before the provider has read the request: every part is optional.
     const oidc = ctx.oidc as { params?: Params; entities?: { DeviceCode?: { params?: Params } } } | undefined;
     const uiLocales = oidc?.entities?.DeviceCode?.params?.ui_locales ?? oidc?.params?.ui_locales;
-    return i18n.pageLocals(i18n.negotiate({ uiLocales, acceptLanguage: ctx.get('accept-language') }));
+    return i18n.localsFor({ uiLocales, acceptLanguage: ctx.get('accept-language') });
   };
 }

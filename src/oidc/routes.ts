@@ -55,7 +55,7 @@ function errorHandlerFor(i18n: I18n, pageCsp: string) {
   return (error: Error & { statusCode?: number }, request: FastifyRequest, reply: FastifyReply) => {
     if (!isDevicePage(pathOf(request.url))) return protocolErrorHandler(error, request, reply);
     reply.header('content-security-policy', pageCsp);
-    reply.locals = { ...reply.locals, ...i18n.pageLocals(i18n.negotiate({ acceptLanguage: request.headers['accept-language'] })) };
+    reply.locals = { ...reply.locals, ...i18n.localsFor({ acceptLanguage: request.headers['accept-language'] }) };
     return pageErrorHandler(error, request, reply);
   };
 }
