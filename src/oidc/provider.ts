@@ -16,6 +16,7 @@ import { deviceFlow, prefillUserCode } from './device.ts';
 import { providerPageLocals } from './page-locale.ts';
 import { introspectionPolicy, jwtIntrospection } from './introspection.ts';
 import { lifetimes } from './lifetimes.ts';
+import { emptyRevocationAnswer, revocationAllowed } from './revocation.ts';
 import { interactionPrompts } from './policy.ts';
 import { createResourceIndicators } from './resources.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
@@ -118,7 +119,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: (ctx, client, token) => introspectable(ctx, client as never, token) },
-      revocation: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: (ctx, client, token) => revocationAllowed(ctx, client, token) },
       resourceIndicators: createResourceIndicators(apis, config),
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       // DPoP proof nonces must verify on every instance and across restarts.
@@ -143,6 +144,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   provider.use(databaseUnavailable);
+  provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
