@@ -117,7 +117,6 @@ export async function createServices(config: Config, logger: Logger, options: Se
       issuer: config.issuer,
       emailChangeTtl: config.signup.verificationTtl,
       deletion: config.accountDeletion,
-      defaultLocale: i18n.defaultLocale,
     });
     return {
       config,

@@ -232,16 +232,41 @@ export function createAudit(
   const logged = (event: AuditEventInput) => announce(rowOf(event));
   const changeEvent = (actor: Actor, change: Change): AuditEventInput => ({ ...change, outcome: 'success', actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null });
 
+  /** Mail events name their recipient in `details`: scanned in batches, since JSON is queried differently by each database. */
+  async function forgetRecipients(addresses: ReadonlySet<string>): Promise<void> {
+    if (addresses.size === 0) return;
+    let cursor: string | undefined;
+    for (;;) {
+      const batch = await db.auditEvent.findMany({
+        where: { type: { startsWith: 'mail.' } },
+        select: { id: true, details: true },
+        orderBy: { id: 'asc' },
+        take: 1000,
+        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+      });
+      for (const event of batch) {
+        const details = event.details as Record<string, unknown> | null;
+        if (details && typeof details.recipient === 'string' && addresses.has(details.recipient)) {
+          await db.auditEvent.update({ where: { id: event.id }, data: { details: { ...details, recipient: null } as Prisma.InputJsonValue } });
+        }
+      }
+      if (batch.length < 1000) return;
+      cursor = batch.at(-1)!.id;
+    }
+  }
+
   const audit = {
     flush,
 
     /**
-     * A deleted person's events stay, without where they came from: the IP address and user
-     * agent of every event about them or by them are cleared.
+     * A deleted person's events stay, without where they came from or where mail to them went:
+     * the IP address and user agent of every event about them or by them are cleared, and the
+     * recipient of every mail event to one of `addresses`.
      */
-    async forgetPerson(userId: string): Promise<void> {
+    async forgetPerson(userId: string, addresses: readonly string[]): Promise<void> {
       await flush();
       await db.auditEvent.updateMany({ where: { OR: [{ subject: userId }, { actor: `user:${userId}` }] }, data: { ip: null, userAgent: null } });
+      await forgetRecipients(new Set(addresses));
     },
 
     async record(event: AuditEventInput): Promise<void> {

@@ -10,7 +10,11 @@ const CSRF_COOKIE_FORM = /^[A-Za-z0-9_-]{43}$/;
 
 const cookieOf = (request: FastifyRequest) => readCookie(request, CSRF_COOKIE, CSRF_COOKIE_FORM);
 
-/** CSRF for forms outside a sign-in request, bound to a random HttpOnly SameSite=Strict cookie. */
+/**
+ * CSRF for forms outside a sign-in request, bound to a random HttpOnly cookie. SameSite=Lax, not
+ * Strict: a page opened from a mailed link must find the key its other tabs' forms were given
+ * (the token itself is what protects the forms).
+ */
 export function accountCsrf(csrf: Csrf, secure: boolean) {
   return {
     /** Whether a posted form's token belongs to this browser. */
@@ -24,7 +28,7 @@ export function accountCsrf(csrf: Csrf, secure: boolean) {
       let key = cookieOf(request);
       if (!key) {
         key = randomBytes(32).toString('base64url');
-        setCookie(reply, CSRF_COOKIE, key, { path: '/account', sameSite: 'Strict', secure });
+        setCookie(reply, CSRF_COOKIE, key, { path: '/account', sameSite: 'Lax', secure });
       }
       return csrf.tokenFor(`account:${key}`);
     },

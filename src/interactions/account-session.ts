@@ -23,7 +23,12 @@ interface PendingLogin {
   state: string;
   nonce: string;
   verifier: string;
+  /** The account page to come back to. */
+  back: string;
 }
+
+/** Where a sign-in may come back to: the account page, or a mailed address change link. */
+const BACK = /^\/account(?:\/email\/[A-Za-z0-9_-]{43})?$/;
 
 /** The account page's cookies: HMAC-signed JSON with an expiry, HttpOnly, SameSite=Lax, path /account. */
 function signedCookies(key: Buffer, secure: boolean) {
@@ -102,9 +107,12 @@ export function accountSessions(app: FastifyInstance, live: LiveProvider, issuer
       return typeof value?.sub === 'string' && typeof value.sid === 'string' ? { userId: value.sub, sessionHandle: value.sid } : undefined;
     },
 
-    /** Starts a sign-in: remembers its checks in a cookie and returns the authorization URL to send the browser to. */
-    async start(request: FastifyRequest, reply: FastifyReply, uiLocales?: string): Promise<string> {
-      const login: PendingLogin = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier() };
+    /**
+     * Starts a sign-in that comes back to `back` (an account page path): remembers its checks in
+     * a cookie and returns the authorization URL to send the browser to.
+     */
+    async start(request: FastifyRequest, reply: FastifyReply, back: string, uiLocales?: string): Promise<string> {
+      const login: PendingLogin = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), back: BACK.test(back) ? back : '/account' };
       cookies.write(reply, LOGIN_COOKIE, login, LOGIN_SECONDS);
       const url = oidc.buildAuthorizationUrl(configuration(request), {
         redirect_uri: redirectUri,
@@ -122,7 +130,7 @@ export function accountSessions(app: FastifyInstance, live: LiveProvider, issuer
      * Ends a sign-in at the callback: redeems the code (checking state, nonce, PKCE and the ID
      * token) and sets the page's cookie. Undefined when this browser started no sign-in here.
      */
-    async finish(request: FastifyRequest, reply: FastifyReply): Promise<AccountSession | undefined> {
+    async finish(request: FastifyRequest, reply: FastifyReply): Promise<(AccountSession & { back: string }) | undefined> {
       const login = cookies.read<PendingLogin>(request, LOGIN_COOKIE);
       cookies.clear(reply, LOGIN_COOKIE);
       if (!login || typeof login.state !== 'string' || typeof login.nonce !== 'string' || typeof login.verifier !== 'string') return undefined;
@@ -135,7 +143,7 @@ export function accountSessions(app: FastifyInstance, live: LiveProvider, issuer
       if (!sub || !issued?.sessionUid) return undefined;
       const session = { userId: sub, sessionHandle: handleOf(issued.sessionUid) };
       cookies.write(reply, SESSION_COOKIE, { sub, sid: session.sessionHandle }, SESSION_SECONDS);
-      return session;
+      return { ...session, back: typeof login.back === 'string' && BACK.test(login.back) ? login.back : '/account' };
     },
 
     end(reply: FastifyReply): void {

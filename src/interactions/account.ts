@@ -23,7 +23,7 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   none: new Set(),
   name: new Set(['user.name_invalid']),
   password: new Set(['user.password_wrong', 'user.password_too_short', 'user.password_too_long', 'user.password_too_weak']),
-  email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged']),
+  email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged', 'mail.off']),
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
 };
 type Section = 'none' | 'name' | 'password' | 'email' | 'delete';
@@ -71,15 +71,19 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     return alive && { ...session, sessionUid: alive.uid };
   }
 
+  /** Deleted or disabled since the page signed them in: the page forgets them. */
+  function signedOut(reply: FastifyReply) {
+    sessions.end(reply);
+    return reply.redirect(ACCOUNT_PATH, 303);
+  }
+
   async function render(request: FastifyRequest, reply: FastifyReply, session: AccountSession, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
     let overview: AccountOverview;
     try {
       overview = await accounts.overview(session.userId, ACCOUNT_CLIENT_ID);
     } catch (error) {
       if (!isProblem(error, GONE)) throw error;
-      // Deleted or disabled since the page signed them in.
-      sessions.end(reply);
-      return reply.redirect(ACCOUNT_PATH, 303);
+      return signedOut(reply);
     }
     const dates = new Intl.DateTimeFormat(pageLocale(reply), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
     const handle = session.sessionHandle;
@@ -105,6 +109,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       try {
         return await run(request, reply, session);
       } catch (error) {
+        if (isProblem(error, GONE)) return signedOut(reply);
         if (!isProblem(error, FORM_PROBLEMS[section])) throw error;
         const problem = problemOf(error, FORM_PROBLEMS[section], pageText(reply));
         return render(request, reply, session, { errors: { [section]: problem.message }, values: values(request.body ?? {}) }, problem.status);
@@ -115,7 +120,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
 
   app.get<{ Querystring: { done?: unknown } }>(ACCOUNT_PATH, async (request, reply) => {
     const session = await signedIn(request);
-    if (!session) return reply.redirect(await sessions.start(request, reply, pageLocale(reply)), 303);
+    if (!session) return reply.redirect(await sessions.start(request, reply, ACCOUNT_PATH, pageLocale(reply)), 303);
     const done = typeof request.query.done === 'string' && NOTICES.has(request.query.done) ? request.query.done : undefined;
     return render(request, reply, session, { notice: done && pageText(reply)(`account:done_${done}`) });
   });
@@ -130,7 +135,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       session = undefined;
     }
     if (!session) return reply.code(400).view('account-signin-failed', { href: ACCOUNT_PATH });
-    return reply.redirect(ACCOUNT_PATH, 303);
+    return reply.redirect(session.back, 303);
   });
 
   app.post<Form>(
@@ -144,7 +149,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/password`,
     change('password', true, async (request, reply, session) => {
-      await accounts.changePassword(session.userId, text(request.body.current_password), text(request.body.password), session.sessionUid, actorOf(request, session));
+      await accounts.changePassword(session.userId, text(request.body.current_password), text(request.body.password), session.sessionUid, actorOf(request, session), pageLocale(reply));
       return reply.redirect(`${ACCOUNT_PATH}?done=password`, 303);
     }),
   );
@@ -155,7 +160,10 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       'email',
       true,
       async (request, reply, session) => {
-        await accounts.requestEmailChange(session.userId, text(request.body.email, 320).trim(), text(request.body.current_password), actorOf(request, session), pageLocale(reply));
+        const actor = actorOf(request, session);
+        const { email } = await accounts.checkEmailChange(session.userId, text(request.body.email, 320).trim(), text(request.body.current_password), actor);
+        // Answered before the work is done: a taken address gets no link, and the timing must not tell.
+        void accounts.mailEmailChange(session.userId, email, actor, pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'address change mail failed'));
         return reply.redirect(`${ACCOUNT_PATH}?done=email`, 303);
       },
       (body) => ({ email: text(body.email, 320) }),
@@ -189,24 +197,32 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     }),
   );
 
-  // The mailed link that confirms a new address: it may open in any browser, signed in or not.
+  // The mailed link that confirms a new address: only the person it was asked for may use it, so
+  // the browser signs in first (and comes back here).
   const linkRefused = (reply: FastifyReply, error: unknown) => {
     const problem = problemOf(error, EMAIL_CHANGE_LINK_PROBLEMS, pageText(reply));
     return reply.code(problem.status).view('error', { message: problem.message });
   };
 
   app.get<WithToken>(`${ACCOUNT_PATH}/email/:token`, async (request, reply) => {
+    const path = `${ACCOUNT_PATH}/email/${request.params.token}`;
     try {
-      const { email } = await accounts.emailChange(request.params.token);
-      return reply.view('account-email', { csrf: forms.token(request, reply), email, action: `${ACCOUNT_PATH}/email/${request.params.token}` });
+      // A link that cannot be used says so at once, before any sign-in.
+      await accounts.checkEmailChangeLink(request.params.token);
+      const session = await signedIn(request);
+      if (!session) return reply.redirect(await sessions.start(request, reply, path, pageLocale(reply)), 303);
+      const { email, current } = await accounts.emailChange(request.params.token, session.userId);
+      return reply.view('account-email', { csrf: forms.token(request, reply), email, current, action: path });
     } catch (error) {
       return linkRefused(reply, error);
     }
   });
 
   app.post<WithToken>(`${ACCOUNT_PATH}/email/:token`, async (request, reply) => {
+    const session = await signedIn(request);
+    if (!session) return reply.redirect(`${ACCOUNT_PATH}/email/${request.params.token}`, 303);
     try {
-      const { email } = await accounts.confirmEmailChange(request.params.token, visitorOf(request));
+      const { email } = await accounts.confirmEmailChange(request.params.token, session.userId, actorOf(request, session), pageLocale(reply));
       return reply.view('account-email-done', { email, href: ACCOUNT_PATH });
     } catch (error) {
       return linkRefused(reply, error);

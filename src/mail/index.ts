@@ -87,9 +87,9 @@ export function createMail({ db, secrets, audit, i18n, config, clock = () => new
       return { id, template, recipient, status, attempts, lastError, nextAttemptAt, sentAt, failedAt };
     },
 
-    /** Deletes every message to `recipient`, sent or not (its person was deleted). */
-    async forget(recipient: string): Promise<void> {
-      await db.mailMessage.deleteMany({ where: { recipient } });
+    /** Deletes every message to these addresses, sent or not (their person was deleted). */
+    async forget(recipients: readonly string[]): Promise<void> {
+      await db.mailMessage.deleteMany({ where: { recipient: { in: [...recipients] } } });
     },
 
     /** Called after each `queue` in this process (the sender starts at once instead of at its next poll). */

@@ -12,7 +12,7 @@ const PURPOSE = 'email_change';
 /** What this needs of the users service (src/users/index.ts), which builds on this file. */
 export interface AccountUsers {
   findById(id: string): Promise<{ id: string; email: string; name: string | null; emailVerified: boolean; disabled: boolean } | null>;
-  authenticate(email: string, password: string): Promise<{ ok: boolean; reason?: string }>;
+  authenticate(email: string, password: string): Promise<{ ok: boolean; reason?: string; lockedUntil?: Date }>;
   update(id: string, patch: { name?: string | null }, actor: Actor): Promise<unknown>;
   setPassword(id: string, password: string, actor: Actor): Promise<{ email: string }>;
   revokeGrants(id: string, clientId: string | undefined, actor: Actor): Promise<{ revoked: number }>;
@@ -30,7 +30,6 @@ export interface AccountDeps {
   emailChangeTtl: number;
   /** People may delete their own accounts (ACCOUNT_DELETION). */
   deletion: boolean;
-  defaultLocale: Locale;
 }
 
 export interface AccountOverview {
@@ -45,20 +44,40 @@ const hours = (seconds: number) => String(Math.max(1, Math.round(seconds / 3600)
  * What a signed-in person does to their own account on the account page. Each change that a
  * stolen session could abuse asks for the current password first; each is audited as the person.
  */
-export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion, defaultLocale }: AccountDeps) {
+export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion }: AccountDeps) {
   async function person(userId: string) {
     const user = await users.findById(userId);
     if (!user || user.disabled) throw fail('user.not_found', `no user ${userId}`);
     return user;
   }
 
-  /** The person, if `password` is theirs; a wrong one counts towards the lockout like a sign-in. */
-  async function confirmed(userId: string, password: string) {
+  /**
+   * The person, if `password` is theirs. A wrong one counts towards the lockout like a sign-in,
+   * and is audited as one.
+   */
+  async function confirmed(userId: string, password: string, actor: Actor) {
     const user = await person(userId);
     const result = await users.authenticate(user.email, password);
     // Unverified is said only after the right password.
-    if (!result.ok && result.reason !== 'unverified') throw fail('user.password_wrong', 'the current password is not right', { field: 'current_password' });
-    return user;
+    if (result.ok || result.reason === 'unverified') return user;
+    const where = { actor: actor.id, subject: userId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null };
+    await audit.record({ ...where, type: 'login.failure', outcome: 'failure', details: { reason: result.reason ?? 'wrong_password', page: 'account' } });
+    if (result.lockedUntil) await audit.record({ ...where, type: 'login.lockout', outcome: 'failure', details: { lockedUntil: result.lockedUntil.toISOString() } });
+    throw fail('user.password_wrong', 'the current password is not right', { field: 'current_password' });
+  }
+
+  /** Queues a notice where mail is on; without mail there is nobody to tell. */
+  async function notify(template: Parameters<UserMail['queue']>[0], to: string, params: Record<string, string>, userId: string, fallback: Locale, actor: Actor) {
+    if (mail.transport === 'off') return;
+    await mail.queue(template, to, params, await mailLocale(userId, fallback), actor);
+  }
+
+  /** A usable address change link of `userId` (the person signed in), with the person. */
+  async function changeLink(token: string, userId: string) {
+    const row = await links.usable(PURPOSE, token);
+    const user = row.userId === userId ? await users.findById(userId) : null;
+    if (!user || user.disabled) throw linkRefused(PURPOSE, 'invalid');
+    return { row, user };
   }
 
   async function mailLocale(userId: string, fallback: Locale): Promise<Locale> {
@@ -86,55 +105,72 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
       await users.update(userId, { name: name.trim() ? name : null }, actor);
     },
 
-    /** A new password, with the current one; signs out every other session and mails a notice. */
-    async changePassword(userId: string, current: string, next: string, keepSessionUid: string, actor: Actor): Promise<void> {
-      await confirmed(userId, current);
+    /**
+     * A new password, with the current one; signs out every other session, stops address change
+     * links asked for before, and mails a notice.
+     */
+    async changePassword(userId: string, current: string, next: string, keepSessionUid: string, actor: Actor, locale: Locale): Promise<void> {
+      await confirmed(userId, current, actor);
       const user = await users.setPassword(userId, next, actor);
       await grants.endSessions(userId, keepSessionUid);
-      await mail.queue('password-changed', user.email, { changed_by: 'account', apps_signed_out: 'others' }, await mailLocale(userId, defaultLocale), actor);
+      await links.revokeFor(userId, [PURPOSE]);
+      await notify('password-changed', user.email, { changed_by: 'account', apps_signed_out: 'others' }, userId, locale, actor);
     },
 
     /**
-     * Mails a link to the new address; the account keeps its address until the link is used. A
-     * taken address gets no mail, but the answer is the same.
+     * What is wrong with an address change itself, said at once: the current password, the
+     * address's form, the address the account has already. Returns the new address, normalized.
      */
-    async requestEmailChange(userId: string, address: string, password: string, actor: Actor, locale: Locale): Promise<{ email: string }> {
+    async checkEmailChange(userId: string, address: string, password: string, actor: Actor): Promise<{ email: string }> {
       if (mail.transport === 'off') throw fail('mail.off', 'mail is off: set SMTP_URL to change addresses');
       const email = normalizeEmail(address);
-      const user = await confirmed(userId, password);
+      const user = await confirmed(userId, password, actor);
       if (email === user.email) throw fail('user.email_unchanged', 'the new address is the one the account has', { field: 'email' });
-      const taken = await db.user.findUnique({ where: { email }, select: { id: true } });
-      await audit.change(actor, { type: 'user.email_change_requested', subject: userId, details: { outcome: taken ? 'address_taken' : 'mailed' } });
-      if (taken) return { email };
-      const { token } = await links.issue({ purpose: PURPOSE, userId, email, ttlSeconds: emailChangeTtl });
-      await mail.queue('email-change', email, { link: `${issuer}/account/email/${token}`, hours: hours(emailChangeTtl) }, locale, actor);
       return { email };
     },
 
-    /** The new address a usable link confirms. */
-    async emailChange(token: string): Promise<{ email: string }> {
-      const row = await links.usable(PURPOSE, token);
-      const user = row.userId ? await users.findById(row.userId) : null;
-      if (!user || user.disabled) throw linkRefused(PURPOSE, 'invalid');
-      return { email: row.email };
+    /**
+     * Mails a link to the new address (the account keeps its address until the link is used) and
+     * tells the current address. A taken address gets no link; the caller answers before this
+     * runs, so neither the page nor its timing says which addresses have accounts.
+     */
+    async mailEmailChange(userId: string, email: string, actor: Actor, locale: Locale): Promise<void> {
+      const user = await person(userId);
+      const taken = await db.user.findUnique({ where: { email }, select: { id: true } });
+      await audit.change(actor, { type: 'user.email_change_requested', subject: userId, details: { outcome: taken ? 'address_taken' : 'mailed' } });
+      await notify('email-change-requested', user.email, { email }, userId, locale, actor);
+      if (taken) return;
+      const { token } = await links.issue({ purpose: PURPOSE, userId, email, ttlSeconds: emailChangeTtl });
+      await mail.queue('email-change', email, { link: `${issuer}/account/email/${token}`, hours: hours(emailChangeTtl) }, locale, actor);
+    },
+
+    /** Refuses a link that is not a usable address change link, before anyone signs in for it. */
+    async checkEmailChangeLink(token: string): Promise<void> {
+      await links.usable(PURPOSE, token);
+    },
+
+    /** The change a usable link confirms, for the person it was mailed for (anyone else is refused). */
+    async emailChange(token: string, userId: string): Promise<{ email: string; current: string }> {
+      const { row, user } = await changeLink(token, userId);
+      return { email: row.email, current: user.email };
     },
 
     /** Uses the link once: the account takes the new, verified address; the old one gets a notice. */
-    async confirmEmailChange(token: string, actor: Actor): Promise<{ email: string }> {
-      const row = await links.usable(PURPOSE, token);
-      const user = row.userId ? await users.findById(row.userId) : null;
-      if (!user || user.disabled) throw linkRefused(PURPOSE, 'invalid');
+    async confirmEmailChange(token: string, userId: string, actor: Actor, locale: Locale): Promise<{ email: string }> {
+      const { row, user } = await changeLink(token, userId);
       try {
         await db.$transaction(async (tx) => {
           await links.consume(row, PURPOSE, tx);
           await tx.user.update({ where: { id: user.id }, data: { email: row.email, emailVerified: true } });
+          // Links mailed to the old address stop working with it.
+          await links.revokeFor(user.id, ['password_reset', 'email_verification'], tx);
           await audit.change(actor, { type: 'user.email_changed', subject: user.id }, tx);
         });
       } catch (error) {
         if (isUniqueViolation(error)) throw fail('user.email_taken', 'another account took this address since the link was mailed', { field: 'email' });
         throw error;
       }
-      await mail.queue('email-changed', user.email, { email: row.email }, await mailLocale(user.id, defaultLocale), actor);
+      await notify('email-changed', user.email, { email: row.email }, user.id, locale, actor);
       return { email: row.email };
     },
 
@@ -147,6 +183,8 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
     async endSessions(userId: string, actor: Actor): Promise<void> {
       await person(userId);
       await grants.endSessions(userId);
+      // An address change asked for from a session that is now gone must not go through.
+      await links.revokeFor(userId, [PURPOSE]);
       await audit.change(actor, { type: 'user.sessions_ended', subject: userId });
     },
 
@@ -156,15 +194,16 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
      */
     async deleteAccount(userId: string, password: string, actor: Actor): Promise<void> {
       if (!deletion) throw fail('user.deletion_off', 'people cannot delete their own accounts here (ACCOUNT_DELETION is off)');
-      const user = await confirmed(userId, password);
+      const user = await confirmed(userId, password, actor);
+      const addresses = [...new Set([user.email, ...(await links.addressesOf(userId))])];
       await grants.endEverything(userId);
       await db.$transaction(async (tx) => {
         await links.deleteFor(userId, tx);
         await tx.user.delete({ where: { id: userId } });
         await audit.change(actor, { type: 'user.deleted', subject: userId }, tx);
       });
-      await mail.forget(user.email);
-      await audit.forgetPerson(userId);
+      await mail.forget(addresses);
+      await audit.forgetPerson(userId, addresses);
     },
   };
 }

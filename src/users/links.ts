@@ -88,6 +88,17 @@ export function createLinks(db: Database, clock: () => Date = () => new Date()) 
       await tx.oneTimeToken.updateMany({ where: { ...others, purpose, consumedAt: null }, data: { consumedAt: now } });
     },
 
+    /** Makes a person's unused links of these purposes stop working (inside `tx` when given). */
+    async revokeFor(userId: string, purposes: readonly LinkPurpose[], tx: Transaction | Database = db): Promise<void> {
+      await tx.oneTimeToken.updateMany({ where: { userId, purpose: { in: [...purposes] }, consumedAt: null }, data: { consumedAt: clock() } });
+    },
+
+    /** The addresses a person's links were mailed to (an address change's new one among them). */
+    async addressesOf(userId: string): Promise<string[]> {
+      const rows = await db.oneTimeToken.findMany({ where: { userId }, select: { email: true }, distinct: ['email'] });
+      return rows.map((row) => row.email);
+    },
+
     /** Deletes every link of a person (their account is being deleted), inside `tx`. */
     async deleteFor(userId: string, tx: Transaction): Promise<void> {
       await tx.oneTimeToken.deleteMany({ where: { userId } });

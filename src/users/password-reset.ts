@@ -75,6 +75,8 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
       const passwordHash = await hashPassword(newPassword);
       const user = await db.$transaction(async (tx) => {
         await links.consume(row, PURPOSE, tx);
+        // An address change asked for with the old password must not survive the new one.
+        await links.revokeFor(userId, ['email_change'], tx);
         const updated = await tx.user.update({ where: { id: userId }, data: { passwordHash, failedLogins: 0, lockedUntil: null }, select: { id: true, email: true, locale: true } });
         await audit.change(actor, { type: 'user.password_reset', subject: userId }, tx);
         return updated;

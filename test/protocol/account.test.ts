@@ -55,6 +55,7 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
     expect(first.body).toContain('Sign in to continue to Ostiary');
     const callback = await agent.submit(first.url, first.body!, LOGIN_FORM, ada, account('/callback'));
     expect(callback.url).toMatch(new RegExp(`^${account('/callback')}\\?code=`));
+    const pending = agent.cookie('ostiary.account-login')!;
     const answer = await agent.request(callback.url);
     expect(answer.status).toBe(303);
     expect(answer.headers.get('location')).toBe('/account');
@@ -67,21 +68,28 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
     expect(page.body).toContain('Signed in as <strong>ada.account@example.com</strong>');
     expect(page.body).toContain('value="Ada Lovelace"');
     expect(page.response!.headers.get('cache-control')).toBe('no-store');
-    // The code was redeemed: the same callback again is refused, and the page stays signed in.
-    expect((await agent.request(callback.url)).status).toBe(400);
+    // The code was redeemed: the same callback again, with the sign-in's own cookie, is refused at the token endpoint.
+    const replayed = await fetch(callback.url, { headers: { cookie: `ostiary.account-login=${pending}` }, redirect: 'manual' });
+    expect(replayed.status).toBe(400);
+    expect(replayed.headers.getSetCookie().some((line) => line.startsWith('ostiary.account='))).toBe(false);
     expect((await agent.request(account())).status).toBe(200);
+
+    // The page's cookie with one character of its body changed: not taken, a new sign-in starts.
+    const signed = agent.cookie('ostiary.account')!;
+    const tampered = `${signed.slice(0, 5)}${signed[5] === 'A' ? 'B' : 'A'}${signed.slice(6)}`;
+    const forged = await fetch(account(), { headers: { cookie: `ostiary.account=${tampered}` }, redirect: 'manual' });
+    expect(forged.status).toBe(303);
+    expect(forged.headers.get('location')).toMatch(/^\/auth\?/);
+    const genuine = await fetch(account(), { headers: { cookie: `ostiary.account=${signed}` }, redirect: 'manual' });
+    expect(genuine.status).toBe(200);
     const [login] = await server.services.audit.list({ type: 'login.success' });
     expect(login).toMatchObject({ clientId: 'ostiary-account' });
   });
 
-  it('refuses a callback this browser did not start, and a tampered cookie signs in again', async () => {
+  it('refuses a callback this browser did not start', async () => {
     const stray = await new UserAgent().request(account('/callback?code=x&state=y'));
     expect(stray.status).toBe(400);
     expect(await stray.text()).toContain('The sign-in did not complete');
-
-    const forged = await fetch(account(), { headers: { cookie: 'ostiary.account=eyJzdWIiOiJ4Iiwic2lkIjoieSIsImV4cCI6OTk5OTk5OTk5OX0.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, redirect: 'manual' });
-    expect(forged.status).toBe(303);
-    expect(forged.headers.get('location')).toMatch(/^\/auth\?/);
   });
 
   it('changes the name and the password (the current one required), audited and mailed', async () => {
@@ -120,40 +128,71 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
     expect(mine).toEqual(expect.arrayContaining([['user.updated', `user:${user.id}`], ['user.password_changed', `user:${user.id}`]]));
   });
 
-  it('changes the address only once the new one confirms by the mailed link; the old one gets a notice', async () => {
+  it('changes the address only once the new one confirms by the mailed link, for the account that asked; the old one is told', async () => {
     const ken = await newPerson('ken.account@example.com', 'Ken');
     const agent = new UserAgent();
     const page = await openAccount(agent, ken);
-    const taken = await agent.submit(page.url, page.body, form('/account/email'), { email: 'ken.account@example.com', current_password: PASSWORD }, REDIRECT);
-    expect(taken.response!.status).toBe(400);
-    expect(taken.body).toContain('This is already the address of your account.');
+    const same = await agent.submit(page.url, page.body, form('/account/email'), { email: 'ken.account@example.com', current_password: PASSWORD }, REDIRECT);
+    expect(same.response!.status).toBe(400);
+    expect(same.body).toContain('This is already the address of your account.');
 
     const asked = await agent.submit(page.url, page.body, form('/account/email'), { email: 'Ken.New@Example.com', current_password: PASSWORD }, REDIRECT);
     expect(asked.url).toBe(account('?done=email'));
     expect((await server.services.users.resolve(ken.email)).email).toBe(ken.email);
+    const told = await eventually(() => smtp.to(ken.email)[0], 'the notice to the current address');
+    expect(told.parsed.text).toContain('asked to change its address to ken.new@example.com');
     const mail = await eventually(() => smtp.to('ken.new@example.com')[0], 'the confirmation mail');
     expect(mail.parsed.subject).toBe('Confirm your new Ostiary address');
     const link = firstLink(mail.parsed.text)!;
     expect(link).toMatch(new RegExp(`^${server.issuer}/account/email/[A-Za-z0-9_-]{43}$`));
 
-    // The link opens in another browser, signed in or not; a GET alone changes nothing.
+    // Another person signed in cannot use it.
+    const mallory = await newPerson('mallory.account@example.com', 'Mallory');
+    const theirs = new UserAgent();
+    await openAccount(theirs, mallory);
+    const refused = await theirs.follow(link, REDIRECT);
+    expect(refused.response!.status).toBe(400);
+    expect(refused.body).toContain('This link is not valid.');
+
+    // Opened in another browser, it asks Ken to sign in, then comes back; a GET alone changes nothing.
     const other = new UserAgent();
-    const confirm = await other.follow(link, REDIRECT);
-    expect(confirm.body).toContain('<strong>ken.new@example.com</strong>');
+    const login = await other.follow(link, REDIRECT);
+    expect(login.body).toMatch(LOGIN_FORM);
+    const confirm = await other.submit(login.url, login.body!, LOGIN_FORM, ken, REDIRECT);
+    expect(confirm.url).toBe(link);
+    expect(confirm.body).toContain('Use <strong>ken.new@example.com</strong> instead of <strong>ken.account@example.com</strong>');
     expect((await server.services.users.resolve(ken.email)).email).toBe(ken.email);
     const done = await other.submit(confirm.url, confirm.body!, form(new URL(link).pathname), {}, REDIRECT);
     expect(done.response!.status).toBe(200);
     expect(done.body).toContain('Your address was changed');
     const user = await server.services.users.resolve('ken.new@example.com');
     expect(user.emailVerified).toBe(true);
-    const notice = await eventually(() => smtp.to(ken.email)[0], 'the notice to the old address');
+    const notice = await eventually(() => smtp.to(ken.email)[1], 'the notice to the old address');
     expect(notice.parsed.text).toContain('was changed to ken.new@example.com');
 
     const reused = await other.submit(confirm.url, confirm.body!, form(new URL(link).pathname), {}, REDIRECT);
     expect(reused.response!.status).toBe(410);
     expect(reused.body).toContain('This link was used already.');
     const [changed] = await server.services.audit.list({ type: 'user.email_changed' });
-    expect(changed).toMatchObject({ subject: user.id });
+    expect(changed).toMatchObject({ subject: user.id, actor: `user:${user.id}` });
+  });
+
+  it('stops an address change not yet confirmed when the password changes; a wrong current password is audited', async () => {
+    const lin = await newPerson('lin.account@example.com', 'Lin');
+    const agent = new UserAgent();
+    const page = await openAccount(agent, lin);
+    await agent.submit(page.url, page.body, form('/account/email'), { email: 'lin.elsewhere@example.com', current_password: PASSWORD }, REDIRECT);
+    const mail = await eventually(() => smtp.to('lin.elsewhere@example.com')[0], 'the confirmation mail');
+    const wrong = await agent.submit(page.url, page.body, form('/account/password'), { current_password: 'a wrong guess here', password: NEW_PASSWORD }, REDIRECT);
+    expect(wrong.response!.status).toBe(403);
+    const { id } = await server.services.users.resolve(lin.email);
+    const failures = (await server.services.audit.list({ type: 'login.failure' })).filter((e) => e.subject === id);
+    expect(failures).toEqual([expect.objectContaining({ actor: `user:${id}`, details: { reason: 'wrong_password', page: 'account' } })]);
+
+    await agent.submit(page.url, page.body, form('/account/password'), { current_password: PASSWORD, password: NEW_PASSWORD }, REDIRECT);
+    const confirm = await agent.follow(firstLink(mail.parsed.text)!, REDIRECT);
+    expect(confirm.response!.status).toBe(410);
+    expect((await server.services.users.resolve(id)).email).toBe(lin.email);
   });
 
   it('lists the apps let in and revokes one: its refresh token then fails', async () => {
@@ -219,6 +258,9 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
     const [event] = await server.services.audit.list({ type: 'user.deleted' });
     expect(event).toMatchObject({ subject: id, actor: `user:${id}` });
     expect(JSON.stringify(event)).not.toContain('alan');
+    // No audit event names the address any more (the reset mail's did).
+    const everything = JSON.stringify(await server.services.audit.list({ limit: 10_000 }));
+    expect(everything).not.toContain(alan.email);
     // The person's events stay, without the address they came from; no mail to them is kept.
     const theirs = (await server.services.audit.list({ since: new Date(Date.now() - 60_000), limit: 500 })).filter((e) => e.subject === id || e.actor === `user:${id}`);
     expect(theirs.map((e) => e.type)).toEqual(expect.arrayContaining(['user.created', 'login.success', 'user.deleted']));
@@ -247,6 +289,7 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
         body: new URLSearchParams({ csrf: page.body!.match(/name="csrf" value="([^"]+)"/)![1]!, current_password: PASSWORD }),
       });
       expect(tried.status).toBe(403);
+      expect(await tried.text()).toContain('Accounts cannot be deleted here.');
       expect((await other.services.users.resolve('edsger@example.com')).name).toBe('E. W. Dijkstra');
     } finally {
       await other.stop();
