@@ -80,6 +80,9 @@ export const ERROR_CODES = {
   'user.email_change_link_used': { status: 410, summary: 'the address change link was used already' },
   'user.email_change_link_expired': { status: 410, summary: 'the address change link has expired' },
   'user.deletion_off': { status: 403, summary: 'people cannot delete their own accounts here (ACCOUNT_DELETION is off)' },
+  'mfa.code_wrong': { status: 400, summary: 'the one-time or recovery code is not right' },
+  'mfa.totp_exists': { status: 409, summary: 'an authenticator app is set up already' },
+  'mfa.totp_not_started': { status: 409, summary: 'no authenticator app is being set up' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

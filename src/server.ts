@@ -103,7 +103,19 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   // Password reset mails a link: offered wherever mail can be sent.
   const passwordReset = services.mail.transport !== 'off';
   const { passwordResets, signups, i18n } = services;
-  await app.register(interactionRoutes, { live, users: services.users, audit: services.audit, csrf, limits, passwordReset, signups, i18n, pageCsp: views.csp });
+  await app.register(interactionRoutes, {
+    live,
+    users: services.users,
+    audit: services.audit,
+    csrf,
+    limits,
+    passwordReset,
+    signups,
+    i18n,
+    pageCsp: views.csp,
+    mfa: services.mfa,
+    stepKey: services.secrets.derive('second sign-in step'),
+  });
   const secure = config.issuer.startsWith('https:');
   await app.register(accountRoutes, {
     accounts: services.accounts,

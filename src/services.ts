@@ -14,6 +14,7 @@ import { createI18n } from './i18n/index.ts';
 import { createCleanup } from './jobs/index.ts';
 import { createMail } from './mail/index.ts';
 import { createMetrics } from './metrics/index.ts';
+import { createMfa } from './mfa/index.ts';
 import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
 import { createAccounts, createLinks, createPasswordResets, createSignups, createUsers } from './users/index.ts';
@@ -107,6 +108,16 @@ export async function createServices(config: Config, logger: Logger, options: Se
       passwordPolicy: config.passwordPolicy,
       defaultLocale: i18n.defaultLocale,
     });
+    const mfa = createMfa({
+      db,
+      secrets,
+      audit,
+      mail,
+      contactOf: (userId) => users.contactOf(userId, i18n.defaultLocale),
+      issuerName: config.brand.name,
+      lockout: config.lockout,
+      clock: options.clock,
+    });
     const accounts = createAccounts({
       db,
       users,
@@ -117,6 +128,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       issuer: config.issuer,
       emailChangeTtl: config.signup.verificationTtl,
       deletion: config.accountDeletion,
+      mfa,
     });
     return {
       config,
@@ -137,6 +149,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       passwordResets,
       signups,
       accounts,
+      mfa,
       i18n,
       clients,
       clientStore,

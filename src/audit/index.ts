@@ -54,6 +54,10 @@ export const AUDIT_EVENTS = [
   'user.email_changed',
   'user.sessions_ended',
   'user.deleted',
+  'user.mfa_enrolled',
+  'user.mfa_removed',
+  'user.recovery_codes_generated',
+  'user.recovery_code_used',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -1,13 +1,12 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as oidc from 'openid-client';
 import { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID } from '../clients/index.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import { readCookie, setCookie } from './cookies.ts';
+import { createSigner, SIGNED_FORM } from './signed.ts';
 
 const SESSION_COOKIE = 'ostiary.account';
 const LOGIN_COOKIE = 'ostiary.account-login';
-const SIGNED = /^[A-Za-z0-9_-]{1,2048}\.[A-Za-z0-9_-]{43}$/;
 /** How long a sign-in may take between leaving for the login page and coming back. */
 const LOGIN_SECONDS = 600;
 /** How long the account page trusts its cookie before asking the provider again (silently, while its session lives). */
@@ -30,32 +29,14 @@ interface PendingLogin {
 /** Where a sign-in may come back to: the account page, or a mailed address change link. */
 const BACK = /^\/account(?:\/email\/[A-Za-z0-9_-]{43})?$/;
 
-/** The account page's cookies: HMAC-signed JSON with an expiry, HttpOnly, SameSite=Lax, path /account. */
+/** The account page's cookies: signed JSON with an expiry, HttpOnly, SameSite=Lax, path /account. */
 function signedCookies(key: Buffer, secure: boolean) {
-  const mac = (value: string) => createHmac('sha256', key).update(value).digest('base64url');
-
-  function read<T>(request: FastifyRequest, name: string): T | undefined {
-    const value = readCookie(request, name, SIGNED);
-    if (!value) return undefined;
-    const [body = '', signature = ''] = value.split('.');
-    // Both 43 characters (the cookie's form says so): compared in constant time.
-    if (!timingSafeEqual(Buffer.from(mac(`${name}:${body}`)), Buffer.from(signature))) return undefined;
-    try {
-      const parsed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as T & { exp?: unknown };
-      return typeof parsed.exp === 'number' && parsed.exp > Date.now() / 1000 ? parsed : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  function write(reply: FastifyReply, name: string, value: object, seconds: number) {
-    const body = Buffer.from(JSON.stringify({ ...value, exp: Math.floor(Date.now() / 1000) + seconds })).toString('base64url');
-    setCookie(reply, name, `${body}.${mac(`${name}:${body}`)}`, { path: '/account', sameSite: 'Lax', secure, maxAge: seconds });
-  }
-
+  const signer = createSigner(key);
+  const read = <T extends object>(request: FastifyRequest, name: string) => signer.open<T>(name, readCookie(request, name, SIGNED_FORM));
+  const write = (reply: FastifyReply, name: string, value: object, seconds: number) =>
+    setCookie(reply, name, signer.sign(name, value, seconds), { path: '/account', sameSite: 'Lax', secure, maxAge: seconds });
   const clear = (reply: FastifyReply, name: string) => setCookie(reply, name, '', { path: '/account', sameSite: 'Lax', secure, maxAge: 0 });
-
-  return { read, write, clear, mac };
+  return { read, write, clear, mac: signer.mac };
 }
 
 /**

@@ -16,7 +16,7 @@ export const ACCOUNT_PATH = '/account';
 
 const FORGED = 'errors:page.forged';
 /** What a finished change says above the page (`/account?done=...`). */
-const NOTICES = new Set(['name', 'password', 'email', 'app']);
+const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off']);
 
 /** Refusals each form shows beside its fields, by form. */
 const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
@@ -25,8 +25,9 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   password: new Set(['user.password_wrong', 'user.password_too_short', 'user.password_too_long', 'user.password_too_weak']),
   email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged', 'mail.off']),
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
+  mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started']),
 };
-type Section = 'none' | 'name' | 'password' | 'email' | 'delete';
+type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa';
 const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
 
 interface Deps {
@@ -79,8 +80,9 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
 
   async function render(request: FastifyRequest, reply: FastifyReply, session: AccountSession, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
     let overview: AccountOverview;
+    let secondFactor;
     try {
-      overview = await accounts.overview(session.userId, ACCOUNT_CLIENT_ID);
+      [overview, secondFactor] = await Promise.all([accounts.overview(session.userId, ACCOUNT_CLIENT_ID), accounts.secondFactor(session.userId)]);
     } catch (error) {
       if (!isProblem(error, GONE)) throw error;
       return signedOut(reply);
@@ -92,6 +94,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       user: overview.user,
       apps: overview.apps.map((a) => ({ clientId: a.clientId, name: a.clientName ?? a.clientId, scope: a.scope, since: dates.format(a.createdAt) })),
       sessions: overview.sessions.map((s) => ({ since: dates.format(s.signedInAt), current: sessions.handleOf(s.uid) === handle })),
+      secondFactor,
       deletion: accounts.deletion,
       emailChanges: accounts.emailChanges,
       signOut: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,
@@ -194,6 +197,47 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       await accounts.deleteAccount(session.userId, text(request.body.current_password), actorOf(request, session));
       sessions.end(reply);
       return reply.view('account-ended', { title: 'account:deleted_title', heading: 'account:deleted_heading', message: 'account:deleted_text', href: null });
+    }),
+  );
+
+  // Two-step sign-in: an authenticator app, confirmed by a first code, and its recovery codes.
+  const MFA_CONFIRM: ReadonlySet<ErrorCode> = new Set(['mfa.code_wrong']);
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/totp`,
+    change('mfa', true, async (request, reply, session) => {
+      const setup = await accounts.beginTotp(session.userId, text(request.body.current_password), actorOf(request, session));
+      return reply.view('account-totp', { csrf: forms.token(request, reply), setup, error: null });
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/totp/confirm`,
+    change('mfa', true, async (request, reply, session) => {
+      try {
+        const codes = await accounts.confirmTotp(session.userId, text(request.body.code, 64), actorOf(request, session));
+        return reply.view('account-recovery-codes', { codes });
+      } catch (error) {
+        if (!isProblem(error, MFA_CONFIRM)) throw error;
+        const setup = await accounts.pendingTotp(session.userId);
+        return reply.code(400).view('account-totp', { csrf: forms.token(request, reply), setup, error: problemOf(error, MFA_CONFIRM, pageText(reply)).message });
+      }
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/recovery-codes`,
+    change('mfa', true, async (request, reply, session) => {
+      const codes = await accounts.newRecoveryCodes(session.userId, text(request.body.current_password), actorOf(request, session));
+      return reply.view('account-recovery-codes', { codes });
+    }),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/totp/remove`,
+    change('mfa', true, async (request, reply, session) => {
+      await accounts.removeTotp(session.userId, text(request.body.current_password), actorOf(request, session));
+      return reply.redirect(`${ACCOUNT_PATH}?done=mfa_off`, 303);
     }),
   );
 

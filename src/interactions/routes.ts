@@ -11,6 +11,9 @@ import type { I18n, Translate } from '../i18n/index.ts';
 import { destinationOf } from './destination.ts';
 import { visitorOf } from './visitor.ts';
 import { signupRoutes, verifyFallback, type InteractionKit } from './signup.ts';
+import { AMR_PASSWORD, secondFactorStep } from './second-factor.ts';
+import { createSigner } from './signed.ts';
+import type { Mfa } from '../mfa/index.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -36,12 +39,15 @@ interface Deps {
   i18n: I18n;
   /** The pages' CSP (the views'). */
   pageCsp: string;
+  mfa: Mfa;
+  /** Signs what the second step of a sign-in carries from the first. */
+  stepKey: Buffer;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp, mfa, stepKey }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await registerPageDefaults(app, i18n, pageCsp);
@@ -141,8 +147,9 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
     const result = await users.authenticate(email, password);
     if (result.ok) {
+      if (await secondStep.needed(result.user.id)) return secondStep.ask(request, reply, result.user.id);
       await loggedIn(request, result.user.id);
-      return finish(request, reply, { login: { accountId: result.user.id } });
+      return finish(request, reply, { login: { accountId: result.user.id, amr: AMR_PASSWORD } });
     }
     // The reason is for the audit trail; the person sees the same message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason } });
@@ -184,4 +191,5 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     loggedIn,
   };
   if (passwordReset) signupRoutes(app, kit, { signups, limits });
+  const secondStep = secondFactorStep(app, kit, { mfa, signer: createSigner(stepKey), limits, record });
 }

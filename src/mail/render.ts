@@ -3,7 +3,7 @@ import type { I18n, Locale } from '../i18n/index.ts';
 import { createViews, VIEWS_DIR } from '../views/index.ts';
 
 /** The mails Ostiary sends, each `views/mail/<name>.txt.eta` and `.html.eta`, its texts under `mail:<name>.*`. */
-export const MAIL_TEMPLATES = ['test', 'password-reset', 'password-changed', 'verify-email', 'signup-existing', 'invitation', 'email-change', 'email-change-requested', 'email-changed'] as const;
+export const MAIL_TEMPLATES = ['test', 'password-reset', 'password-changed', 'verify-email', 'signup-existing', 'invitation', 'email-change', 'email-change-requested', 'email-changed', 'recovery-code-used', 'second-factor-changed'] as const;
 export type MailTemplate = (typeof MAIL_TEMPLATES)[number];
 
 /** Values a template puts into its texts (a link, a name); plain strings, escaped where HTML needs it. */

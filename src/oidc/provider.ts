@@ -105,7 +105,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // Redirect URIs are always sent and compared exactly.
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: OIDC_SCOPES,
-    claims: { ...OIDC_CLAIMS },
+    // amr (RFC 8176) in every ID token, with sub: how the person signed in (pwd; pwd, otp and mfa with a code).
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr'] },
     // Secrets are stored hashed, so no method may use them as key material (client_secret_jwt).
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {

@@ -5,6 +5,7 @@ import type { Grants, GrantView, SessionView } from '../grants/index.ts';
 import { isLocale, type Locale } from '../i18n/index.ts';
 import { normalizeEmail } from './email.ts';
 import { linkRefused, type Links } from './links.ts';
+import type { Mfa, TotpSetup } from '../mfa/index.ts';
 import type { UserMail } from './user-mail.ts';
 
 const PURPOSE = 'email_change';
@@ -30,6 +31,7 @@ export interface AccountDeps {
   emailChangeTtl: number;
   /** People may delete their own accounts (ACCOUNT_DELETION). */
   deletion: boolean;
+  mfa: Mfa;
 }
 
 export interface AccountOverview {
@@ -44,7 +46,7 @@ const hours = (seconds: number) => String(Math.max(1, Math.round(seconds / 3600)
  * What a signed-in person does to their own account on the account page. Each change that a
  * stolen session could abuse asks for the current password first; each is audited as the person.
  */
-export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion }: AccountDeps) {
+export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion, mfa }: AccountDeps) {
   async function person(userId: string) {
     const user = await users.findById(userId);
     if (!user || user.disabled) throw fail('user.not_found', `no user ${userId}`);
@@ -99,6 +101,34 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
 
     /** The person's live sessions with the provider. */
     sessions: (userId: string): Promise<SessionView[]> => grants.sessionsOf(userId),
+
+    /** Whether sign-ins ask for a code, and how many recovery codes are left. */
+    secondFactor: (userId: string) => mfa.status(userId),
+
+    /** Starts setting up an authenticator app, with the current password (a stolen session cannot lock the owner out). */
+    async beginTotp(userId: string, password: string, actor: Actor): Promise<TotpSetup> {
+      const user = await confirmed(userId, password, actor);
+      return mfa.beginTotp(userId, user.email);
+    },
+
+    async pendingTotp(userId: string): Promise<TotpSetup> {
+      const user = await person(userId);
+      return mfa.pendingTotp(userId, user.email);
+    },
+
+    /** Takes the app into use with a code of it; returns the recovery codes, shown once. */
+    confirmTotp: (userId: string, code: string, actor: Actor): Promise<string[]> => mfa.confirmTotp(userId, code, actor),
+
+    async newRecoveryCodes(userId: string, password: string, actor: Actor): Promise<string[]> {
+      await confirmed(userId, password, actor);
+      return mfa.regenerateRecoveryCodes(userId, actor);
+    },
+
+    /** Turns the second step off, with the current password; the password stays the way in. */
+    async removeTotp(userId: string, password: string, actor: Actor): Promise<void> {
+      await confirmed(userId, password, actor);
+      await mfa.remove(userId, actor);
+    },
 
     async rename(userId: string, name: string, actor: Actor): Promise<void> {
       await person(userId);

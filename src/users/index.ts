@@ -9,6 +9,7 @@ import { checkEmails } from './email-check.ts';
 import { emailKey, normalizeEmail } from './email.ts';
 import { cleanName } from './names.ts';
 import type { Transaction } from '../db/index.ts';
+import { isLocale, type Locale } from '../i18n/index.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
 export { MAX_PASSWORD_LENGTH, type PasswordPolicy } from './passwords.ts';
@@ -192,6 +193,12 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
     },
 
     findById,
+
+    /** Where and in which language to write to a person (their stored locale, else `fallback`). */
+    async contactOf(id: string, fallback: Locale): Promise<{ email: string; locale: Locale } | null> {
+      const row = unstorable(id) ? null : await db.user.findUnique({ where: { id }, select: { email: true, locale: true, disabled: true } });
+      return row && !row.disabled ? { email: row.email, locale: isLocale(row.locale) ? row.locale : fallback } : null;
+    },
 
     /** By id or email. */
     async setPassword(idOrEmail: string, password: string, actor: Actor): Promise<UserView> {

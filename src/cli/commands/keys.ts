@@ -45,8 +45,10 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
 export async function secretsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
   if (verb !== 'rewrap') throw invalidInput('usage: ostiary secrets rewrap');
   parse(args, {});
-  const { signingKeys } = await ctx.services();
+  const { signingKeys, mfa } = await ctx.services();
   const bar = progressBar(out, 're-encrypting');
-  const rewrapped = await signingKeys.rewrap(bar.update).finally(() => bar.stop());
+  const keys = await signingKeys.rewrap(bar.update).finally(() => bar.stop());
+  // Authenticator app secrets are sealed under the same keys.
+  const rewrapped = keys + (await mfa.rewrap());
   return out.result({ rewrapped }, () => `re-encrypted ${rewrapped} secrets under the first KEY_ENCRYPTION_KEY`);
 }

@@ -86,5 +86,12 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { email } = await signups.resendVerification(onePositional(positionals, 'user id or email'), ctx.actor);
     return out.result({ email }, () => `mailed a new verification link to ${email}`);
   }
-  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification');
+  if (verb === 'reset-mfa') {
+    const { positionals } = parse(args, {}, true);
+    const { users, mfa } = await ctx.services();
+    const user = await users.resolve(onePositional(positionals, 'user id or email'));
+    const removed = await mfa.remove(user.id, ctx.actor);
+    return out.result({ email: user.email, removed }, () => (removed ? `two-step sign-in is off for ${user.email}: the password alone signs in (they were mailed)` : `${user.email} has no two-step sign-in`));
+  }
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification|reset-mfa');
 }

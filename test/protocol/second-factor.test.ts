@@ -1,0 +1,191 @@
+import { Secret, TOTP } from 'otpauth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_ACTOR } from '../support/actor.ts';
+import { DATABASES } from '../support/databases.ts';
+import { createWebClient, type Credentials } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover, oidc } from '../support/relying-party.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { CONSENT_FORM, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
+import { eventually, startSmtp, type TestSmtp } from '../mail/support.ts';
+import { inProcess } from '../support/cli.ts';
+
+const PASSWORD = 'amber kettle falcon morning';
+const STEP_FORM = /<form method="post" action="([^"]+\/second-factor)"/;
+const form = (path: string) => new RegExp(`<form method="post" action="(${path.replace(/\//g, '\\/')})"`);
+
+describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kind) => {
+  let smtp: TestSmtp;
+  let server: TestServer;
+  let web: Credentials;
+
+  beforeAll(async () => {
+    smtp = await startSmtp();
+    server = await startTestServer(kind, { SMTP_URL: smtp.url(), LOGIN_LOCKOUT_THRESHOLD: '3', RATE_LIMIT_LOGIN_PER_IP: '1000' });
+    web = await createWebClient(server, { name: 'Web App', firstParty: true });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await smtp?.close();
+  });
+
+  async function person(email: string) {
+    await server.services.users.create({ email, password: PASSWORD, emailVerified: true }, TEST_ACTOR);
+    return { email, password: PASSWORD };
+  }
+
+  /** Signs in to the account page and sets up an authenticator app; returns the app (as otpauth) and the recovery codes. */
+  async function enrol(credentials: { email: string; password: string }) {
+    const agent = new UserAgent();
+    let page = await agent.follow(`${server.issuer}/account`, REDIRECT);
+    page = await agent.submit(page.url, page.body!, LOGIN_FORM, credentials, REDIRECT);
+    expect(page.body).toContain('Set up an authenticator app');
+    const wrongPassword = await agent.submit(page.url, page.body!, form('/account/totp'), { current_password: 'not the password at all' }, REDIRECT);
+    expect(wrongPassword.response!.status).toBe(403);
+    const setup = await agent.submit(page.url, page.body!, form('/account/totp'), { current_password: credentials.password }, REDIRECT);
+    expect(setup.response!.status).toBe(200);
+    expect(setup.body).toContain('<svg');
+    const uri = setup.body!.match(/(otpauth:\/\/totp\/[^<]+)</)![1]!.replace(/&amp;/g, '&');
+    expect(uri).toContain(`Ostiary:${encodeURIComponent(credentials.email)}`);
+    const secret = new URL(uri).searchParams.get('secret')!;
+    expect(setup.body).toContain(secret.replace(/(.{4})/g, '$1 ').trim());
+    const app = new TOTP({ secret: Secret.fromBase32(secret) });
+
+    const wrong = await agent.submit(setup.url, setup.body!, form('/account/totp/confirm'), { code: '000000' === app.generate() ? '111111' : '000000' }, REDIRECT);
+    expect(wrong.response!.status).toBe(400);
+    expect(wrong.body).toContain('The code is not right.');
+    const confirmed = await agent.submit(setup.url, wrong.body!, form('/account/totp/confirm'), { code: app.generate() }, REDIRECT);
+    expect(confirmed.response!.status).toBe(200);
+    const codes = [...confirmed.body!.matchAll(/<li><code>([a-z2-9]{5}-[a-z2-9]{5})<\/code><\/li>/g)].map((m) => m[1]!);
+    expect(codes).toHaveLength(10);
+    return { app, codes, agent, page };
+  }
+
+  /** Starts a sign-in to the web app and gives the password; returns the page that follows. */
+  async function signIn(email: string, agent = new UserAgent()) {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const flow = await startFlow(rp);
+    const login = await agent.follow(flow.url, REDIRECT);
+    const next = await agent.submit(login.url, login.body!, LOGIN_FORM, { email, password: PASSWORD }, REDIRECT);
+    return { rp, flow, agent, next };
+  }
+
+  /** Gives the second step `code`; returns where the browser ends up. */
+  const giveCode = (step: { agent: UserAgent; next: { url: string; body?: string } }, code: string) =>
+    step.agent.submit(step.next.url, step.next.body!, STEP_FORM, { pending: step.next.body!.match(/name="pending" value="([^"]+)"/)![1]!, code }, REDIRECT);
+
+  const idTokenOf = async (step: Awaited<ReturnType<typeof signIn>>, callbackUrl: string) =>
+    (await oidc.authorizationCodeGrant(step.rp, new URL(callbackUrl), { pkceCodeVerifier: step.flow.verifier, expectedState: step.flow.state, expectedNonce: step.flow.nonce })).claims()!;
+
+  it('asks for a code after the password once an app is set up; each code works once; the ID token says how', async () => {
+    const plain = await person('plain.mfa@example.com');
+    const before = await signIn(plain.email);
+    expect(before.next.response).toBeUndefined();
+    expect((await idTokenOf(before, before.next.url)).amr).toEqual(['pwd']);
+
+    const ada = await person('ada.mfa@example.com');
+    const { app } = await enrol(ada);
+    const factor = await server.services.db.totpFactor.findUniqueOrThrow({ where: { userId: (await server.services.users.resolve(ada.email)).id } });
+    expect(factor.secretEncrypted).not.toContain(app.secret.base32);
+    const mail = await eventually(() => smtp.to(ada.email)[0], 'the notice');
+    expect(mail.parsed.subject).toBe('Two-step sign-in changed for your Ostiary account');
+
+    const step = await signIn(ada.email);
+    expect(step.next.response!.status).toBe(200);
+    expect(step.next.body).toMatch(STEP_FORM);
+    expect(step.next.body).toContain('autocomplete="one-time-code"');
+    const wrong = await giveCode(step, '123456' === app.generate() ? '654321' : '123456');
+    expect(wrong.response!.status).toBe(401);
+    expect(wrong.body).toContain('The code is not right.');
+
+    // The code of the next 30 seconds (the confirmation took this one's step).
+    const code = app.generate({ timestamp: Date.now() + 30_000 });
+    const done = await giveCode({ agent: step.agent, next: wrong }, code);
+    expect(done.response).toBeUndefined();
+    const claims = await idTokenOf(step, done.url);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+    const again = await signIn(ada.email);
+    const replayed = await giveCode(again, code);
+    expect(replayed.response!.status).toBe(401);
+    const { id } = await server.services.users.resolve(ada.email);
+    const reasons = (await server.services.audit.list({ type: 'login.failure' })).filter((e) => e.subject === id).map((e) => (e.details as { reason: string }).reason);
+    expect(reasons).toEqual(expect.arrayContaining(['wrong_code', 'replayed']));
+  });
+
+  it('takes each recovery code once, and mails the person when one is used', async () => {
+    const grace = await person('grace.mfa@example.com');
+    const { codes } = await enrol(grace);
+    const step = await signIn(grace.email);
+    const done = await giveCode(step, codes[0]!.toUpperCase());
+    expect(done.response).toBeUndefined();
+    const mail = await eventually(() => smtp.to(grace.email).find((m) => m.parsed.subject?.startsWith('A recovery code')), 'the recovery notice');
+    expect(mail.parsed.text).toContain('Recovery codes left: 9.');
+    const again = await giveCode(await signIn(grace.email), codes[0]!);
+    expect(again.response!.status).toBe(401);
+  });
+
+  it('locks the second step after wrong codes, and turns off with the password', async () => {
+    const ken = await person('ken.mfa@example.com');
+    const { app, agent, page } = await enrol(ken);
+    let step = await signIn(ken.email);
+    for (let i = 0; i < 3; i++) {
+      const answer = await giveCode(step, '000000' === app.generate() ? '111111' : '000000');
+      expect(answer.response!.status).toBe(401);
+      step = { ...step, next: answer };
+    }
+    const { id } = await server.services.users.resolve(ken.email);
+    const [lockout] = (await server.services.audit.list({ type: 'login.lockout' })).filter((e) => e.subject === id);
+    expect(lockout).toMatchObject({ details: expect.objectContaining({ factor: 'otp' }) });
+    // Locked: even the right code is refused, with the same words.
+    const locked = await giveCode(step, app.generate({ timestamp: Date.now() + 30_000 }));
+    expect(locked.response!.status).toBe(401);
+    expect(locked.body).toContain('The code is not right.');
+
+    const current = await agent.follow(`${server.issuer}/account`, REDIRECT);
+    expect(current.body).toContain('Recovery codes left: 10.');
+    const off = await agent.submit(page.url, current.body!, form('/account/totp/remove'), { current_password: PASSWORD }, REDIRECT);
+    expect(off.url).toBe(`${server.issuer}/account?done=mfa_off`);
+    expect(off.body).toContain('Two-step sign-in was turned off.');
+    expect(await server.services.db.recoveryCode.count({ where: { userId: id } })).toBe(0);
+    const plain = await signIn(ken.email);
+    expect(plain.next.response).toBeUndefined();
+    const events = (await server.services.audit.list({ limit: 500 })).filter((e) => e.subject === id).map((e) => e.type);
+    expect(events).toEqual(expect.arrayContaining(['user.mfa_enrolled', 'user.mfa_removed']));
+  });
+
+  it('an operator turns it off for a person who lost their phone (users reset-mfa); the person is mailed', async () => {
+    const edsger = await person('edsger.mfa@example.com');
+    await enrol(edsger);
+    const env = { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent', SMTP_URL: smtp.url() };
+    const reset = await inProcess(['users', 'reset-mfa', edsger.email, '--json'], env);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(JSON.parse(reset.stdout)).toEqual({ email: edsger.email, removed: true });
+    const again = await inProcess(['users', 'reset-mfa', edsger.email, '--json'], env);
+    expect(JSON.parse(again.stdout)).toEqual({ email: edsger.email, removed: false });
+    const plain = await signIn(edsger.email);
+    expect(plain.next.response).toBeUndefined();
+    const [removed] = await server.services.audit.list({ type: 'user.mfa_removed' });
+    expect(removed).toMatchObject({ actor: 'cli' });
+    await eventually(() => smtp.to(edsger.email).find((m) => m.parsed.text?.includes('turned off')), 'the notice');
+  });
+
+  it('refuses a second step whose signed field is forged or from another sign-in', async () => {
+    const lin = await person('lin.mfa@example.com');
+    await enrol(lin);
+    const first = await signIn(lin.email);
+    const other = await signIn(lin.email);
+    const foreign = first.next.body!.match(/name="pending" value="([^"]+)"/)![1]!;
+    const swapped = other.next.body!.replace(/name="pending" value="[^"]+"/, `name="pending" value="${foreign}"`);
+    const refused = await giveCode({ agent: other.agent, next: { url: other.next.url, body: swapped } }, '123456');
+    expect(refused.response!.status).toBe(400);
+    expect(refused.body).toContain('sign-in request has expired');
+    const forgedBody = other.next.body!.replace(/name="pending" value="[^"]+"/, 'name="pending" value="e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"');
+    const forged = await giveCode({ agent: other.agent, next: { url: other.next.url, body: forgedBody } }, '123456');
+    expect(forged.response!.status).toBe(400);
+    expect(CONSENT_FORM.test(forged.body ?? '')).toBe(false);
+    // The genuine one still works for its own sign-in: the page asks again (the code was wrong).
+    const genuine = await giveCode(other, '123456');
+    expect(genuine.response!.status).toBe(401);
+  });
+});
