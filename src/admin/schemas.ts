@@ -96,6 +96,8 @@ export const userUpdate = Type.Object(
 
 export const password = Type.Object({ password: Type.String({ maxLength: 1024 }) }, closed);
 export const mailed = Type.Object({ email: Type.String() });
+export const factors = Type.Object({ totp: Type.Boolean(), recovery_codes_left: Type.Integer() });
+export const factorsRemoved = Type.Object({ removed: Type.Boolean() });
 export const invitationCreate = Type.Object({ email: Type.String({ maxLength: 320 }) }, closed);
 export const invitation = Type.Object({ email: Type.String(), expires_at: Type.String({ format: 'date-time' }) });
 

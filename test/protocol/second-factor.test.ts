@@ -9,6 +9,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { CONSENT_FORM, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 import { eventually, startSmtp, type TestSmtp } from '../mail/support.ts';
 import { inProcess } from '../support/cli.ts';
+import { admin, issueKey } from '../admin/support.ts';
 
 const PASSWORD = 'amber kettle falcon morning';
 const STEP_FORM = /<form method="post" action="([^"]+\/second-factor)"/;
@@ -168,6 +169,22 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     const [removed] = await server.services.audit.list({ type: 'user.mfa_removed' });
     expect(removed).toMatchObject({ actor: 'cli' });
     await eventually(() => smtp.to(edsger.email).find((m) => m.parsed.text?.includes('turned off')), 'the notice');
+  });
+
+  it('the admin API shows how a person signs in and turns the second step off', async () => {
+    const barbara = await person('barbara.mfa@example.com');
+    const { id } = await server.services.users.resolve(barbara.email);
+    const reader = await issueKey(server, ['users:read']);
+    const writer = await issueKey(server, ['users:read', 'users:write']);
+    expect(await admin(server, reader, 'GET', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { totp: false, recovery_codes_left: 0 } });
+    await enrol(barbara);
+    expect(await admin(server, reader, 'GET', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { totp: true, recovery_codes_left: 10 } });
+    expect((await admin(server, reader, 'DELETE', `/users/${id}/factors`)).status).toBe(403);
+    expect(await admin(server, writer, 'DELETE', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { removed: true } });
+    expect(await admin(server, writer, 'GET', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { totp: false, recovery_codes_left: 0 } });
+    expect((await admin(server, writer, 'GET', '/users/nobody@example.com/factors')).status).toBe(404);
+    const cli = await inProcess(['users', 'factors', barbara.email, '--json'], { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' });
+    expect(JSON.parse(cli.stdout)).toEqual({ email: barbara.email, totp: false, recovery_codes_left: 0 });
   });
 
   it('refuses a second step whose signed field is forged or from another sign-in', async () => {

@@ -7,7 +7,7 @@ import * as s from '../schemas.ts';
 
 export async function userRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { users, grants, signups } = services;
+  const { users, grants, signups, mfa } = services;
   const tags = ['users'];
 
   app.get(
@@ -57,6 +57,18 @@ export async function userRoutes(fastify: FastifyInstance, { services }: AdminDe
   app.post('/users/:id/verification', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, response: { 202: s.mailed } } }, async (request, reply) => {
     const { email } = await signups.resendVerification(request.params.id, actorOf(request));
     return reply.code(202).send({ email });
+  });
+
+  app.get('/users/:id/factors', { config: { scope: 'users:read' }, schema: { tags, params: s.idParams, response: { 200: s.factors } } }, async (request) => {
+    const user = await users.resolve(request.params.id);
+    const status = await mfa.status(user.id);
+    return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft };
+  });
+
+  // A person who lost their phone and their recovery codes: the password alone signs in again.
+  app.delete('/users/:id/factors', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, response: { 200: s.factorsRemoved } } }, async (request) => {
+    const user = await users.resolve(request.params.id);
+    return { removed: await mfa.remove(user.id, actorOf(request)) };
   });
 
   app.post('/invitations', { config: { scope: 'users:write' }, schema: { tags, body: s.invitationCreate, response: { 201: s.invitation } } }, async (request, reply) => {

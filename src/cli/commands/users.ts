@@ -86,6 +86,14 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { email } = await signups.resendVerification(onePositional(positionals, 'user id or email'), ctx.actor);
     return out.result({ email }, () => `mailed a new verification link to ${email}`);
   }
+  if (verb === 'factors') {
+    const { positionals } = parse(args, {}, true);
+    const { users, mfa } = await ctx.services();
+    const user = await users.resolve(onePositional(positionals, 'user id or email'));
+    const status = await mfa.status(user.id);
+    const json = { email: user.email, totp: status.totp, recovery_codes_left: status.recoveryCodesLeft };
+    return out.result(json, () => (status.totp ? `${user.email}: authenticator app, ${status.recoveryCodesLeft} recovery codes left` : `${user.email}: password only`));
+  }
   if (verb === 'reset-mfa') {
     const { positionals } = parse(args, {}, true);
     const { users, mfa } = await ctx.services();
@@ -93,5 +101,5 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const removed = await mfa.remove(user.id, ctx.actor);
     return out.result({ email: user.email, removed }, () => (removed ? `two-step sign-in is off for ${user.email}: the password alone signs in (they were mailed)` : `${user.email} has no two-step sign-in`));
   }
-  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification|reset-mfa');
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification|factors|reset-mfa');
 }
