@@ -146,11 +146,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     const email = typeof request.body?.email === 'string' ? request.body.email : '';
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
     const result = await users.authenticate(email, password);
-    if (result.ok) {
-      if (await secondStep.needed(result.user.id)) return secondStep.ask(request, reply, result.user.id);
-      await loggedIn(request, result.user.id);
-      return finish(request, reply, { login: { accountId: result.user.id, amr: AMR_PASSWORD } });
-    }
+    if (result.ok) return passwordAccepted(request, reply, result.user.id);
     // The reason is for the audit trail; the person sees the same message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason } });
     if (result.lockedUntil) {
@@ -182,6 +178,12 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     return finish(request, reply, { error: 'access_denied', error_description: 'End-User aborted interaction' });
   });
 
+  async function passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string) {
+    if (await secondStep.needed(userId)) return secondStep.ask(request, reply, userId);
+    await loggedIn(request, userId);
+    return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD } });
+  }
+
   const kit: InteractionKit = {
     interactionOf: (request) => request.interaction as ReturnType<InteractionKit['interactionOf']>,
     page: (request, data) => page(request.interaction, data),
@@ -189,7 +191,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     wrongPrompt,
     clientName: async (request) => (await clientOf(request.interaction)).name,
     loggedIn,
+    passwordAccepted,
   };
   if (passwordReset) signupRoutes(app, kit, { signups, limits });
-  const secondStep = secondFactorStep(app, kit, { mfa, signer: createSigner(stepKey), limits, record });
+  const secondStep = secondFactorStep(app, kit, { mfa, isActive: users.isActive, signer: createSigner(stepKey), limits, record });
 }

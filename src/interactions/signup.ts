@@ -15,6 +15,8 @@ export interface InteractionKit {
   wrongPrompt(reply: FastifyReply): unknown;
   clientName(request: FastifyRequest): Promise<string>;
   loggedIn(request: FastifyRequest, userId: string): Promise<void>;
+  /** The password (or its equal) was right: the second step where the person has one, else the sign-in completes. */
+  passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string): Promise<unknown>;
 }
 
 interface Deps {
@@ -98,7 +100,6 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     const interaction = kit.interactionOf(request);
     if (link.returnTo !== interaction.uid || interaction.prompt.name !== 'login') return reply.view('verified', {});
     // The address is proven by the link, the password by this browser's sign-up or sign-in.
-    await kit.loggedIn(request, link.userId);
-    return kit.finish(request, reply, { login: { accountId: link.userId } });
+    return kit.passwordAccepted(request, reply, link.userId);
   });
 }

@@ -2,8 +2,8 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import { renderSVG } from 'uqr';
 import type { Actor, Audit } from '../audit/index.ts';
-import type { Database } from '../db/index.ts';
-import { fail } from '../errors.ts';
+import type { Database, Transaction } from '../db/index.ts';
+import { fail, isUniqueViolation } from '../errors.ts';
 import type { Locale } from '../i18n/index.ts';
 import type { Secrets } from '../secrets/index.ts';
 
@@ -16,6 +16,8 @@ const RECOVERY_CODES = 10;
 const RECOVERY_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
 const RECOVERY_FORM = /^[a-z2-9]{5}-?[a-z2-9]{5}$/;
 const TOTP_FORM = /^\d{6}$/;
+/** How long a setup may wait for its first code; after that it must be begun again (with the password). */
+const SETUP_SECONDS = 600;
 
 const sealContext = (userId: string) => `totp:${userId}`;
 
@@ -83,14 +85,21 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
     return { uri, secret, qrSvg: renderSVG(uri) };
   }
 
-  async function newRecoveryCodes(userId: string): Promise<string[]> {
+  /** Replaces the person's recovery codes, inside `tx`. */
+  async function newRecoveryCodes(userId: string, tx: Transaction): Promise<string[]> {
     const codes = Array.from({ length: RECOVERY_CODES }, recoveryCode);
     const now = clock();
-    await db.$transaction([
-      db.recoveryCode.deleteMany({ where: { userId } }),
-      db.recoveryCode.createMany({ data: codes.map((code) => ({ id: randomUUID(), userId, codeHash: digestOf(code), createdAt: now })) }),
-    ]);
+    await tx.recoveryCode.deleteMany({ where: { userId } });
+    await tx.recoveryCode.createMany({ data: codes.map((code) => ({ id: randomUUID(), userId, codeHash: digestOf(code), createdAt: now })) });
     return codes;
+  }
+
+  /** The setup waiting for its first code, if it was begun recently enough. */
+  async function pendingFactor(userId: string) {
+    const factor = await db.totpFactor.findUnique({ where: { userId } });
+    const fresh = factor && !factor.confirmedAt && factor.createdAt.getTime() > clock().getTime() - SETUP_SECONDS * 1000;
+    if (!fresh) throw fail('mfa.totp_not_started', 'no authenticator app is being set up');
+    return factor;
   }
 
   /** Counts a wrong code; from the threshold on, locks the second step for an exponentially growing time. */
@@ -135,32 +144,44 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
 
     /** A new secret for an authenticator app, in use only once `confirmTotp` sees a code of it. */
     async beginTotp(userId: string, label: string): Promise<TotpSetup> {
-      const current = await db.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } });
-      if (current?.confirmedAt) throw fail('mfa.totp_exists', 'an authenticator app is set up already: remove it first');
       const secret = new Secret({ size: 20 }).base32;
-      const sealed = secrets.seal(secret, sealContext(userId));
-      await db.totpFactor.upsert({ where: { userId }, create: { userId, secretEncrypted: sealed, createdAt: clock() }, update: { secretEncrypted: sealed, failedAttempts: 0, lockedUntil: null, lastStep: null } });
+      const data = { secretEncrypted: secrets.seal(secret, sealContext(userId)), createdAt: clock(), failedAttempts: 0, lockedUntil: null, lastStep: null };
+      // Only an unconfirmed setup is replaced: a confirmed app (even one confirmed a moment ago) stays.
+      const { count } = await db.totpFactor.updateMany({ where: { userId, confirmedAt: null }, data });
+      if (count === 0) {
+        try {
+          await db.totpFactor.create({ data: { userId, ...data } });
+        } catch (error) {
+          if (isUniqueViolation(error)) throw fail('mfa.totp_exists', 'an authenticator app is set up already: remove it first');
+          throw error;
+        }
+      }
       return setupOf(label, secret);
     },
 
     /** The setup not confirmed yet, to show again. */
     async pendingTotp(userId: string, label: string): Promise<TotpSetup> {
-      const factor = await db.totpFactor.findUnique({ where: { userId } });
-      if (!factor || factor.confirmedAt) throw fail('mfa.totp_not_started', 'no authenticator app is being set up');
+      const factor = await pendingFactor(userId);
       return setupOf(label, secrets.open(factor.secretEncrypted, sealContext(userId)));
     },
 
     /** Takes the app into use with a right code of it; returns the recovery codes (shown once). */
     async confirmTotp(userId: string, code: string, actor: Actor): Promise<string[]> {
-      const factor = await db.totpFactor.findUnique({ where: { userId } });
-      if (!factor || factor.confirmedAt) throw fail('mfa.totp_not_started', 'no authenticator app is being set up');
+      const factor = await pendingFactor(userId);
       const now = clock();
       const step = TOTP_FORM.test(code.trim()) ? stepOf(secrets.open(factor.secretEncrypted, sealContext(userId)), code.trim(), now) : undefined;
-      if (step === undefined) throw fail('mfa.code_wrong', 'the code is not right', { field: 'code' });
-      const { count } = await db.totpFactor.updateMany({ where: { userId, confirmedAt: null }, data: { confirmedAt: now, lastStep: step } });
-      if (count !== 1) throw fail('mfa.totp_not_started', 'no authenticator app is being set up');
-      const codes = await newRecoveryCodes(userId);
-      await audit.change(actor, { type: 'user.mfa_enrolled', subject: userId, details: { factor: 'totp' } });
+      if (step === undefined) {
+        await audit.record({ type: 'user.mfa_enrolled', outcome: 'failure', actor: actor.id, subject: userId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null, details: { factor: 'totp', reason: 'wrong_code' } });
+        throw fail('mfa.code_wrong', 'the code is not right', { field: 'code' });
+      }
+      // The app and its recovery codes come into use together, or not at all.
+      const codes = await db.$transaction(async (tx) => {
+        const { count } = await tx.totpFactor.updateMany({ where: { userId, confirmedAt: null, secretEncrypted: factor.secretEncrypted }, data: { confirmedAt: now, lastStep: step } });
+        if (count !== 1) throw fail('mfa.totp_not_started', 'no authenticator app is being set up');
+        const created = await newRecoveryCodes(userId, tx);
+        await audit.change(actor, { type: 'user.mfa_enrolled', subject: userId, details: { factor: 'totp' } }, tx);
+        return created;
+      });
       await tell(userId, 'second-factor-changed', { change: 'on' }, actor);
       return codes;
     },
@@ -174,13 +195,17 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
       const factor = await db.totpFactor.findUnique({ where: { userId } });
       if (!factor?.confirmedAt) return { ok: false, reason: 'not_enrolled' };
       const now = clock();
-      if (factor.lockedUntil && factor.lockedUntil > now) return { ok: false, reason: 'locked', lockedUntil: factor.lockedUntil };
+      if (factor.lockedUntil && factor.lockedUntil > now) return { ok: false, reason: 'locked' };
       const code = input.trim().toLowerCase().replace(/\s/g, '');
       if (TOTP_FORM.test(code)) {
         const step = stepOf(secrets.open(factor.secretEncrypted, sealContext(userId)), code, now);
         if (step !== undefined) {
-          // Conditional on a later step than the last one taken: of two uses of one code, one wins.
-          const { count } = await db.totpFactor.updateMany({ where: { userId, OR: [{ lastStep: null }, { lastStep: { lt: step } }] }, data: { lastStep: step, failedAttempts: 0, lockedUntil: null } });
+          // Conditional on a later step than the last one taken (of two uses of one code, one wins)
+          // and on no lock set meanwhile by guesses running alongside.
+          const { count } = await db.totpFactor.updateMany({
+            where: { userId, AND: [{ OR: [{ lastStep: null }, { lastStep: { lt: step } }] }, { OR: [{ lockedUntil: null }, { lockedUntil: { lte: now } }] }] },
+            data: { lastStep: step, failedAttempts: 0, lockedUntil: null },
+          });
           if (count === 1) return { ok: true, method: 'otp' };
           return { ok: false, reason: 'replayed', lockedUntil: await recordFailure(userId, now) };
         }
@@ -197,17 +222,21 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
     /** Ten new recovery codes; the old ones stop working. */
     async regenerateRecoveryCodes(userId: string, actor: Actor): Promise<string[]> {
       if (!(await enrolled(userId))) throw fail('mfa.totp_not_started', 'no authenticator app is set up');
-      const codes = await newRecoveryCodes(userId);
-      await audit.change(actor, { type: 'user.recovery_codes_generated', subject: userId });
+      const codes = await db.$transaction(async (tx) => {
+        const created = await newRecoveryCodes(userId, tx);
+        await audit.change(actor, { type: 'user.recovery_codes_generated', subject: userId }, tx);
+        return created;
+      });
       await tell(userId, 'second-factor-changed', { change: 'codes' }, actor);
       return codes;
     },
 
     /** Turns the second step off: the app's secret and the recovery codes are deleted. True when there was one. */
     async remove(userId: string, actor: Actor): Promise<boolean> {
-      const { count } = await db.totpFactor.deleteMany({ where: { userId } });
-      await db.recoveryCode.deleteMany({ where: { userId } });
-      if (!count) return false;
+      const factor = await db.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } });
+      await db.$transaction([db.totpFactor.deleteMany({ where: { userId } }), db.recoveryCode.deleteMany({ where: { userId } })]);
+      // A setup never confirmed was never on: nothing to tell.
+      if (!factor?.confirmedAt) return false;
       await audit.change(actor, { type: 'user.mfa_removed', subject: userId, details: { factor: 'totp' } });
       await tell(userId, 'second-factor-changed', { change: 'off' }, actor);
       return true;
