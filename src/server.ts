@@ -115,6 +115,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     pageCsp: views.csp,
     mfa: services.mfa,
     stepKey: services.secrets.derive('second sign-in step'),
+    mfaRequired: config.mfaRequired,
   });
   const secure = config.issuer.startsWith('https:');
   await app.register(accountRoutes, {

@@ -55,6 +55,7 @@ const EnvSchema = z.object({
   INVITATION_TTL_SECONDS: seconds(7 * 86_400),
   PASSWORD_RESET_TTL_SECONDS: seconds(1800),
   PASSWORD_RESET_REVOKES_GRANTS: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  MFA: z.enum(['optional', 'required']).default('optional'),
   ACCOUNT_DELETION: z.enum(['true', 'false', '1', '0']).default('false').transform((v) => v === 'true' || v === '1'),
   DEFAULT_LOCALE: z.enum(LOCALES).default('en'),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8, 'must be at least 8 (NIST SP 800-63B)').max(256, 'must be at most 256, the longest password').default(12),
@@ -143,6 +144,8 @@ export interface Config {
   readonly signup: SignupConfig;
   /** People may delete their own accounts on the account page. */
   readonly accountDeletion: boolean;
+  /** Every sign-in needs a second factor: who has none sets one up before the sign-in continues. */
+  readonly mfaRequired: boolean;
   /** The pages' and mails' language when neither `ui_locales` nor `Accept-Language` names a supported one. */
   readonly defaultLocale: Locale;
   /** What every new password must meet, whoever sets it. */
@@ -414,6 +417,7 @@ export function loadConfig(env: Env = process.env): Config {
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),
     signup: signupConfig(e, mail),
     accountDeletion: e.ACCOUNT_DELETION,
+    mfaRequired: e.MFA === 'required',
     defaultLocale: e.DEFAULT_LOCALE,
     apiKeyRotationGrace: e.API_KEY_ROTATION_GRACE_SECONDS,
     metricsToken: e.METRICS_TOKEN,

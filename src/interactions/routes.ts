@@ -42,12 +42,14 @@ interface Deps {
   mfa: Mfa;
   /** Signs what the second step of a sign-in carries from the first. */
   stepKey: Buffer;
+  /** MFA=required. */
+  mfaRequired: boolean;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp, mfa, stepKey }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp, mfa, stepKey, mfaRequired }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await registerPageDefaults(app, i18n, pageCsp);
@@ -180,6 +182,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
 
   async function passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string) {
     if (await secondStep.needed(userId)) return secondStep.ask(request, reply, userId);
+    if (secondStep.required) return secondStep.enrol(request, reply, userId);
     await loggedIn(request, userId);
     return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD } });
   }
@@ -194,5 +197,13 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     passwordAccepted,
   };
   if (passwordReset) signupRoutes(app, kit, { signups, limits });
-  const secondStep = secondFactorStep(app, kit, { mfa, isActive: users.isActive, signer: createSigner(stepKey), limits, record });
+  const secondStep = secondFactorStep(app, kit, {
+    mfa,
+    isActive: users.isActive,
+    emailOf: async (userId) => (await users.findById(userId))?.email,
+    required: mfaRequired,
+    signer: createSigner(stepKey),
+    limits,
+    record,
+  });
 }

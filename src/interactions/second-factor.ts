@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEventInput } from '../audit/index.ts';
-import type { Mfa } from '../mfa/index.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Mfa, TotpSetup } from '../mfa/index.ts';
+import { isProblem } from './problems.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { InteractionKit } from './signup.ts';
 import { pageText } from './page-defaults.ts';
@@ -8,6 +10,12 @@ import type { Signer } from './signed.ts';
 import { visitorOf } from './visitor.ts';
 
 const PURPOSE = 'second-step';
+const SETUP = 'second-step-setup';
+const ENROLLED = 'second-step-enrolled';
+/** How long setting up an app inside a sign-in may take (the setup's own limit). */
+const SETUP_SECONDS = 600;
+const MFA_CONFIRM: ReadonlySet<ErrorCode> = new Set(['mfa.code_wrong']);
+const SETUP_GONE: ReadonlySet<ErrorCode> = new Set(['mfa.totp_not_started', 'mfa.totp_exists']);
 /** How long the second step may take after the password was right. */
 const STEP_SECONDS = 300;
 const WRONG = 'mfa:wrong';
@@ -21,6 +29,10 @@ interface Deps {
   mfa: Mfa;
   /** The person may still sign in (exists, not disabled). */
   isActive(userId: string): Promise<boolean>;
+  /** The label an authenticator app lists the account under (the address). */
+  emailOf(userId: string): Promise<string | undefined>;
+  /** MFA=required: a person without a second factor sets one up before the sign-in continues. */
+  required: boolean;
   signer: Signer;
   limits: RateLimitHooks;
   record(request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>): Promise<void>;
@@ -33,7 +45,7 @@ type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown } };
  * a page asks for a code (`code`); the password's success travels to it in a signed field bound
  * to the sign-in request, valid for five minutes.
  */
-export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mfa, isActive, signer, limits, record }: Deps) {
+export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mfa, isActive, emailOf, required, signer, limits, record }: Deps) {
   /** The code page; asked again, it keeps the first asking's expiry (a wrong code buys no time). */
   const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, error: string | null, status = 200, seconds = STEP_SECONDS) =>
     reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error }));
@@ -60,10 +72,60 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     return ask(request, reply, pending.sub, pageText(reply)(WRONG), 401, left);
   });
 
+  /** Opens a signed field of `purpose` for this sign-in request, for a person still enabled. */
+  async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<string | undefined> {
+    const pending = signer.open<{ uid: string; sub: string }>(purpose, request.body?.pending);
+    if (!pending || pending.uid !== kit.interactionOf(request).uid || typeof pending.sub !== 'string') return undefined;
+    return (await isActive(pending.sub)) ? pending.sub : undefined;
+  }
+
+  const expired = (reply: FastifyReply) => reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
+  const setupPage = (request: FastifyRequest, reply: FastifyReply, userId: string, setup: TotpSetup, error: string | null, status = 200) =>
+    reply.code(status).view('account-totp', kit.page(request, {
+      setup,
+      error,
+      required: true,
+      action: `/interaction/${kit.interactionOf(request).uid}/second-factor/setup`,
+      pending: signer.sign(SETUP, { uid: kit.interactionOf(request).uid, sub: userId }, SETUP_SECONDS),
+    }));
+
+  // MFA=required, for someone without a second factor: set up an app inside the sign-in.
+  app.post<Form>('/interaction/:uid/second-factor/setup', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
+    if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+    const userId = await openPending(request, SETUP);
+    if (!userId) return expired(reply);
+    const code = typeof request.body?.code === 'string' ? request.body.code.slice(0, 64) : '';
+    try {
+      const codes = await mfa.confirmTotp(userId, code, { ...visitorOf(request), id: `user:${userId}` });
+      const uid = kit.interactionOf(request).uid;
+      return reply.view('account-recovery-codes', kit.page(request, { codes, continueAction: `/interaction/${uid}/second-factor/continue`, pending: signer.sign(ENROLLED, { uid, sub: userId }, SETUP_SECONDS) }));
+    } catch (error) {
+      if (isProblem(error, SETUP_GONE)) return expired(reply);
+      if (!isProblem(error, MFA_CONFIRM)) throw error;
+      const setup = await mfa.pendingTotp(userId, (await emailOf(userId)) ?? '');
+      return setupPage(request, reply, userId, setup, pageText(reply)(`errors:${error.code}`), 400);
+    }
+  });
+
+  app.post<Form>('/interaction/:uid/second-factor/continue', async (request, reply) => {
+    if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+    const userId = await openPending(request, ENROLLED);
+    if (!userId) return expired(reply);
+    await kit.loggedIn(request, userId);
+    return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE } });
+  });
+
   return {
     /** Whether this person's sign-in needs the second step. */
     needed: (userId: string) => mfa.enrolled(userId),
+    /** Whoever has no second factor sets one up before the sign-in continues (MFA=required). */
+    required,
     /** The page that asks for the code. */
     ask: (request: FastifyRequest, reply: FastifyReply, userId: string) => ask(request, reply, userId, null),
+    /** The page that sets up an app inside the sign-in. */
+    async enrol(request: FastifyRequest, reply: FastifyReply, userId: string) {
+      const setup = await mfa.beginTotp(userId, (await emailOf(userId)) ?? '');
+      return setupPage(request, reply, userId, setup, null);
+    },
   };
 }

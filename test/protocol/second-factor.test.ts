@@ -244,3 +244,51 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(genuine.response!.status).toBe(401);
   });
 });
+
+describe('MFA=required', () => {
+  let server: TestServer;
+  let web: Credentials;
+
+  beforeAll(async () => {
+    server = await startTestServer('sqlite', { MFA: 'required', RATE_LIMIT_LOGIN_PER_IP: '1000' });
+    web = await createWebClient(server, { name: 'Web App', firstParty: true });
+    await server.services.users.create({ email: 'joan@example.com', password: PASSWORD, emailVerified: true }, TEST_ACTOR);
+  });
+  afterAll(() => server?.stop());
+
+  it('has a person without a second factor set up an app right after the password, then the sign-in continues', async () => {
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const flow = await startFlow(rp);
+    const agent = new UserAgent();
+    const login = await agent.follow(flow.url, REDIRECT);
+    const setup = await agent.submit(login.url, login.body!, LOGIN_FORM, { email: 'joan@example.com', password: PASSWORD }, REDIRECT);
+    expect(setup.response!.status).toBe(200);
+    expect(setup.body).toContain('Two-step sign-in is required here.');
+    expect(setup.body).not.toContain('href="/account"');
+    const secret = new URL(setup.body!.match(/(otpauth:\/\/totp\/[^<]+)</)![1]!.replace(/&amp;/g, '&')).searchParams.get('secret')!;
+    const app = new TOTP({ secret: Secret.fromBase32(secret) });
+    const pendingOf = (body: string) => body.match(/name="pending" value="([^"]+)"/)![1]!;
+    const SETUP_FORM = /<form method="post" action="([^"]+\/second-factor\/setup)"/;
+
+    const wrong = await agent.submit(setup.url, setup.body!, SETUP_FORM, { pending: pendingOf(setup.body!), code: wrongCode(app) }, REDIRECT);
+    expect(wrong.response!.status).toBe(400);
+    expect(wrong.body).toContain('The code is not right.');
+    const codes = await agent.submit(setup.url, wrong.body!, SETUP_FORM, { pending: pendingOf(wrong.body!), code: app.generate() }, REDIRECT);
+    expect(codes.response!.status).toBe(200);
+    expect([...codes.body!.matchAll(/<li><code>/g)]).toHaveLength(10);
+    // The signed field of the setup step does not pass for the one that continues.
+    const CONTINUE = /<form method="post" action="([^"]+\/second-factor\/continue)"/;
+    const swapped = await agent.submit(setup.url, codes.body!, CONTINUE, { pending: pendingOf(setup.body!) }, REDIRECT);
+    expect(swapped.response!.status).toBe(400);
+    const done = await agent.submit(setup.url, codes.body!, CONTINUE, { pending: pendingOf(codes.body!) }, REDIRECT);
+    expect(done.response).toBeUndefined();
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+    // The next sign-in asks for a code, as for anyone who has one.
+    const next = new UserAgent();
+    const again = await next.follow((await startFlow(rp)).url, REDIRECT);
+    const step = await next.submit(again.url, again.body!, LOGIN_FORM, { email: 'joan@example.com', password: PASSWORD }, REDIRECT);
+    expect(step.body).toMatch(STEP_FORM);
+  });
+});

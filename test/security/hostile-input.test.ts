@@ -125,7 +125,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `${name} on the admin API`, path: `/admin/api/v1/clients?${name}=osk_0123456789abcdef_${big(43)}` },
     );
   }
-  for (const action of ['login', 'consent', 'abort', 'signup', 'second-factor', `verify/${'A'.repeat(43)}`]) {
+  for (const action of ['login', 'consent', 'abort', 'signup', 'second-factor', 'second-factor/setup', 'second-factor/continue', `verify/${'A'.repeat(43)}`]) {
     inputs.push(
       { name: `${action} without CSRF`, path: action, method: 'POST', headers: form, body: 'email=ada%40example.com&password=x', withInteraction: true },
       { name: `${action} bad JSON`, path: action, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":', withInteraction: true },
