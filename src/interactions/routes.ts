@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty } from '../clients/index.ts';
 import { pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
-import type { LiveProvider } from '../oidc/index.ts';
+import { ACR_PASSWORD, asksForMfa, STEP_UP_REASON, type LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { Signups, Users } from '../users/index.ts';
 import type { I18n, Translate } from '../i18n/index.ts';
@@ -130,6 +130,10 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   app.get('/interaction/:uid', async (request, reply) => {
     const { interaction } = request;
     const client = await clientOf(interaction);
+    // Step-up inside a session signed in with the password alone: only the missing code is asked
+    // for. Someone with no app yet gives the password first (a session alone never sets one up).
+    const stepUp = interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(STEP_UP_REASON) ? interaction.session?.accountId : undefined;
+    if (stepUp && (await secondStep.needed(stepUp))) return secondStep.ask(request, reply, stepUp);
     if (interaction.prompt.name === 'login') {
       return reply.view('login', page(interaction, { clientName: client.name, email: interaction.params.login_hint ?? '', error: null }));
     }
@@ -182,9 +186,9 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
 
   async function passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string) {
     if (await secondStep.needed(userId)) return secondStep.ask(request, reply, userId);
-    if (secondStep.required) return secondStep.enrol(request, reply, userId);
+    if (secondStep.required || asksForMfa(request.interaction.params.acr_values)) return secondStep.enrol(request, reply, userId);
     await loggedIn(request, userId);
-    return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD } });
+    return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD, acr: ACR_PASSWORD } });
   }
 
   const kit: InteractionKit = {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEventInput } from '../audit/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Mfa, TotpSetup } from '../mfa/index.ts';
+import { ACR_MFA } from '../oidc/index.ts';
 import { isProblem } from './problems.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { InteractionKit } from './signup.ts';
@@ -63,7 +64,7 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     const result = await mfa.verify(pending.sub, code, { ...visitorOf(request), id: `user:${pending.sub}` });
     if (result.ok) {
       await kit.loggedIn(request, pending.sub);
-      return kit.finish(request, reply, { login: { accountId: pending.sub, amr: AMR_PASSWORD_AND_CODE } });
+      return kit.finish(request, reply, { login: { accountId: pending.sub, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
     }
     // The reason is for the audit trail; the person sees one message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: pending.sub, details: { reason: result.reason, factor: 'otp' } });
@@ -112,7 +113,7 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     const userId = await openPending(request, ENROLLED);
     if (!userId) return expired(reply);
     await kit.loggedIn(request, userId);
-    return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE } });
+    return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
   });
 
   return {

@@ -1,2 +1,4 @@
 export { createLiveProvider, type LiveProvider } from './live-provider.ts';
 export { providerRoutes } from './routes.ts';
+export { ACR_MFA, ACR_PASSWORD, asksForMfa } from './acr.ts';
+export { STEP_UP_REASON } from './policy.ts';

@@ -1,4 +1,5 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { ACR_MFA, asksForMfa } from './acr.ts';
 
 const { Check, base } = interactionPolicy;
 
@@ -16,9 +17,21 @@ function endSessionOfUnavailableAccount(ctx: KoaContextWithOIDC): boolean {
   return Check.REQUEST_PROMPT;
 }
 
-/** The provider's default prompts, with the check above first among the login prompt's. */
+/** Step-up: the request asks for a second factor the session was not signed in with. */
+function secondFactorMissing(ctx: KoaContextWithOIDC): boolean {
+  const { session, params } = ctx.oidc;
+  if (!session?.accountId || !asksForMfa(params?.acr_values)) return Check.NO_NEED_TO_PROMPT;
+  return session.acr === ACR_MFA ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+}
+
+/** Why the login prompt asks again inside a session that lacks the second factor asked for. */
+export const STEP_UP_REASON = 'second_factor_requested';
+
+/** The provider's default prompts, with the check above first among the login prompt's, and step-up last. */
 export function interactionPrompts() {
   const policy = base();
-  policy.get('login')!.checks.add(new Check('account_unavailable', 'the signed-in account can no longer be used', 'login_required', endSessionOfUnavailableAccount), 0);
+  const login = policy.get('login')!;
+  login.checks.add(new Check('account_unavailable', 'the signed-in account can no longer be used', 'login_required', endSessionOfUnavailableAccount), 0);
+  login.checks.add(new Check(STEP_UP_REASON, 'a second factor is requested', 'login_required', secondFactorMissing));
   return policy;
 }

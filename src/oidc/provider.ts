@@ -18,6 +18,7 @@ import { introspectionPolicy, jwtIntrospection } from './introspection.ts';
 import { lifetimes } from './lifetimes.ts';
 import { emptyRevocationAnswer, revocationAllowed } from './revocation.ts';
 import { interactionPrompts } from './policy.ts';
+import { ACR_VALUES } from './acr.ts';
 import { createResourceIndicators } from './resources.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
@@ -106,7 +107,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: OIDC_SCOPES,
     // amr (RFC 8176) in every ID token, with sub: how the person signed in (pwd; pwd, otp and mfa with a code).
-    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr'] },
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr', 'acr'] },
+    acrValues: ACR_VALUES,
     // Secrets are stored hashed, so no method may use them as key material (client_secret_jwt).
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {

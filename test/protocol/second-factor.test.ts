@@ -87,7 +87,7 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     const plain = await person('plain.mfa@example.com');
     const before = await signIn(plain.email);
     expect(before.next.response).toBeUndefined();
-    expect((await idTokenOf(before, before.next.url)).amr).toEqual(['pwd']);
+    expect(await idTokenOf(before, before.next.url)).toMatchObject({ amr: ['pwd'], acr: 'urn:ostiary:acr:password' });
 
     const ada = await person('ada.mfa@example.com');
     const { app } = await enrol(ada);
@@ -109,7 +109,7 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     const done = await giveCode({ agent: step.agent, next: wrong }, code);
     expect(done.response).toBeUndefined();
     const claims = await idTokenOf(step, done.url);
-    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+    expect(claims).toMatchObject({ amr: ['pwd', 'otp', 'mfa'], acr: 'urn:ostiary:acr:mfa' });
 
     const again = await signIn(ada.email);
     const replayed = await giveCode(again, code);
@@ -223,6 +223,34 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(renewed).not.toContain(codes[0]);
     expect((await giveCode(await signIn(linus.email), codes[0]!)).response!.status).toBe(401);
     expect((await giveCode(await signIn(linus.email), renewed[0]!)).response).toBeUndefined();
+  });
+
+  it('steps up: acr_values asking for a second factor in a password-only session asks for the code alone', async () => {
+    const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as { acr_values_supported: string[] };
+    expect(discovery.acr_values_supported).toEqual(['urn:ostiary:acr:password', 'urn:ostiary:acr:mfa']);
+    const mary = await person('mary.mfa@example.com');
+    // Signed in with the password (no app yet), then an app set up in the same browser.
+    const { app, agent } = await enrol(mary);
+    const rp = await discover(server.issuer, web.id, web.secret);
+    const plain = await startFlow(rp);
+    const silent = await agent.follow(plain.url, REDIRECT);
+    expect(silent.response).toBeUndefined();
+
+    const flow = await startFlow(rp, { acr_values: 'urn:ostiary:acr:mfa' });
+    const step = await agent.follow(flow.url, REDIRECT);
+    expect(step.body).toMatch(STEP_FORM);
+    expect(step.body).not.toMatch(LOGIN_FORM);
+    const done = await giveCode({ agent, next: step }, app.generate({ timestamp: Date.now() + 30_000 }));
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:ostiary:acr:mfa', amr: ['pwd', 'otp', 'mfa'] });
+
+    // Someone without an app who is asked for a second factor gives the password, then sets one up.
+    const noApp = await person('nora.mfa@example.com');
+    const ask = await startFlow(rp, { acr_values: 'urn:ostiary:acr:mfa' });
+    const other = new UserAgent();
+    const login = await other.follow(ask.url, REDIRECT);
+    const setup = await other.submit(login.url, login.body!, LOGIN_FORM, noApp, REDIRECT);
+    expect(setup.body).toContain('Set up an authenticator app');
   });
 
   it('refuses a second step whose signed field is forged or from another sign-in', async () => {
