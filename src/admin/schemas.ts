@@ -34,6 +34,7 @@ export const client = Type.Object({
   scope: str,
   token_endpoint_auth_method: str,
   first_party: Type.Boolean(),
+  require_mfa: Type.Boolean(),
   roles: strs,
   introspection_audiences: strs,
   access_token_ttl: nullable(Type.Integer()),
@@ -49,6 +50,7 @@ const clientFields = {
   post_logout_redirect_uris: Type.Optional(list(2000, 50)),
   scope: Type.Optional(Type.String({ maxLength: 4000 })),
   first_party: Type.Optional(Type.Boolean()),
+  require_mfa: Type.Optional(Type.Boolean()),
   roles: Type.Optional(list(64, 100)),
 };
 

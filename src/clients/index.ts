@@ -30,6 +30,8 @@ export interface ClientInput {
   scopes?: readonly string[];
   public?: boolean;
   firstParty?: boolean;
+  /** Its users sign in with a second factor. */
+  requireMfa?: boolean;
   roles?: readonly string[];
   /** Audiences of APIs whose tokens this client may introspect (it is their resource server). */
   introspectionAudiences?: readonly string[];
@@ -42,7 +44,7 @@ export interface ClientInput {
   secret?: string;
 }
 
-export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'roles' | 'introspectionAudiences'>> & {
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'roles' | 'introspectionAudiences'>> & {
   /** `null` goes back to the configured default. */
   accessTokenTtl?: number | null;
   idTokenTtl?: number | null;
@@ -58,6 +60,7 @@ export interface ClientView {
   scope: string;
   tokenEndpointAuthMethod: string;
   firstParty: boolean;
+  requireMfa: boolean;
   roles: string[];
   introspectionAudiences: string[];
   accessTokenTtl: number | null;
@@ -80,6 +83,7 @@ function view(row: ClientRow): ClientView {
     scope: row.scope,
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
     firstParty: row.firstParty,
+    requireMfa: row.requireMfa,
     roles: row.roles.map((r) => r.role.name).sort(),
     introspectionAudiences: strings(row.introspectionAudiences),
     accessTokenTtl: row.accessTokenTtl,
@@ -151,6 +155,7 @@ const PUBLIC_NAMES = {
   postLogoutRedirectUris: 'post_logout_redirect_uris',
   scopes: 'scope',
   firstParty: 'first_party',
+  requireMfa: 'require_mfa',
   introspectionAudiences: 'introspection_audiences',
   accessTokenTtl: 'access_token_ttl',
   idTokenTtl: 'id_token_ttl',
@@ -250,6 +255,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         grantTypes: grants,
         scope: await resolveScopes(input.scopes ?? [], grants),
         firstParty: input.firstParty ?? false,
+        requireMfa: input.requireMfa ?? false,
         introspectionAudiences,
         accessTokenTtl: checkTtl(input.accessTokenTtl, 'accessTokenTtl'),
         idTokenTtl: checkTtl(input.idTokenTtl, 'idTokenTtl'),
@@ -294,6 +300,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         ...(patch.postLogoutRedirectUris ? { postLogoutRedirectUris: checkRedirectUris(patch.postLogoutRedirectUris, 'postLogoutRedirectUris') } : {}),
         ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
         ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
+        ...(patch.requireMfa !== undefined ? { requireMfa: patch.requireMfa } : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
         ...(patch.introspectionAudiences ? { introspectionAudiences } : {}),
         ...lifetimes(patch),
@@ -358,6 +365,7 @@ export const clientJson = (c: ClientView) => ({
   scope: c.scope,
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
   first_party: c.firstParty,
+  require_mfa: c.requireMfa,
   roles: c.roles,
   introspection_audiences: c.introspectionAudiences,
   access_token_ttl: c.accessTokenTtl,

@@ -8,6 +8,7 @@ type Metadata = { readonly [key: string]: unknown } | undefined;
 /** Each extra property with the check the provider applies to it. */
 export const EXTRA_METADATA = {
   first_party: (v: unknown) => typeof v === 'boolean',
+  require_mfa: (v: unknown) => typeof v === 'boolean',
   api_scopes: (v: unknown) => typeof v === 'string',
   introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
   access_token_ttl: Number.isInteger,
@@ -19,6 +20,9 @@ export type Lifetime = 'access_token_ttl' | 'id_token_ttl' | 'refresh_token_ttl'
 
 /** A first-party client's users are not asked for consent. */
 export const isFirstParty = (client: Metadata) => client?.first_party === true;
+
+/** A client whose users sign in with a second factor. */
+export const requiresMfa = (client: Metadata) => client?.require_mfa === true;
 
 /** The API scopes a client may hold. */
 export const apiScopesOf = (client: Metadata) => new Set(String(client?.api_scopes ?? '').split(' ').filter(Boolean));

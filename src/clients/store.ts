@@ -36,6 +36,7 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     scope: scopes.filter(isOidcScope).join(' ') || 'openid',
     api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
     first_party: row.firstParty,
+    require_mfa: row.requireMfa,
     introspection_audiences: strings(row.introspectionAudiences),
     access_token_ttl: row.accessTokenTtl,
     id_token_ttl: row.idTokenTtl,

@@ -222,6 +222,7 @@ function clientChanges(entry: ClientEntry, current: ClientView, secretMatches: b
   differs('post_logout_redirect_uris', sameSet(entry.post_logout_redirect_uris, current.postLogoutRedirectUris));
   differs('scopes', sameSet([...new Set([...impliedScopes(entry.grant_types), ...entry.scopes])], current.scope.split(' ').filter(Boolean)));
   differs('first_party', entry.first_party === current.firstParty);
+  differs('require_mfa', entry.require_mfa === current.requireMfa);
   differs('roles', sameSet(entry.roles, current.roles));
   differs('introspect', sameSet(entry.introspect, current.introspectionAudiences));
   differs('access_token_ttl', entry.access_token_ttl === current.accessTokenTtl);
@@ -326,6 +327,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
         postLogoutRedirectUris: entry!.post_logout_redirect_uris,
         scopes: entry!.scopes,
         firstParty: entry!.first_party,
+        requireMfa: entry!.require_mfa,
         roles: entry!.roles,
         introspectionAudiences: entry!.introspect,
       };
@@ -421,6 +423,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
             scopes: c.scope.split(' ').filter((s) => s && !implied.includes(s)),
             public: c.tokenEndpointAuthMethod === 'none',
             first_party: c.firstParty,
+            require_mfa: c.requireMfa,
             roles: c.roles,
             introspect: c.introspectionAudiences,
             access_token_ttl: c.accessTokenTtl,

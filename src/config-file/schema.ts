@@ -32,6 +32,7 @@ const ClientEntry = z.strictObject({
   scopes: list(z.string().min(1)).describe('API scopes; the OpenID Connect scopes follow from the grants'),
   public: z.boolean().default(false),
   first_party: z.boolean().default(false),
+  require_mfa: z.boolean().default(false).describe('its users sign in with a second factor'),
   roles: list(z.string().min(1)),
   introspect: list(z.string().min(1)).describe('audiences of APIs whose tokens the client may introspect'),
   access_token_ttl: seconds,

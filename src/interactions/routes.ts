@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
-import { isFirstParty } from '../clients/index.ts';
+import { isFirstParty, requiresMfa } from '../clients/index.ts';
 import { pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
 import { ACR_PASSWORD, asksForMfa, STEP_UP_REASON, type LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
@@ -82,7 +82,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function clientOf(interaction: Interaction) {
     const client = await provider().Client.find(String(interaction.params.client_id));
     const metadata: Record<string, unknown> = client?.metadata() ?? {};
-    return { name: String(metadata.client_name ?? metadata.client_id), firstParty: isFirstParty(metadata) };
+    return { name: String(metadata.client_name ?? metadata.client_id), firstParty: isFirstParty(metadata), requireMfa: requiresMfa(metadata) };
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {
@@ -186,7 +186,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
 
   async function passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string) {
     if (await secondStep.needed(userId)) return secondStep.ask(request, reply, userId);
-    if (secondStep.required || asksForMfa(request.interaction.params.acr_values)) return secondStep.enrol(request, reply, userId);
+    const wanted = secondStep.required || asksForMfa(request.interaction.params.acr_values) || (await clientOf(request.interaction)).requireMfa;
+    if (wanted) return secondStep.enrol(request, reply, userId);
     await loggedIn(request, userId);
     return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD, acr: ACR_PASSWORD } });
   }

@@ -1,4 +1,5 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { requiresMfa } from '../clients/index.ts';
 import { ACR_MFA, asksForMfa } from './acr.ts';
 
 const { Check, base } = interactionPolicy;
@@ -17,10 +18,11 @@ function endSessionOfUnavailableAccount(ctx: KoaContextWithOIDC): boolean {
   return Check.REQUEST_PROMPT;
 }
 
-/** Step-up: the request asks for a second factor the session was not signed in with. */
+/** Step-up: the request or its client asks for a second factor the session was not signed in with. */
 function secondFactorMissing(ctx: KoaContextWithOIDC): boolean {
-  const { session, params } = ctx.oidc;
-  if (!session?.accountId || !asksForMfa(params?.acr_values)) return Check.NO_NEED_TO_PROMPT;
+  const { session, params, client } = ctx.oidc;
+  const wanted = asksForMfa(params?.acr_values) || requiresMfa(client?.metadata());
+  if (!session?.accountId || !wanted) return Check.NO_NEED_TO_PROMPT;
   return session.acr === ACR_MFA ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
 }
 

@@ -253,6 +253,32 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(setup.body).toContain('Set up an authenticator app');
   });
 
+  it('a client with require_mfa has its users sign in with a code, stepping up a password-only session', async () => {
+    const strict = await createWebClient(server, { name: 'Payroll', firstParty: true, requireMfa: true });
+    expect((await server.services.clients.show(strict.id)).requireMfa).toBe(true);
+    const rp = await discover(server.issuer, strict.id, strict.secret);
+
+    // Without an app: the password, then the setup inside the sign-in.
+    const olga = await person('olga.mfa@example.com');
+    const first = new UserAgent();
+    const login = await first.follow((await startFlow(rp)).url, REDIRECT);
+    const setup = await first.submit(login.url, login.body!, LOGIN_FORM, olga, REDIRECT);
+    expect(setup.body).toContain('Set up an authenticator app');
+
+    // With an app, signed in to another app with the password alone: the code is asked for.
+    const pat = await person('pat.mfa@example.com');
+    const { app, agent } = await enrol(pat);
+    const flow = await startFlow(rp);
+    const step = await agent.follow(flow.url, REDIRECT);
+    expect(step.body).toMatch(STEP_FORM);
+    const done = await giveCode({ agent, next: step }, app.generate({ timestamp: Date.now() + 30_000 }));
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
+    expect(tokens.claims()).toMatchObject({ acr: 'urn:ostiary:acr:mfa' });
+    // Once the session has the second factor, the strict app signs in without asking again.
+    const again = await agent.follow((await startFlow(rp)).url, REDIRECT);
+    expect(again.response).toBeUndefined();
+  });
+
   it('refuses a second step whose signed field is forged or from another sign-in', async () => {
     const lin = await person('lin.mfa@example.com');
     await enrol(lin);

@@ -26,6 +26,7 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       scopes: b.scope ? [b.scope] : [],
       public: b.token_endpoint_auth_method === 'none',
       firstParty: b.first_party,
+      requireMfa: b.require_mfa,
       roles: b.roles,
       introspectionAudiences: b.introspection_audiences,
       accessTokenTtl: b.access_token_ttl,
@@ -49,6 +50,7 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       postLogoutRedirectUris: b.post_logout_redirect_uris,
       scopes: b.scope === undefined ? undefined : [b.scope],
       firstParty: b.first_party,
+      requireMfa: b.require_mfa,
       roles: b.roles,
     }, actorOf(request));
     return clientJson(client);
