@@ -8,7 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { createServices } from '../../src/services.ts';
-import { freePort } from '../support/server.ts';
+import { freePorts } from '../support/server.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // CI installs Debian's chromium; elsewhere a machine without it reports these tests as skipped.
@@ -44,13 +44,14 @@ interface Demo {
 /** `node src/demo/run.ts` on free loopback ports and a data directory (a new one by default), once it prints its banner. */
 async function startDemo(options: { dataDir?: string; readmePorts?: boolean } = {}): Promise<Demo> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ostiary-demo-'));
-  const port = async (readme: number) => String(options.readmePorts ? readme : await freePort());
+  // Three different ports: asked for one at a time, the system may hand out the same one twice.
+  const [server, app, api] = options.readmePorts ? [3000, 3001, 3002] : await freePorts(3);
   const env = {
     PATH: process.env.PATH ?? '',
     DATA_DIR: dataDir,
-    PORT: await port(3000),
-    DEMO_PORT: await port(3001),
-    DEMO_API_PORT: await port(3002),
+    PORT: String(server),
+    DEMO_PORT: String(app),
+    DEMO_API_PORT: String(api),
     ...(process.env.TEST_LOG_LEVEL ? { LOG_LEVEL: process.env.TEST_LOG_LEVEL } : {}),
   };
   const child = spawn(process.execPath, [RUN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
