@@ -48,7 +48,7 @@ function pages(views: Views, i18n: I18n) {
       ctx.type = 'html';
       ctx.set('cache-control', 'no-store');
       const locals = localsOf(ctx);
-      const failed = ctx.status >= 500 || !out.error;
+      const failed = (ctx.status >= 500 && out.error !== PROTOCOL_UNAVAILABLE.error) || !out.error;
       const message = locals.t(failed ? 'errors:oauth.server_error' : [`errors:oauth.${out.error}`, 'errors:oauth.other']);
       ctx.body = await views.render('error', { ...locals, message, code: out.error, detail: failed ? undefined : out.error_description });
     },
@@ -67,17 +67,23 @@ function clientBasedCORS(_ctx: KoaContextWithOIDC, origin: string, client: { red
   return (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin);
 }
 
+/** The provider's endpoints a browser is sent to: their errors are pages. */
+const BROWSER_ROUTES: ReadonlySet<string> = new Set(['authorization', 'resume', 'end_session', 'end_session_confirm', 'end_session_success', 'code_verification', 'device_resume']);
+
 /**
  * The provider answers any failure with 500 server_error; when the cause was the database being
- * out of reach (flagged by the server_error listener), say so: 503, temporarily_unavailable.
+ * out of reach (flagged by the server_error listener), say so: 503, temporarily_unavailable, as
+ * JSON, or as our error page where a browser was sent.
  */
-async function databaseUnavailable(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
-  await next();
-  if (ctx.status === 500 && ctx.state.databaseUnavailable) {
+function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error: string; error_description: string }) => Promise<void>) {
+  return async (ctx: KoaContextWithOIDC, next: () => Promise<void>) => {
+    await next();
+    if (ctx.status !== 500 || !ctx.state.databaseUnavailable) return;
     ctx.status = 503;
     ctx.set('retry-after', String(RETRY_AFTER_SECONDS));
-    ctx.body = PROTOCOL_UNAVAILABLE;
-  }
+    if (BROWSER_ROUTES.has(ctx.oidc?.route ?? '')) await renderError(ctx, PROTOCOL_UNAVAILABLE);
+    else ctx.body = PROTOCOL_UNAVAILABLE;
+  };
 }
 
 /**
@@ -146,7 +152,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
-  provider.use(databaseUnavailable);
+  provider.use(databaseUnavailable(renderError));
   provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
