@@ -83,6 +83,7 @@ export const ERROR_CODES = {
   'mfa.code_wrong': { status: 400, summary: 'the one-time or recovery code is not right' },
   'mfa.totp_exists': { status: 409, summary: 'an authenticator app is set up already' },
   'mfa.totp_not_started': { status: 409, summary: 'no authenticator app is being set up' },
+  'mfa.required': { status: 409, summary: 'two-step sign-in is required here (MFA=required) and stays on' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

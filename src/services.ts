@@ -129,6 +129,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       emailChangeTtl: config.signup.verificationTtl,
       deletion: config.accountDeletion,
       mfa,
+      mfaRequired: config.mfaRequired,
     });
     return {
       config,

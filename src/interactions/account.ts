@@ -25,7 +25,7 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   password: new Set(['user.password_wrong', 'user.password_too_short', 'user.password_too_long', 'user.password_too_weak']),
   email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged', 'mail.off']),
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
-  mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started']),
+  mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started', 'mfa.required']),
 };
 type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa';
 const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
@@ -95,6 +95,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       apps: overview.apps.map((a) => ({ clientId: a.clientId, name: a.clientName ?? a.clientId, scope: a.scope, since: dates.format(a.createdAt) })),
       sessions: overview.sessions.map((s) => ({ since: dates.format(s.signedInAt), current: sessions.handleOf(s.uid) === handle })),
       secondFactor,
+      mfaRequired: accounts.mfaRequired,
       deletion: accounts.deletion,
       emailChanges: accounts.emailChanges,
       signOut: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,

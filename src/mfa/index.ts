@@ -142,6 +142,12 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
 
     enrolled,
 
+    /** Which of these people sign in with a second factor. */
+    async enrolledAmong(userIds: readonly string[]): Promise<Set<string>> {
+      const rows = await db.totpFactor.findMany({ where: { userId: { in: [...userIds] }, confirmedAt: { not: null } }, select: { userId: true } });
+      return new Set(rows.map((row) => row.userId));
+    },
+
     /** A new secret for an authenticator app, in use only once `confirmTotp` sees a code of it. */
     async beginTotp(userId: string, label: string): Promise<TotpSetup> {
       const secret = new Secret({ size: 20 }).base32;

@@ -32,6 +32,8 @@ export interface AccountDeps {
   /** People may delete their own accounts (ACCOUNT_DELETION). */
   deletion: boolean;
   mfa: Mfa;
+  /** MFA=required: nobody turns two-step sign-in off on their own. */
+  mfaRequired: boolean;
 }
 
 export interface AccountOverview {
@@ -46,7 +48,7 @@ const hours = (seconds: number) => String(Math.max(1, Math.round(seconds / 3600)
  * What a signed-in person does to their own account on the account page. Each change that a
  * stolen session could abuse asks for the current password first; each is audited as the person.
  */
-export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion, mfa }: AccountDeps) {
+export function createAccounts({ db, users, links, mail, grants, audit, issuer, emailChangeTtl, deletion, mfa, mfaRequired }: AccountDeps) {
   async function person(userId: string) {
     const user = await users.findById(userId);
     if (!user || user.disabled) throw fail('user.not_found', `no user ${userId}`);
@@ -89,6 +91,7 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
 
   return {
     deletion,
+    mfaRequired,
     /** Address changes need mail (the new address confirms itself by a link). */
     emailChanges: mail.transport !== 'off',
 
@@ -126,6 +129,7 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
 
     /** Turns the second step off, with the current password; the password stays the way in. */
     async removeTotp(userId: string, password: string, actor: Actor): Promise<void> {
+      if (mfaRequired) throw fail('mfa.required', 'two-step sign-in is required here (MFA=required) and stays on');
       await confirmed(userId, password, actor);
       await mfa.remove(userId, actor);
     },

@@ -188,8 +188,13 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(await admin(server, writer, 'DELETE', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { removed: true } });
     expect(await admin(server, writer, 'GET', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { totp: false, recovery_codes_left: 0 } });
     expect((await admin(server, writer, 'GET', '/users/nobody@example.com/factors')).status).toBe(404);
-    const cli = await inProcess(['users', 'factors', barbara.email, '--json'], { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' });
+    const env = { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' };
+    const cli = await inProcess(['users', 'factors', barbara.email, '--json'], env);
     expect(JSON.parse(cli.stdout)).toEqual({ email: barbara.email, totp: false, recovery_codes_left: 0 });
+    // users list says who has two-step sign-in.
+    const listed = JSON.parse((await inProcess(['users', 'list', '--json'], env)).stdout) as { email: string; mfa: boolean }[];
+    expect(listed.find((u) => u.email === barbara.email)?.mfa).toBe(false);
+    expect(listed.find((u) => u.email === 'ada.mfa@example.com')?.mfa).toBe(true);
   });
 
   it('refuses the second step to a person disabled after their password, and asks for it after a verification link too', async () => {
@@ -344,5 +349,14 @@ describe('MFA=required', () => {
     const again = await next.follow((await startFlow(rp)).url, REDIRECT);
     const step = await next.submit(again.url, again.body!, LOGIN_FORM, { email: 'joan@example.com', password: PASSWORD }, REDIRECT);
     expect(step.body).toMatch(STEP_FORM);
+
+    // It cannot be turned off on the account page (the browser is signed in with the code).
+    const page = await agent.follow(`${server.issuer}/account`, REDIRECT);
+    expect(page.body).toContain('Two-step sign-in is required here, so it stays on.');
+    expect(page.body).not.toContain('/account/totp/remove');
+    const csrf = page.body!.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const off = await agent.request(`${server.issuer}/account/totp/remove`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, current_password: PASSWORD }) });
+    expect(off.status).toBe(409);
+    expect((await server.services.mfa.status((await server.services.users.resolve('joan@example.com')).id)).totp).toBe(true);
   });
 });

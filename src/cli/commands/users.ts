@@ -36,9 +36,11 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
   }
   if (verb === 'list') {
     parse(args, {});
-    const { users } = await ctx.services();
+    const { users, mfa } = await ctx.services();
     const list = await users.list();
-    return out.result(list.map(userJson), () => list.map(text).join('\n') || 'no users');
+    const twoStep = await mfa.enrolledAmong(list.map((u) => u.id));
+    const rows = list.map((u) => ({ ...userJson(u), mfa: twoStep.has(u.id) }));
+    return out.result(rows, () => list.map((u) => `${text(u)}${twoStep.has(u.id) ? '  (two-step)' : ''}`).join('\n') || 'no users');
   }
   if (verb === 'set-password') {
     const { values, positionals } = parse(args, { 'password-stdin': { type: 'boolean' } }, true);
