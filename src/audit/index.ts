@@ -234,7 +234,8 @@ export function createAudit(
     return row;
   }
   const logged = (event: AuditEventInput) => announce(rowOf(event));
-  const changeEvent = (actor: Actor, change: Change): AuditEventInput => ({ ...change, outcome: 'success', actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null });
+  const eventBy = (actor: Actor, change: Change, outcome: AuditEventInput['outcome']): AuditEventInput => ({ ...change, outcome, actor: actor.id, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null });
+  const changeEvent = (actor: Actor, change: Change) => eventBy(actor, change, 'success');
 
   /** Mail events name their recipient in `details`: scanned in batches, since JSON is queried differently by each database. */
   async function forgetRecipients(addresses: ReadonlySet<string>): Promise<void> {
@@ -287,6 +288,9 @@ export function createAudit(
       if (!tx) return audit.record(event);
       await insert(tx, [logged(event)]);
     },
+
+    /** Something `actor` tried that was refused (a wrong password, a wrong code): a failure event. */
+    refused: (actor: Actor, change: Change): Promise<void> => audit.record(eventBy(actor, change, 'failure')),
 
     /**
      * For changes made inside one outer transaction that may yet roll back: a `change` that

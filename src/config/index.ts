@@ -153,7 +153,7 @@ export interface Config {
   /** How long a rotated API key keeps working beside its successor. */
   readonly apiKeyRotationGrace: number;
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
-  readonly lockout: Readonly<{ threshold: number; baseSeconds: number; maxSeconds: number }>;
+  readonly lockout: LockoutPolicy;
   readonly auditRetentionDays: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
@@ -431,4 +431,17 @@ export function loadConfig(env: Env = process.env): Config {
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });
+}
+
+/** Failures in a row that lock (`threshold`), and the lock's first and longest length in seconds. */
+export type LockoutPolicy = Readonly<{ threshold: number; baseSeconds: number; maxSeconds: number }>;
+
+/**
+ * Until when `failures` failures in a row lock, under `policy` (from the threshold on, for an
+ * exponentially growing time); undefined below the threshold.
+ */
+export function lockedUntilAfter(policy: LockoutPolicy, failures: number, now: Date): Date | undefined {
+  if (failures < policy.threshold) return undefined;
+  const seconds = Math.min(policy.maxSeconds, policy.baseSeconds * 2 ** (failures - policy.threshold));
+  return new Date(now.getTime() + seconds * 1000);
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Csrf } from '../security/index.ts';
 import { readCookie, setCookie } from './cookies.ts';
+import { pageText } from './page-defaults.ts';
 
 // The browser's key to the CSRF tokens of the /account pages' forms: these pages belong to no
 // sign-in request to bind them to.
@@ -16,11 +17,20 @@ const cookieOf = (request: FastifyRequest) => readCookie(request, CSRF_COOKIE, C
  * (the token itself is what protects the forms).
  */
 export function accountCsrf(csrf: Csrf, secure: boolean) {
+  /** Whether a posted form's token belongs to this browser. */
+  function verify(request: FastifyRequest): boolean {
+    const key = cookieOf(request);
+    return key !== undefined && csrf.verify(`account:${key}`, (request.body as { csrf?: unknown } | undefined)?.csrf);
+  }
+
   return {
-    /** Whether a posted form's token belongs to this browser. */
-    verify(request: FastifyRequest): boolean {
-      const key = cookieOf(request);
-      return key !== undefined && csrf.verify(`account:${key}`, (request.body as { csrf?: unknown } | undefined)?.csrf);
+    verify,
+
+    /** Refuses, on our error page, every form post of these routes whose token is not this browser's. */
+    guard(app: FastifyInstance): void {
+      app.addHook('preHandler', async (request, reply) => {
+        if (request.method === 'POST' && !verify(request)) return reply.code(403).view('error', { message: pageText(reply)('errors:page.forged') });
+      });
     },
 
     /** The token for this browser's forms, setting its cookie when it has none yet. */

@@ -1,14 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ErrorCode } from '../errors.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { Csrf } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
 import { accountCsrf } from './account-csrf.ts';
-import { pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
-import { INVITATION_PROBLEMS, isProblem, problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
+import { formText, pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
+import { INVITATION_PROBLEMS, isProblem, refusalPage, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
-
-const FORGED = 'errors:page.forged';
 
 interface Deps {
   signups: Signups;
@@ -30,21 +27,14 @@ type InvitationForm = WithToken & { Body: { name?: unknown; password?: unknown; 
 export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, pageCsp, csrf, secure }: Deps): Promise<void> {
   await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
-  });
-  const refuse = (reply: FastifyReply, error: unknown, problems: ReadonlySet<ErrorCode>) => {
-    const problem = problemOf(error, problems, pageText(reply));
-    return reply.code(problem.status).view('error', { message: problem.message });
-  };
-  const text = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
+  forms.guard(app);
 
   app.get<WithToken>('/account/verify/:token', async (request, reply) => {
     try {
       const link = await signups.verificationLink(request.params.token);
       return reply.view('verify', { csrf: forms.token(request, reply), email: link.email, action: `/account/verify/${request.params.token}` });
     } catch (error) {
-      return refuse(reply, error, VERIFICATION_PROBLEMS);
+      return refusalPage(reply, error, VERIFICATION_PROBLEMS);
     }
   });
 
@@ -52,7 +42,7 @@ export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, p
     try {
       await signups.verifyEmail(request.params.token, visitorOf(request));
     } catch (error) {
-      return refuse(reply, error, VERIFICATION_PROBLEMS);
+      return refusalPage(reply, error, VERIFICATION_PROBLEMS);
     }
     return reply.view('verified', {});
   });
@@ -65,16 +55,16 @@ export async function accountLinkRoutes(app: FastifyInstance, { signups, i18n, p
       const { email } = await signups.invitation(request.params.token);
       return invitationForm(request, reply, email, '', null);
     } catch (error) {
-      return refuse(reply, error, INVITATION_PROBLEMS);
+      return refusalPage(reply, error, INVITATION_PROBLEMS);
     }
   });
 
   app.post<InvitationForm>('/account/invitation/:token', async (request, reply) => {
-    const name = text(request.body?.name, 1024);
+    const name = formText(request.body?.name, 1024);
     try {
-      await signups.acceptInvitation(request.params.token, { name, password: text(request.body?.password, 1024) }, visitorOf(request), pageLocale(reply));
+      await signups.acceptInvitation(request.params.token, { name, password: formText(request.body?.password, 1024) }, visitorOf(request), pageLocale(reply));
     } catch (error) {
-      if (!isProblem(error, SIGNUP_PROBLEMS)) return refuse(reply, error, INVITATION_PROBLEMS);
+      if (!isProblem(error, SIGNUP_PROBLEMS)) return refusalPage(reply, error, INVITATION_PROBLEMS);
       const { email } = await signups.invitation(request.params.token);
       return invitationForm(request, reply, email, name, pageText(reply)(`errors:${error.code}`), 400);
     }

@@ -28,6 +28,7 @@ interface PendingLogin {
 
 /** Where a sign-in may come back to: the account page, or a mailed address change link. */
 const BACK = /^\/account(?:\/email\/[A-Za-z0-9_-]{43})?$/;
+const backOf = (path: unknown): string => (typeof path === 'string' && BACK.test(path) ? path : '/account');
 
 /** The account page's cookies: signed JSON with an expiry, HttpOnly, SameSite=Lax, path /account. */
 function signedCookies(key: Buffer, secure: boolean) {
@@ -93,7 +94,7 @@ export function accountSessions(app: FastifyInstance, live: LiveProvider, issuer
      * a cookie and returns the authorization URL to send the browser to.
      */
     async start(request: FastifyRequest, reply: FastifyReply, back: string, uiLocales?: string): Promise<string> {
-      const login: PendingLogin = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), back: BACK.test(back) ? back : '/account' };
+      const login: PendingLogin = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), back: backOf(back) };
       cookies.write(reply, LOGIN_COOKIE, login, LOGIN_SECONDS);
       const url = oidc.buildAuthorizationUrl(configuration(request), {
         redirect_uri: redirectUri,
@@ -124,7 +125,7 @@ export function accountSessions(app: FastifyInstance, live: LiveProvider, issuer
       if (!sub || !issued?.sessionUid) return undefined;
       const session = { userId: sub, sessionHandle: handleOf(issued.sessionUid) };
       cookies.write(reply, SESSION_COOKIE, { sub, sid: session.sessionHandle }, SESSION_SECONDS);
-      return { ...session, back: typeof login.back === 'string' && BACK.test(login.back) ? login.back : '/account' };
+      return { ...session, back: backOf(login.back) };
     },
 
     end(reply: FastifyReply): void {

@@ -5,16 +5,16 @@ import type { ErrorCode } from '../errors.ts';
 import type { I18n } from '../i18n/index.ts';
 import type { LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
+import type { SessionView } from '../grants/index.ts';
 import type { AccountOverview, Accounts } from '../users/index.ts';
 import { accountCsrf } from './account-csrf.ts';
 import { accountSessions, type AccountSession } from './account-session.ts';
-import { pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
-import { EMAIL_CHANGE_LINK_PROBLEMS, isProblem, problemOf } from './problems.ts';
+import { formText, pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
+import { EMAIL_CHANGE_LINK_PROBLEMS, isProblem, problemOf, refusalPage } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
 export const ACCOUNT_PATH = '/account';
 
-const FORGED = 'errors:page.forged';
 /** What a finished change says above the page (`/account?done=...`). */
 const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off']);
 
@@ -46,9 +46,9 @@ interface Deps {
 }
 
 type Form = { Body: Record<string, unknown> };
+/** A signed-in person on the page, the provider session they signed in with, and their live sessions. */
+type SignedIn = AccountSession & { sessionUid: string; live: SessionView[] };
 type WithToken = { Params: { token: string } };
-
-const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
 
 /**
  * The account page: a person signed in through the provider sees and changes their name,
@@ -57,19 +57,21 @@ const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.
 export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n, pageCsp, csrf, limits, issuer, cookieKey, secure }: Deps): Promise<void> {
   await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
+  forms.guard(app);
   const sessions = accountSessions(app, live, issuer, cookieKey, secure);
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method === 'POST' && !forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
-  });
 
   const actorOf = (request: FastifyRequest, session: AccountSession): Actor => ({ ...visitorOf(request), id: `user:${session.userId}` });
 
-  /** The page's signed-in person, while the provider session they signed in with lasts; its uid. */
-  async function signedIn(request: FastifyRequest): Promise<(AccountSession & { sessionUid: string }) | undefined> {
+  /**
+   * The page's signed-in person, while the provider session they signed in with lasts: its uid,
+   * and all of the person's live sessions (the page lists them).
+   */
+  async function signedIn(request: FastifyRequest): Promise<SignedIn | undefined> {
     const session = sessions.current(request);
     if (!session) return undefined;
-    const alive = (await accounts.sessions(session.userId)).find((s) => sessions.handleOf(s.uid) === session.sessionHandle);
-    return alive && { ...session, sessionUid: alive.uid };
+    const live = await accounts.sessions(session.userId);
+    const alive = live.find((s) => sessions.handleOf(s.uid) === session.sessionHandle);
+    return alive && { ...session, sessionUid: alive.uid, live };
   }
 
   /** Deleted or disabled since the page signed them in: the page forgets them. */
@@ -78,7 +80,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     return reply.redirect(ACCOUNT_PATH, 303);
   }
 
-  async function render(request: FastifyRequest, reply: FastifyReply, session: AccountSession, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
+  async function render(request: FastifyRequest, reply: FastifyReply, session: SignedIn, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
     let overview: AccountOverview;
     let secondFactor;
     try {
@@ -88,12 +90,11 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       return signedOut(reply);
     }
     const dates = new Intl.DateTimeFormat(pageLocale(reply), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-    const handle = session.sessionHandle;
     return reply.code(status).view('account', {
       csrf: forms.token(request, reply),
       user: overview.user,
       apps: overview.apps.map((a) => ({ clientId: a.clientId, name: a.clientName ?? a.clientId, scope: a.scope, since: dates.format(a.createdAt) })),
-      sessions: overview.sessions.map((s) => ({ since: dates.format(s.signedInAt), current: sessions.handleOf(s.uid) === handle })),
+      sessions: session.live.map((s) => ({ since: dates.format(s.signedInAt), current: s.uid === session.sessionUid })),
       secondFactor,
       mfaRequired: accounts.mfaRequired,
       deletion: accounts.deletion,
@@ -106,7 +107,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   }
 
   /** Runs a form's change as the signed-in person; a refusal shows the page again with it beside the form. */
-  function change(section: Section, limit: boolean, run: (request: FastifyRequest<Form>, reply: FastifyReply, session: AccountSession & { sessionUid: string }) => Promise<unknown>, values: (body: Record<string, unknown>) => Record<string, string> = () => ({})) {
+  function change(section: Section, limit: boolean, run: (request: FastifyRequest<Form>, reply: FastifyReply, session: SignedIn) => Promise<unknown>, values: (body: Record<string, unknown>) => Record<string, string> = () => ({})) {
     const handler = async (request: FastifyRequest<Form>, reply: FastifyReply) => {
       const session = await signedIn(request);
       if (!session) return reply.redirect(ACCOUNT_PATH, 303);
@@ -145,7 +146,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/name`,
     change('name', false, async (request, reply, session) => {
-      await accounts.rename(session.userId, text(request.body.name), actorOf(request, session));
+      await accounts.rename(session.userId, formText(request.body.name), actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=name`, 303);
     }),
   );
@@ -153,7 +154,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/password`,
     change('password', true, async (request, reply, session) => {
-      await accounts.changePassword(session.userId, text(request.body.current_password), text(request.body.password), session.sessionUid, actorOf(request, session), pageLocale(reply));
+      await accounts.changePassword(session.userId, formText(request.body.current_password), formText(request.body.password), session.sessionUid, actorOf(request, session), pageLocale(reply));
       return reply.redirect(`${ACCOUNT_PATH}?done=password`, 303);
     }),
   );
@@ -165,19 +166,19 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       true,
       async (request, reply, session) => {
         const actor = actorOf(request, session);
-        const { email } = await accounts.checkEmailChange(session.userId, text(request.body.email, 320).trim(), text(request.body.current_password), actor);
+        const { email } = await accounts.checkEmailChange(session.userId, formText(request.body.email, 320).trim(), formText(request.body.current_password), actor);
         // Answered before the work is done: a taken address gets no link, and the timing must not tell.
         void accounts.mailEmailChange(session.userId, email, actor, pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'address change mail failed'));
         return reply.redirect(`${ACCOUNT_PATH}?done=email`, 303);
       },
-      (body) => ({ email: text(body.email, 320) }),
+      (body) => ({ email: formText(body.email, 320) }),
     ),
   );
 
   app.post<Form>(
     `${ACCOUNT_PATH}/apps/revoke`,
     change('none', false, async (request, reply, session) => {
-      const clientId = text(request.body.client_id, 256);
+      const clientId = formText(request.body.client_id, 256);
       if (clientId && clientId !== ACCOUNT_CLIENT_ID) await accounts.revokeApp(session.userId, clientId, actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=app`, 303);
     }),
@@ -195,7 +196,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/delete`,
     change('delete', true, async (request, reply, session) => {
-      await accounts.deleteAccount(session.userId, text(request.body.current_password), actorOf(request, session));
+      await accounts.deleteAccount(session.userId, formText(request.body.current_password), actorOf(request, session));
       sessions.end(reply);
       return reply.view('account-ended', { title: 'account:deleted_title', heading: 'account:deleted_heading', message: 'account:deleted_text', href: null });
     }),
@@ -207,7 +208,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/totp`,
     change('mfa', true, async (request, reply, session) => {
-      const setup = await accounts.beginTotp(session.userId, text(request.body.current_password), actorOf(request, session));
+      const setup = await accounts.beginTotp(session.userId, formText(request.body.current_password), actorOf(request, session));
       return reply.view('account-totp', { csrf: forms.token(request, reply), setup, error: null });
     }),
   );
@@ -216,7 +217,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     `${ACCOUNT_PATH}/totp/confirm`,
     change('mfa', true, async (request, reply, session) => {
       try {
-        const codes = await accounts.confirmTotp(session.userId, text(request.body.code, 64), actorOf(request, session));
+        const codes = await accounts.confirmTotp(session.userId, formText(request.body.code, 64), actorOf(request, session));
         return reply.view('account-recovery-codes', { codes });
       } catch (error) {
         if (!isProblem(error, MFA_CONFIRM)) throw error;
@@ -229,7 +230,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/recovery-codes`,
     change('mfa', true, async (request, reply, session) => {
-      const codes = await accounts.newRecoveryCodes(session.userId, text(request.body.current_password), actorOf(request, session));
+      const codes = await accounts.newRecoveryCodes(session.userId, formText(request.body.current_password), actorOf(request, session));
       return reply.view('account-recovery-codes', { codes });
     }),
   );
@@ -237,17 +238,14 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   app.post<Form>(
     `${ACCOUNT_PATH}/totp/remove`,
     change('mfa', true, async (request, reply, session) => {
-      await accounts.removeTotp(session.userId, text(request.body.current_password), actorOf(request, session));
+      await accounts.removeTotp(session.userId, formText(request.body.current_password), actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=mfa_off`, 303);
     }),
   );
 
   // The mailed link that confirms a new address: only the person it was asked for may use it, so
   // the browser signs in first (and comes back here).
-  const linkRefused = (reply: FastifyReply, error: unknown) => {
-    const problem = problemOf(error, EMAIL_CHANGE_LINK_PROBLEMS, pageText(reply));
-    return reply.code(problem.status).view('error', { message: problem.message });
-  };
+  const linkRefused = (reply: FastifyReply, error: unknown) => refusalPage(reply, error, EMAIL_CHANGE_LINK_PROBLEMS);
 
   app.get<WithToken>(`${ACCOUNT_PATH}/email/:token`, async (request, reply) => {
     const path = `${ACCOUNT_PATH}/email/${request.params.token}`;

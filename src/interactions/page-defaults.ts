@@ -34,3 +34,6 @@ export const pageText = (reply: FastifyReply): Translate => (reply.locals as unk
 
 /** The language of this reply's page, as negotiated for it. */
 export const pageLocale = (reply: FastifyReply): Locale => (reply.locals as unknown as PageLocals).locale;
+
+/** A form field as text, at most `max` characters (anything but a string is empty). */
+export const formText = (value: unknown, max = 1024): string => (typeof value === 'string' ? value.slice(0, max) : '');

@@ -9,7 +9,6 @@ import { visitorOf } from './visitor.ts';
 
 export const PASSWORD_RESET_PATH = '/account/password/reset';
 
-const FORGED = 'errors:page.forged';
 const EMAIL_INVALID = 'reset:email_invalid';
 interface Deps {
   passwordResets: PasswordResets;
@@ -29,10 +28,7 @@ type WithToken = { Params: { token: string } };
 export async function passwordResetRoutes(app: FastifyInstance, { passwordResets, i18n, pageCsp, csrf, limits, secure }: Deps): Promise<void> {
   await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'POST') return;
-    if (!forms.verify(request)) return reply.code(403).view('error', { message: pageText(reply)(FORGED) });
-  });
+  forms.guard(app);
 
   const csrfToken = (request: FastifyRequest, reply: FastifyReply) => forms.token(request, reply);
 

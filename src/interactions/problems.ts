@@ -1,5 +1,7 @@
 import { OstiaryError, type ErrorCode } from '../errors.ts';
+import type { FastifyReply } from 'fastify';
 import type { Translate } from '../i18n/index.ts';
+import { pageText } from './page-defaults.ts';
 
 /** Refusals of the sign-up and invitation forms that the form itself shows, beside the fields. */
 export const SIGNUP_PROBLEMS: ReadonlySet<ErrorCode> = new Set([
@@ -49,3 +51,9 @@ export function problemOf(error: unknown, problems: ReadonlySet<ErrorCode>, t: T
 /** Whether the error is a typed refusal of one of these kinds. */
 export const isProblem = (error: unknown, problems: ReadonlySet<ErrorCode>): error is OstiaryError =>
   error instanceof OstiaryError && problems.has(error.code);
+
+/** Our error page for a typed refusal of one of these kinds, with its status; anything else is rethrown. */
+export function refusalPage(reply: FastifyReply, error: unknown, problems: ReadonlySet<ErrorCode>) {
+  const problem = problemOf(error, problems, pageText(reply));
+  return reply.code(problem.status).view('error', { message: problem.message });
+}

@@ -6,7 +6,7 @@ import { ACR_MFA } from '../oidc/index.ts';
 import { isProblem } from './problems.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { InteractionKit } from './signup.ts';
-import { pageText } from './page-defaults.ts';
+import { formText, pageText } from './page-defaults.ts';
 import type { Signer } from './signed.ts';
 import { visitorOf } from './visitor.ts';
 
@@ -51,36 +51,36 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
   const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, error: string | null, status = 200, seconds = STEP_SECONDS) =>
     reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error }));
 
-  app.post<Form>('/interaction/:uid/second-factor', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
-    const interaction = kit.interactionOf(request);
-    if (interaction.prompt.name !== 'login') return kit.wrongPrompt(reply);
-    const pending = signer.open<{ uid: string; sub: string }>(PURPOSE, request.body?.pending);
-    if (!pending || pending.uid !== interaction.uid || typeof pending.sub !== 'string') return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
-    if (!(await isActive(pending.sub))) {
-      await record(request, { type: 'login.failure', outcome: 'failure', subject: pending.sub, details: { reason: 'disabled', factor: 'otp' } });
-      return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
-    }
-    const code = typeof request.body?.code === 'string' ? request.body.code.slice(0, 64) : '';
-    const result = await mfa.verify(pending.sub, code, { ...visitorOf(request), id: `user:${pending.sub}` });
-    if (result.ok) {
-      await kit.loggedIn(request, pending.sub);
-      return kit.finish(request, reply, { login: { accountId: pending.sub, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
-    }
-    // The reason is for the audit trail; the person sees one message whatever it was.
-    await record(request, { type: 'login.failure', outcome: 'failure', subject: pending.sub, details: { reason: result.reason, factor: 'otp' } });
-    if (result.lockedUntil) await record(request, { type: 'login.lockout', outcome: 'failure', subject: pending.sub, details: { lockedUntil: result.lockedUntil.toISOString(), factor: 'otp' } });
-    const left = Math.max(1, Math.floor(Number((pending as { exp?: number }).exp) - Date.now() / 1000));
-    return ask(request, reply, pending.sub, pageText(reply)(WRONG), 401, left);
-  });
-
-  /** Opens a signed field of `purpose` for this sign-in request, for a person still enabled. */
-  async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<string | undefined> {
-    const pending = signer.open<{ uid: string; sub: string }>(purpose, request.body?.pending);
-    if (!pending || pending.uid !== kit.interactionOf(request).uid || typeof pending.sub !== 'string') return undefined;
-    return (await isActive(pending.sub)) ? pending.sub : undefined;
+  /** The signed field of `purpose` this form carries, if it is for this sign-in request: whose, until when, and whether they may still sign in. */
+  async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<{ userId: string; exp: number; active: boolean } | undefined> {
+    const pending = signer.open<{ uid: string; sub: string; exp: number }>(purpose, request.body?.pending);
+    if (!pending || pending.uid !== kit.interactionOf(request).uid || typeof pending.sub !== 'string' || typeof pending.exp !== 'number') return undefined;
+    return { userId: pending.sub, exp: pending.exp, active: await isActive(pending.sub) };
   }
 
   const expired = (reply: FastifyReply) => reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
+  const codeOf = (request: FastifyRequest<Form>) => formText(request.body?.code, 64);
+
+  app.post<Form>('/interaction/:uid/second-factor', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
+    if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+    const pending = await openPending(request, PURPOSE);
+    if (!pending) return expired(reply);
+    const { userId } = pending;
+    if (!pending.active) {
+      await record(request, { type: 'login.failure', outcome: 'failure', subject: userId, details: { reason: 'disabled', factor: 'otp' } });
+      return expired(reply);
+    }
+    const result = await mfa.verify(userId, codeOf(request), { ...visitorOf(request), id: `user:${userId}` });
+    if (result.ok) {
+      await kit.loggedIn(request, userId);
+      return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
+    }
+    // The reason is for the audit trail; the person sees one message whatever it was.
+    await record(request, { type: 'login.failure', outcome: 'failure', subject: userId, details: { reason: result.reason, factor: 'otp' } });
+    if (result.lockedUntil) await record(request, { type: 'login.lockout', outcome: 'failure', subject: userId, details: { lockedUntil: result.lockedUntil.toISOString(), factor: 'otp' } });
+    const left = Math.max(1, Math.floor(pending.exp - Date.now() / 1000));
+    return ask(request, reply, userId, pageText(reply)(WRONG), 401, left);
+  });
   const setupPage = (request: FastifyRequest, reply: FastifyReply, userId: string, setup: TotpSetup, error: string | null, status = 200) =>
     reply.code(status).view('account-totp', kit.page(request, {
       setup,
@@ -93,11 +93,11 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
   // MFA=required, for someone without a second factor: set up an app inside the sign-in.
   app.post<Form>('/interaction/:uid/second-factor/setup', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
     if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
-    const userId = await openPending(request, SETUP);
-    if (!userId) return expired(reply);
-    const code = typeof request.body?.code === 'string' ? request.body.code.slice(0, 64) : '';
+    const pending = await openPending(request, SETUP);
+    if (!pending?.active) return expired(reply);
+    const { userId } = pending;
     try {
-      const codes = await mfa.confirmTotp(userId, code, { ...visitorOf(request), id: `user:${userId}` });
+      const codes = await mfa.confirmTotp(userId, codeOf(request), { ...visitorOf(request), id: `user:${userId}` });
       const uid = kit.interactionOf(request).uid;
       return reply.view('account-recovery-codes', kit.page(request, { codes, continueAction: `/interaction/${uid}/second-factor/continue`, pending: signer.sign(ENROLLED, { uid, sub: userId }, SETUP_SECONDS) }));
     } catch (error) {
@@ -110,8 +110,9 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
 
   app.post<Form>('/interaction/:uid/second-factor/continue', async (request, reply) => {
     if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
-    const userId = await openPending(request, ENROLLED);
-    if (!userId) return expired(reply);
+    const pending = await openPending(request, ENROLLED);
+    if (!pending?.active) return expired(reply);
+    const { userId } = pending;
     await kit.loggedIn(request, userId);
     return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
   });

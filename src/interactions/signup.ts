@@ -2,8 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults } from 'oidc-provider';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { Signups } from '../users/index.ts';
-import { pageLocale, pageText } from './page-defaults.ts';
-import { problemOf, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
+import { formText, pageLocale, pageText } from './page-defaults.ts';
+import { problemOf, refusalPage, SIGNUP_PROBLEMS, VERIFICATION_PROBLEMS } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
 /** What the sign-in request's routes share with these (src/interactions/routes.ts). */
@@ -38,7 +38,6 @@ export function verifyFallback(url: string): string | undefined {
   return token ? `/account/verify/${token}` : undefined;
 }
 
-const text = (value: unknown, max = 1024) => (typeof value === 'string' ? value.slice(0, max) : '');
 
 /** "Create an account" inside a sign-in request, and the mailed link that confirms the address. */
 export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signups, limits }: Deps): void {
@@ -48,16 +47,16 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
 
     app.get('/interaction/:uid/signup', async (request, reply) => {
       if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
-      return form(request, reply, { email: text(kit.interactionOf(request).params.login_hint, 320), name: '' }, null);
+      return form(request, reply, { email: formText(kit.interactionOf(request).params.login_hint, 320), name: '' }, null);
     });
 
     app.post<SignupForm>('/interaction/:uid/signup', { preHandler: [limits.signupPerIp, limits.signupPerAccount] }, async (request, reply) => {
       const interaction = kit.interactionOf(request);
       if (interaction.prompt.name !== 'login') return kit.wrongPrompt(reply);
-      const values = { email: text(request.body?.email, 320).trim(), name: text(request.body?.name, 1024) };
+      const values = { email: formText(request.body?.email, 320).trim(), name: formText(request.body?.name, 1024) };
       let checked;
       try {
-        checked = signups.check({ ...values, password: text(request.body?.password) });
+        checked = signups.check({ ...values, password: formText(request.body?.password) });
       } catch (error) {
         const problem = problemOf(error, SIGNUP_PROBLEMS, pageText(reply));
         return form(request, reply, values, problem.message, problem.status);
@@ -84,8 +83,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     try {
       return await confirmPage(request, reply);
     } catch (error) {
-      const problem = problemOf(error, VERIFICATION_PROBLEMS, pageText(reply));
-      return reply.code(problem.status).view('error', { message: problem.message });
+      return refusalPage(reply, error, VERIFICATION_PROBLEMS);
     }
   });
 
@@ -94,8 +92,7 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     try {
       link = await signups.verifyEmail(request.params.token, visitorOf(request));
     } catch (error) {
-      const problem = problemOf(error, VERIFICATION_PROBLEMS, pageText(reply));
-      return reply.code(problem.status).view('error', { message: problem.message });
+      return refusalPage(reply, error, VERIFICATION_PROBLEMS);
     }
     const interaction = kit.interactionOf(request);
     if (link.returnTo !== interaction.uid || interaction.prompt.name !== 'login') return reply.view('verified', {});

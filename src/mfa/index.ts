@@ -2,6 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import { renderSVG } from 'uqr';
 import type { Actor, Audit } from '../audit/index.ts';
+import { lockedUntilAfter, type LockoutPolicy } from '../config/index.ts';
 import type { Database, Transaction } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import type { Locale } from '../i18n/index.ts';
@@ -21,12 +22,6 @@ const SETUP_SECONDS = 600;
 
 const sealContext = (userId: string) => `totp:${userId}`;
 
-export interface MfaLockout {
-  threshold: number;
-  baseSeconds: number;
-  maxSeconds: number;
-}
-
 /** The mails this folder sends (src/mail's outbox, declared here as users/ does). */
 export interface MfaMail {
   readonly transport: 'smtp' | 'files' | 'off';
@@ -43,7 +38,7 @@ export interface MfaDeps {
   /** The name authenticator apps list the account under. */
   issuerName: string;
   /** Wrong codes lock the second step like wrong passwords lock the first, on a counter of their own. */
-  lockout: MfaLockout;
+  lockout: LockoutPolicy;
   clock?: () => Date;
 }
 
@@ -105,10 +100,8 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
   /** Counts a wrong code; from the threshold on, locks the second step for an exponentially growing time. */
   async function recordFailure(userId: string, now: Date): Promise<Date | undefined> {
     const { failedAttempts } = await db.totpFactor.update({ where: { userId }, data: { failedAttempts: { increment: 1 } }, select: { failedAttempts: true } });
-    if (failedAttempts < lockout.threshold) return undefined;
-    const seconds = Math.min(lockout.maxSeconds, lockout.baseSeconds * 2 ** (failedAttempts - lockout.threshold));
-    const lockedUntil = new Date(now.getTime() + seconds * 1000);
-    await db.totpFactor.update({ where: { userId }, data: { lockedUntil } });
+    const lockedUntil = lockedUntilAfter(lockout, failedAttempts, now);
+    if (lockedUntil) await db.totpFactor.update({ where: { userId }, data: { lockedUntil } });
     return lockedUntil;
   }
 
@@ -133,11 +126,8 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
   return {
     /** Whether the person signs in with a second factor, and how many recovery codes they have left. */
     async status(userId: string): Promise<{ totp: boolean; recoveryCodesLeft: number }> {
-      const [factor, left] = await Promise.all([
-        db.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } }),
-        db.recoveryCode.count({ where: { userId, usedAt: null } }),
-      ]);
-      return { totp: Boolean(factor?.confirmedAt), recoveryCodesLeft: left };
+      const [totp, left] = await Promise.all([enrolled(userId), db.recoveryCode.count({ where: { userId, usedAt: null } })]);
+      return { totp, recoveryCodesLeft: left };
     },
 
     enrolled,
@@ -177,7 +167,7 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
       const now = clock();
       const step = TOTP_FORM.test(code.trim()) ? stepOf(secrets.open(factor.secretEncrypted, sealContext(userId)), code.trim(), now) : undefined;
       if (step === undefined) {
-        await audit.record({ type: 'user.mfa_enrolled', outcome: 'failure', actor: actor.id, subject: userId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null, details: { factor: 'totp', reason: 'wrong_code' } });
+        await audit.refused(actor, { type: 'user.mfa_enrolled', subject: userId, details: { factor: 'totp', reason: 'wrong_code' } });
         throw fail('mfa.code_wrong', 'the code is not right', { field: 'code' });
       }
       // The app and its recovery codes come into use together, or not at all.

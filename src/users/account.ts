@@ -2,7 +2,7 @@ import type { Actor, Audit } from '../audit/index.ts';
 import type { Database } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import type { Grants, GrantView, SessionView } from '../grants/index.ts';
-import { isLocale, type Locale } from '../i18n/index.ts';
+import type { Locale } from '../i18n/index.ts';
 import { normalizeEmail } from './email.ts';
 import { linkRefused, type Links } from './links.ts';
 import type { Mfa, TotpSetup } from '../mfa/index.ts';
@@ -17,6 +17,7 @@ export interface AccountUsers {
   update(id: string, patch: { name?: string | null }, actor: Actor): Promise<unknown>;
   setPassword(id: string, password: string, actor: Actor): Promise<{ email: string }>;
   revokeGrants(id: string, clientId: string | undefined, actor: Actor): Promise<{ revoked: number }>;
+  contactOf(id: string, fallback: Locale): Promise<{ email: string; locale: Locale } | null>;
 }
 
 export interface AccountDeps {
@@ -39,7 +40,6 @@ export interface AccountDeps {
 export interface AccountOverview {
   user: { id: string; email: string; name: string | null; emailVerified: boolean };
   apps: GrantView[];
-  sessions: SessionView[];
 }
 
 const hours = (seconds: number) => String(Math.max(1, Math.round(seconds / 3600)));
@@ -64,16 +64,17 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
     const result = await users.authenticate(user.email, password);
     // Unverified is said only after the right password.
     if (result.ok || result.reason === 'unverified') return user;
-    const where = { actor: actor.id, subject: userId, ip: actor.ip ?? null, userAgent: actor.userAgent ?? null, requestId: actor.requestId ?? null };
-    await audit.record({ ...where, type: 'login.failure', outcome: 'failure', details: { reason: result.reason ?? 'wrong_password', page: 'account' } });
-    if (result.lockedUntil) await audit.record({ ...where, type: 'login.lockout', outcome: 'failure', details: { lockedUntil: result.lockedUntil.toISOString() } });
+    await audit.refused(actor, { type: 'login.failure', subject: userId, details: { reason: result.reason ?? 'wrong_password', page: 'account' } });
+    if (result.lockedUntil) await audit.refused(actor, { type: 'login.lockout', subject: userId, details: { lockedUntil: result.lockedUntil.toISOString() } });
     throw fail('user.password_wrong', 'the current password is not right', { field: 'current_password' });
   }
 
   /** Queues a notice where mail is on; without mail there is nobody to tell. */
   async function notify(template: Parameters<UserMail['queue']>[0], to: string, params: Record<string, string>, userId: string, fallback: Locale, actor: Actor) {
     if (mail.transport === 'off') return;
-    await mail.queue(template, to, params, await mailLocale(userId, fallback), actor);
+    // In the person's own language where they have one: `to` may be an address they no longer have.
+    const locale = (await users.contactOf(userId, fallback))?.locale ?? fallback;
+    await mail.queue(template, to, params, locale, actor);
   }
 
   /** A usable address change link of `userId` (the person signed in), with the person. */
@@ -84,22 +85,17 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
     return { row, user };
   }
 
-  async function mailLocale(userId: string, fallback: Locale): Promise<Locale> {
-    const row = await db.user.findUnique({ where: { id: userId }, select: { locale: true } });
-    return isLocale(row?.locale) ? row.locale : fallback;
-  }
-
   return {
     deletion,
     mfaRequired,
     /** Address changes need mail (the new address confirms itself by a link). */
     emailChanges: mail.transport !== 'off',
 
-    /** The person and what they hold: the apps they let in (all but `except`) and their sessions. */
+    /** The person and the apps they let in (all but `except`). */
     async overview(userId: string, except: string): Promise<AccountOverview> {
       const { id, email, name, emailVerified } = await person(userId);
-      const [apps, sessions] = await Promise.all([grants.listForUser(userId), grants.sessionsOf(userId)]);
-      return { user: { id, email, name, emailVerified }, apps: apps.filter((app) => app.clientId !== except), sessions };
+      const apps = await grants.listForUser(userId);
+      return { user: { id, email, name, emailVerified }, apps: apps.filter((app) => app.clientId !== except) };
     },
 
     /** The person's live sessions with the provider. */

@@ -10,6 +10,7 @@ import { emailKey, normalizeEmail } from './email.ts';
 import { cleanName } from './names.ts';
 import type { Transaction } from '../db/index.ts';
 import { isLocale, type Locale } from '../i18n/index.ts';
+import { lockedUntilAfter, type LockoutPolicy } from '../config/index.ts';
 
 export { emailKey, normalizeEmail } from './email.ts';
 export { MAX_PASSWORD_LENGTH, type PasswordPolicy } from './passwords.ts';
@@ -66,11 +67,6 @@ export interface NewUser {
   locale?: string;
 }
 
-export interface LockoutPolicy {
-  threshold: number;
-  baseSeconds: number;
-  maxSeconds: number;
-}
 
 /** How long another process may go on taking a disabled person for active at introspection (this one forgets at once). */
 export const ACTIVE_CACHE_MS = 1000;
@@ -89,9 +85,8 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
   /** Counts a failure; from the threshold on, locks for an exponentially growing time. */
   async function recordFailure(userId: string, now: Date): Promise<{ lockedUntil?: Date }> {
     const { failedLogins } = await db.user.update({ where: { id: userId }, data: { failedLogins: { increment: 1 } }, select: { failedLogins: true } });
-    if (failedLogins < lockout.threshold) return {};
-    const seconds = Math.min(lockout.maxSeconds, lockout.baseSeconds * 2 ** (failedLogins - lockout.threshold));
-    const lockedUntil = new Date(now.getTime() + seconds * 1000);
+    const lockedUntil = lockedUntilAfter(lockout, failedLogins, now);
+    if (!lockedUntil) return {};
     await db.user.update({ where: { id: userId }, data: { lockedUntil } });
     return { lockedUntil };
   }
