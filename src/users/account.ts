@@ -168,7 +168,7 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
       const user = await person(userId);
       const taken = await db.user.findUnique({ where: { email }, select: { id: true } });
       await audit.change(actor, { type: 'user.email_change_requested', subject: userId, details: { outcome: taken ? 'address_taken' : 'mailed' } });
-      await notify('email-change-requested', user.email, { email }, userId, locale, actor);
+      await notify('email-change-requested', user.email, { email, link: `${issuer}/account` }, userId, locale, actor);
       if (taken) return;
       const { token } = await links.issue({ purpose: PURPOSE, userId, email, ttlSeconds: emailChangeTtl });
       await mail.queue('email-change', email, { link: `${issuer}/account/email/${token}`, hours: hours(emailChangeTtl) }, locale, actor);

@@ -141,6 +141,7 @@ describe.each(DATABASES)('the account page (%s)', (kind) => {
     expect((await server.services.users.resolve(ken.email)).email).toBe(ken.email);
     const told = await eventually(() => smtp.to(ken.email)[0], 'the notice to the current address');
     expect(told.parsed.text).toContain('asked to change its address to ken.new@example.com');
+    expect(firstLink(told.parsed.text)).toBe(`${server.issuer}/account`);
     const mail = await eventually(() => smtp.to('ken.new@example.com')[0], 'the confirmation mail');
     expect(mail.parsed.subject).toBe('Confirm your new Ostiary address');
     const link = firstLink(mail.parsed.text)!;
