@@ -84,6 +84,12 @@ export const ERROR_CODES = {
   'mfa.totp_exists': { status: 409, summary: 'an authenticator app is set up already' },
   'mfa.totp_not_started': { status: 409, summary: 'no authenticator app is being set up' },
   'mfa.required': { status: 409, summary: 'two-step sign-in is required here (MFA=required) and stays on' },
+  'mfa.passkeys_unavailable': { status: 409, summary: 'passkeys need an issuer with a host name, not an IP address' },
+  'mfa.passkey_name_missing': { status: 400, summary: 'a passkey needs a name' },
+  'mfa.passkey_refused': { status: 400, summary: 'the browser\'s answer did not create a passkey' },
+  'mfa.passkey_exists': { status: 409, summary: 'this passkey is added already' },
+  'mfa.passkey_not_found': { status: 404, summary: 'the person has no such passkey' },
+  'mfa.passkeys_too_many': { status: 409, summary: 'the person has as many passkeys as one may have' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

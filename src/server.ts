@@ -7,7 +7,7 @@ import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, Sha
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
 import { accountLinkRoutes, accountRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
-import { createBranding, createViews, registerStylesheet, VIEWS_DIR } from './views/index.ts';
+import { createBranding, createViews, registerAssets, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
@@ -89,7 +89,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   await registerTracing(app, config.otel.endpoint, config.otel.serviceName);
   measureRequests(app, services.metrics);
   await registerSecurityHeaders(app, config);
-  await registerStylesheet(app, branding);
+  await registerAssets(app, branding);
   const limits = await registerRateLimits(app, config, counters);
   const csrf = createCsrf(services.secrets.derive('csrf'));
 

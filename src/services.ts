@@ -115,6 +115,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       mail,
       contactOf: (userId) => users.contactOf(userId, i18n.defaultLocale),
       issuerName: config.brand.name,
+      issuer: config.issuer,
       lockout: config.lockout,
       clock: options.clock,
     });
@@ -143,7 +144,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apiKeys,
       audit,
       backups: createBackups(db, database.target.provider, secrets, audit),
-      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, links),
+      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, links, mfa.passkeys),
       metrics,
       migrationsPending,
       users,

@@ -98,8 +98,9 @@ export const userUpdate = Type.Object(
 
 export const password = Type.Object({ password: Type.String({ maxLength: 1024 }) }, closed);
 export const mailed = Type.Object({ email: Type.String() });
-export const factors = Type.Object({ totp: Type.Boolean(), recovery_codes_left: Type.Integer() });
-export const factorsRemoved = Type.Object({ removed: Type.Boolean() });
+const passkey = Type.Object({ id: Type.String(), name: Type.String(), synced: Type.Boolean(), created_at: Type.String({ format: 'date-time' }), last_used_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]) });
+export const factors = Type.Object({ totp: Type.Boolean(), recovery_codes_left: Type.Integer(), passkeys: Type.Array(passkey) });
+export const factorsRemoved = Type.Object({ removed: Type.Boolean(), totp: Type.Boolean(), passkeys: Type.Integer() });
 export const invitationCreate = Type.Object({ email: Type.String({ maxLength: 320 }) }, closed);
 export const invitation = Type.Object({ email: Type.String(), expires_at: Type.String({ format: 'date-time' }) });
 

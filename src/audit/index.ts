@@ -58,6 +58,8 @@ export const AUDIT_EVENTS = [
   'user.mfa_removed',
   'user.recovery_codes_generated',
   'user.recovery_code_used',
+  'user.passkey_added',
+  'user.passkey_removed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -26,7 +26,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|rotate-secret|delete   manage clients
-  users create|list|set-password|disable|grants|revoke-grants|check-emails|factors|reset-mfa   manage users, their grants and second factors
+  users create|list|set-password|disable|grants|revoke-grants|check-emails|mfa list|mfa reset   manage users, their grants and second factors
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY

@@ -16,7 +16,7 @@ import { visitorOf } from './visitor.ts';
 export const ACCOUNT_PATH = '/account';
 
 /** What a finished change says above the page (`/account?done=...`). */
-const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off']);
+const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off', 'passkey_added', 'passkey_removed']);
 
 /** Refusals each form shows beside its fields, by form. */
 const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
@@ -26,8 +26,9 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged', 'mail.off']),
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
   mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started', 'mfa.required']),
+  passkeys: new Set(['user.password_wrong', 'mfa.passkey_name_missing', 'mfa.passkey_refused', 'mfa.passkey_exists', 'mfa.passkeys_too_many', 'mfa.passkey_not_found', 'mfa.passkeys_unavailable']),
 };
-type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa';
+type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa' | 'passkeys';
 const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
 
 interface Deps {
@@ -96,6 +97,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       apps: overview.apps.map((a) => ({ clientId: a.clientId, name: a.clientName ?? a.clientId, scope: a.scope, since: dates.format(a.createdAt) })),
       sessions: session.live.map((s) => ({ since: dates.format(s.signedInAt), current: s.uid === session.sessionUid })),
       secondFactor,
+      passkeys: accounts.passkeys && secondFactor.passkeys.map((p) => ({ id: p.id, name: p.name, added: dates.format(p.createdAt), used: p.lastUsedAt && dates.format(p.lastUsedAt), synced: p.synced })),
       mfaRequired: accounts.mfaRequired,
       deletion: accounts.deletion,
       emailChanges: accounts.emailChanges,
@@ -240,6 +242,39 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     change('mfa', true, async (request, reply, session) => {
       await accounts.removeTotp(session.userId, formText(request.body.current_password), actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=mfa_off`, 303);
+    }),
+  );
+
+  // Passkeys: the browser's script asks for a challenge (JSON), then posts the new passkey in the form.
+  app.post(`${ACCOUNT_PATH}/passkeys/options`, { preHandler: [limits.loginPerIp] }, async (request, reply) => {
+    const session = await signedIn(request);
+    if (!session) return reply.code(401).type('application/json').send({ error: 'signed_out' });
+    try {
+      return reply.type('application/json').send(await accounts.passkeyOptions(session.userId));
+    } catch (error) {
+      if (!isProblem(error, FORM_PROBLEMS.passkeys)) throw error;
+      return reply.code(error.status).type('application/json').send({ error: error.code });
+    }
+  });
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/passkeys`,
+    change(
+      'passkeys',
+      true,
+      async (request, reply, session) => {
+        await accounts.addPasskey(session.userId, formText(request.body.current_password), formText(request.body.name, 256), request.body.response, actorOf(request, session));
+        return reply.redirect(`${ACCOUNT_PATH}?done=passkey_added`, 303);
+      },
+      (body) => ({ passkey_name: formText(body.name, 64) }),
+    ),
+  );
+
+  app.post<Form>(
+    `${ACCOUNT_PATH}/passkeys/remove`,
+    change('passkeys', false, async (request, reply, session) => {
+      await accounts.removePasskey(session.userId, formText(request.body.passkey, 2048), actorOf(request, session));
+      return reply.redirect(`${ACCOUNT_PATH}?done=passkey_removed`, 303);
     }),
   );
 

@@ -12,6 +12,7 @@ import { destinationOf } from './destination.ts';
 import { visitorOf } from './visitor.ts';
 import { signupRoutes, verifyFallback, type InteractionKit } from './signup.ts';
 import { AMR_PASSWORD, secondFactorStep } from './second-factor.ts';
+import { passkeySignIn } from './passkey-sign-in.ts';
 import { createSigner } from './signed.ts';
 import type { Mfa } from '../mfa/index.ts';
 
@@ -125,7 +126,14 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     signup: signups.open,
     ...data,
   });
-  const loggedIn = (request: FastifyRequest, userId: string) => record(request, { type: 'login.success', outcome: 'success', actor: `user:${userId}`, subject: userId });
+  const loggedIn = (request: FastifyRequest, userId: string, details?: Record<string, string>) =>
+    record(request, { type: 'login.success', outcome: 'success', actor: `user:${userId}`, subject: userId, ...(details ? { details } : {}) });
+
+  /** The login page: email and password, and a passkey button where passkeys work here. */
+  async function loginPage(request: FastifyRequest, reply: FastifyReply, { clientName, email = '', error = null, status = 200 }: { clientName?: string; email?: unknown; error?: string | null; status?: number }) {
+    const name = clientName ?? (await clientOf(request.interaction)).name;
+    return reply.code(status).view('login', page(request.interaction, { clientName: name, email, error, passkeys: mfa.passkeys.available }));
+  }
 
   app.get('/interaction/:uid', async (request, reply) => {
     const { interaction } = request;
@@ -133,10 +141,11 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     // Step-up inside a session signed in with the password alone: only the missing code is asked
     // for. Someone with no app yet gives the password first (a session alone never sets one up).
     const stepUp = interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(STEP_UP_REASON) ? interaction.session?.accountId : undefined;
-    if (stepUp && (await secondStep.needed(stepUp))) return secondStep.ask(request, reply, stepUp);
-    if (interaction.prompt.name === 'login') {
-      return reply.view('login', page(interaction, { clientName: client.name, email: interaction.params.login_hint ?? '', error: null }));
+    if (stepUp) {
+      const factors = await secondStep.factorsOf(stepUp);
+      if (factors.totp || factors.passkey) return secondStep.ask(request, reply, stepUp, factors);
     }
+    if (interaction.prompt.name === 'login') return loginPage(request, reply, { clientName: client.name, email: interaction.params.login_hint ?? '' });
     if (interaction.prompt.name === 'consent') {
       if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
       const user = await users.findById(String(interaction.session?.accountId));
@@ -162,8 +171,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       void signups.sendVerificationForSignIn(result.userId!, interaction.uid, visitorOf(request), pageLocale(reply)).catch((err: unknown) => request.log.error({ err }, 'verification mail failed'));
       return reply.code(403).view('verify-sent', page(interaction, { email }));
     }
-    const client = await clientOf(interaction);
-    return reply.code(401).view('login', page(interaction, { clientName: client.name, email, error: pageText(reply)(INVALID_LOGIN) }));
+    return loginPage(request, reply, { email, error: pageText(reply)(INVALID_LOGIN), status: 401 });
   });
 
   app.post('/interaction/:uid/consent', async (request, reply) => {
@@ -185,9 +193,11 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   });
 
   async function passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string) {
-    if (await secondStep.needed(userId)) return secondStep.ask(request, reply, userId);
+    const factors = await secondStep.factorsOf(userId);
+    if (factors.totp) return secondStep.ask(request, reply, userId, factors);
     const wanted = secondStep.required || asksForMfa(request.interaction.params.acr_values) || (await clientOf(request.interaction)).requireMfa;
-    if (wanted) return secondStep.enrol(request, reply, userId);
+    // A passkey is the second step of those who have one but no app; the others set up an app.
+    if (wanted) return factors.passkey ? secondStep.ask(request, reply, userId, factors) : secondStep.enrol(request, reply, userId);
     await loggedIn(request, userId);
     return finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD, acr: ACR_PASSWORD } });
   }
@@ -200,6 +210,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     clientName: async (request) => (await clientOf(request.interaction)).name,
     loggedIn,
     passwordAccepted,
+    loginPage: (request, reply, error, status) => loginPage(request, reply, { error, status }),
   };
   if (passwordReset) signupRoutes(app, kit, { signups, limits });
   const secondStep = secondFactorStep(app, kit, {
@@ -211,4 +222,5 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     limits,
     record,
   });
+  passkeySignIn(app, kit, { passkeys: mfa.passkeys, isActive: users.isActive, secondStep, limits, record });
 }

@@ -26,6 +26,12 @@ const EXPIRED = 'errors:interaction.expired';
 export const AMR_PASSWORD = ['pwd'];
 export const AMR_PASSWORD_AND_CODE = ['pwd', 'otp', 'mfa'];
 
+/** What a person's second step may be: a code of their app, a passkey, or both. */
+export interface SecondFactors {
+  totp: boolean;
+  passkey: boolean;
+}
+
 interface Deps {
   mfa: Mfa;
   /** The person may still sign in (exists, not disabled). */
@@ -39,7 +45,8 @@ interface Deps {
   record(request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>): Promise<void>;
 }
 
-type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown } };
+type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown; recovery?: unknown } };
+type PageOptions = { error?: string | null; status?: number; seconds?: number; recovery?: boolean };
 
 /**
  * The second step of a sign-in for people with an authenticator app: after the right password,
@@ -47,9 +54,17 @@ type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown } };
  * to the sign-in request, valid for five minutes.
  */
 export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mfa, isActive, emailOf, required, signer, limits, record }: Deps) {
-  /** The code page; asked again, it keeps the first asking's expiry (a wrong code buys no time). */
-  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, error: string | null, status = 200, seconds = STEP_SECONDS) =>
-    reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error }));
+  /** The person's second steps: their app, and their passkeys where passkeys work here. */
+  async function factorsOf(userId: string): Promise<SecondFactors> {
+    const [totp, passkey] = await Promise.all([mfa.enrolled(userId), mfa.passkeys.available ? mfa.passkeys.has(userId) : false]);
+    return { totp, passkey };
+  }
+
+  /** The second step's page; asked again, it keeps the first asking's expiry (a wrong code buys no time). */
+  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, { error = null, status = 200, seconds = STEP_SECONDS, recovery = false }: PageOptions = {}) =>
+    reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error, ...factors, recovery: recovery && factors.totp }));
+
+  const secondsLeft = (exp: number) => Math.max(1, Math.floor(exp - Date.now() / 1000));
 
   /** The signed field of `purpose` this form carries, if it is for this sign-in request: whose, until when, and whether they may still sign in. */
   async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<{ userId: string; exp: number; active: boolean } | undefined> {
@@ -78,8 +93,16 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     // The reason is for the audit trail; the person sees one message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: userId, details: { reason: result.reason, factor: 'otp' } });
     if (result.lockedUntil) await record(request, { type: 'login.lockout', outcome: 'failure', subject: userId, details: { lockedUntil: result.lockedUntil.toISOString(), factor: 'otp' } });
-    const left = Math.max(1, Math.floor(pending.exp - Date.now() / 1000));
-    return ask(request, reply, userId, pageText(reply)(WRONG), 401, left);
+    const recovery = request.body?.recovery === 'true';
+    return ask(request, reply, userId, await factorsOf(userId), { error: pageText(reply)(WRONG), status: 401, seconds: secondsLeft(pending.exp), recovery });
+  });
+
+  // The same step with a recovery code instead of the app's (the person lost their phone).
+  app.post<Form>('/interaction/:uid/second-factor/recovery', async (request, reply) => {
+    if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+    const pending = await openPending(request, PURPOSE);
+    if (!pending?.active) return expired(reply);
+    return ask(request, reply, pending.userId, await factorsOf(pending.userId), { seconds: secondsLeft(pending.exp), recovery: true });
   });
   const setupPage = (request: FastifyRequest, reply: FastifyReply, userId: string, setup: TotpSetup, error: string | null, status = 200) =>
     reply.code(status).view('account-totp', kit.page(request, {
@@ -118,12 +141,15 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
   });
 
   return {
-    /** Whether this person's sign-in needs the second step. */
-    needed: (userId: string) => mfa.enrolled(userId),
+    /** The second steps this person has. */
+    factorsOf,
     /** Whoever has no second factor sets one up before the sign-in continues (MFA=required). */
     required,
-    /** The page that asks for the code. */
-    ask: (request: FastifyRequest, reply: FastifyReply, userId: string) => ask(request, reply, userId, null),
+    /** The page of the second step. */
+    ask: (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, options?: PageOptions) => ask(request, reply, userId, factors, options),
+    /** The person of the second step this form continues, with what is left of its time, if it is for this sign-in request. */
+    pendingOf: (request: FastifyRequest<Form>) => openPending(request, PURPOSE),
+    secondsLeft,
     /** The page that sets up an app inside the sign-in. */
     async enrol(request: FastifyRequest, reply: FastifyReply, userId: string) {
       const setup = await mfa.beginTotp(userId, (await emailOf(userId)) ?? '');

@@ -14,7 +14,9 @@ export interface InteractionKit {
   finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults): Promise<unknown>;
   wrongPrompt(reply: FastifyReply): unknown;
   clientName(request: FastifyRequest): Promise<string>;
-  loggedIn(request: FastifyRequest, userId: string): Promise<void>;
+  loggedIn(request: FastifyRequest, userId: string, details?: Record<string, string>): Promise<void>;
+  /** The login page again, with a refusal. */
+  loginPage(request: FastifyRequest, reply: FastifyReply, error: string, status: number): Promise<unknown>;
   /** The password (or its equal) was right: the second step where the person has one, else the sign-in completes. */
   passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string): Promise<unknown>;
 }

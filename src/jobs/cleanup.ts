@@ -6,26 +6,28 @@ export interface CleanupResult {
   expiredRows: number;
   auditEvents: number;
   expiredLinks: number;
+  expiredChallenges: number;
 }
 
-/** Mailed links (password reset, ...) whose owner deletes the expired ones. */
-export interface ExpiringLinks {
+/** Rows of another module that it deletes once expired: mailed links (password reset, ...), passkey challenges. */
+export interface ExpiringRows {
   deleteExpired(batchSize: number): Promise<number>;
 }
 
 /**
  * Deletes what the provider no longer needs: rows past their expiry (codes, tokens, sessions,
  * interactions, grants; consumed ones included, as reuse is detected only until expiry), mailed
- * links past their expiry, and audit events past the retention. In batches, so no statement
+ * links and passkey challenges past their expiry, and audit events past the retention. In batches, so no statement
  * locks a large table for long.
  */
-export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }, links?: ExpiringLinks) {
+export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }, links?: ExpiringRows, challenges?: ExpiringRows) {
   return {
     async run(): Promise<CleanupResult> {
       return {
         expiredRows: await store.deleteExpired(options.batchSize),
         auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize),
         expiredLinks: (await links?.deleteExpired(options.batchSize)) ?? 0,
+        expiredChallenges: (await challenges?.deleteExpired(options.batchSize)) ?? 0,
       };
     },
   };
@@ -36,7 +38,7 @@ export function startCleanup(cleanup: ReturnType<typeof createCleanup>, interval
   const timer = setInterval(() => {
     cleanup
       .run()
-      .then((result) => (result.expiredRows || result.auditEvents || result.expiredLinks) && log.info(result, 'cleanup removed rows'))
+      .then((result) => (result.expiredRows || result.auditEvents || result.expiredLinks || result.expiredChallenges) && log.info(result, 'cleanup removed rows'))
       .catch((err) => log.error({ err }, 'cleanup failed'));
   }, intervalSeconds * 1000);
   timer.unref();

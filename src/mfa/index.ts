@@ -7,6 +7,9 @@ import type { Database, Transaction } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import type { Locale } from '../i18n/index.ts';
 import type { Secrets } from '../secrets/index.ts';
+import { createPasskeys, type PasskeyView } from './passkeys.ts';
+
+export type { PasskeyRefusal, PasskeySignIn, PasskeyView, Passkeys } from './passkeys.ts';
 
 /** RFC 6238 as every authenticator app reads it: SHA-1, 6 digits, 30 seconds. */
 const TOTP_SHAPE = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
@@ -35,8 +38,10 @@ export interface MfaDeps {
   mail: MfaMail;
   /** Where to tell a person about their second factor (src/users). */
   contactOf(userId: string): Promise<{ email: string; locale: Locale } | null>;
-  /** The name authenticator apps list the account under. */
+  /** The name authenticator apps list the account under, and browsers show for a passkey. */
   issuerName: string;
+  /** Passkeys belong to the issuer's host name and origin. */
+  issuer: string;
   /** Wrong codes lock the second step like wrong passwords lock the first, on a counter of their own. */
   lockout: LockoutPolicy;
   clock?: () => Date;
@@ -63,7 +68,7 @@ function recoveryCode(): string {
  * a first code, and ten single-use recovery codes, shown once. TOTP secrets are sealed under the
  * key-encryption keys; recovery codes are stored as an HMAC under a key derived from them.
  */
-export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, lockout, clock = () => new Date() }: MfaDeps) {
+export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, issuer, lockout, clock = () => new Date() }: MfaDeps) {
   const recoveryKey = secrets.derive('recovery codes');
   const digestOf = (code: string) => createHmac('sha256', recoveryKey).update(code.replace('-', '')).digest('base64url');
 
@@ -72,6 +77,8 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
     const contact = mail.transport === 'off' ? null : await contactOf(userId);
     if (contact) await mail.queue(template, contact.email, params, contact.locale, actor);
   }
+
+  const passkeys = createPasskeys({ db, audit, issuer, rpName: issuerName, clock, tell: (userId, change, actor) => tell(userId, 'second-factor-changed', { change }, actor) });
 
   const totpOf = (label: string, secret: string) => new TOTP({ ...TOTP_SHAPE, issuer: issuerName, label, secret: Secret.fromBase32(secret) });
 
@@ -124,18 +131,23 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
   }
 
   return {
-    /** Whether the person signs in with a second factor, and how many recovery codes they have left. */
-    async status(userId: string): Promise<{ totp: boolean; recoveryCodesLeft: number }> {
-      const [totp, left] = await Promise.all([enrolled(userId), db.recoveryCode.count({ where: { userId, usedAt: null } })]);
-      return { totp, recoveryCodesLeft: left };
+    passkeys,
+
+    /** The person's factors: an authenticator app (and how many recovery codes are left) and passkeys. */
+    async status(userId: string): Promise<{ totp: boolean; recoveryCodesLeft: number; passkeys: PasskeyView[] }> {
+      const [totp, left, keys] = await Promise.all([enrolled(userId), db.recoveryCode.count({ where: { userId, usedAt: null } }), passkeys.list(userId)]);
+      return { totp, recoveryCodesLeft: left, passkeys: keys };
     },
 
     enrolled,
 
-    /** Which of these people sign in with a second factor. */
+    /** Which of these people have a factor beyond the password (an app or a passkey). */
     async enrolledAmong(userIds: readonly string[]): Promise<Set<string>> {
-      const rows = await db.totpFactor.findMany({ where: { userId: { in: [...userIds] }, confirmedAt: { not: null } }, select: { userId: true } });
-      return new Set(rows.map((row) => row.userId));
+      const [rows, withPasskeys] = await Promise.all([
+        db.totpFactor.findMany({ where: { userId: { in: [...userIds] }, confirmedAt: { not: null } }, select: { userId: true } }),
+        passkeys.among(userIds),
+      ]);
+      return new Set([...rows.map((row) => row.userId), ...withPasskeys]);
     },
 
     /** A new secret for an authenticator app, in use only once `confirmTotp` sees a code of it. */
@@ -236,6 +248,17 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, loc
       await audit.change(actor, { type: 'user.mfa_removed', subject: userId, details: { factor: 'totp' } });
       await tell(userId, 'second-factor-changed', { change: 'off' }, actor);
       return true;
+    },
+
+    /** An operator's reset: the app, the recovery codes and every passkey are removed; the password alone signs in. What was removed. */
+    async reset(userId: string, actor: Actor): Promise<{ totp: boolean; passkeys: number }> {
+      const factor = await db.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } });
+      const [, , removed] = await db.$transaction([db.totpFactor.deleteMany({ where: { userId } }), db.recoveryCode.deleteMany({ where: { userId } }), db.passkey.deleteMany({ where: { userId } })]);
+      const result = { totp: Boolean(factor?.confirmedAt), passkeys: removed.count };
+      if (!result.totp && result.passkeys === 0) return result;
+      await audit.change(actor, { type: 'user.mfa_removed', subject: userId, details: result });
+      await tell(userId, 'second-factor-changed', { change: 'reset' }, actor);
+      return result;
     },
 
     /** Re-encrypts every TOTP secret under the first key-encryption key; returns how many changed. */

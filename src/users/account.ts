@@ -130,6 +130,26 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
       await mfa.remove(userId, actor);
     },
 
+    /** Whether passkeys work for this issuer (a host name, not an IP address). */
+    passkeys: mfa.passkeys.available,
+
+    /** A challenge for the browser to create a passkey of this person with. */
+    async passkeyOptions(userId: string) {
+      return mfa.passkeys.registrationOptions(await person(userId));
+    },
+
+    /** Keeps the passkey the browser created, with the current password (a stolen session cannot add its own way in). */
+    async addPasskey(userId: string, password: string, name: string, response: unknown, actor: Actor) {
+      await confirmed(userId, password, actor);
+      return mfa.passkeys.register(userId, name, response, actor);
+    },
+
+    /** Removes one of the person's passkeys; the password stays a way in. */
+    async removePasskey(userId: string, passkeyId: string, actor: Actor): Promise<void> {
+      await person(userId);
+      if (!(await mfa.passkeys.remove(userId, passkeyId, actor))) throw fail('mfa.passkey_not_found', 'no such passkey');
+    },
+
     async rename(userId: string, name: string, actor: Actor): Promise<void> {
       await person(userId);
       await users.update(userId, { name: name.trim() ? name : null }, actor);

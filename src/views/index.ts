@@ -5,7 +5,7 @@ import type { Branding } from './branding.ts';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../../views/', import.meta.url));
 
-export { registerStylesheet } from './assets.ts';
+export { registerAssets } from './assets.ts';
 export { contrast, createBranding, textOn, type Branding, type PageBrand } from './branding.ts';
 
 /**

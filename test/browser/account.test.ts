@@ -144,6 +144,7 @@ describe.skipIf(!available)('the account page in Chromium', () => {
     await page.getByRole('button', { name: 'Turn two-step sign-in on' }).click();
     await expect(page.title()).resolves.toBe('Recovery codes · Ostiary');
     await expect(page.locator('.codes li').count()).resolves.toBe(10);
+    const recoveryCode = (await page.locator('.codes li').first().textContent())!.trim();
     await review(page, 'account-recovery-codes');
     await page.context().close();
 
@@ -155,15 +156,32 @@ describe.skipIf(!available)('the account page in Chromium', () => {
     await signIn.getByLabel('Password').fill(PASSWORD);
     await signIn.getByRole('button', { name: 'Sign in' }).click();
     await expect(signIn.title()).resolves.toBe('Two-step sign-in · Ostiary');
-    expect(await signIn.getByLabel('Code').getAttribute('autocomplete')).toBe('one-time-code');
+    expect(await signIn.getByLabel('Code', { exact: true }).getAttribute('autocomplete')).toBe('one-time-code');
     await review(signIn, 'second-factor');
-    await signIn.getByLabel('Code').fill(app.generate({ timestamp: Date.now() + 30_000 }));
+    await signIn.getByLabel('Code', { exact: true }).fill(app.generate({ timestamp: Date.now() + 30_000 }));
     await signIn.getByRole('button', { name: 'Continue' }).click();
     await signIn.getByRole('button', { name: 'Allow' }).click();
     await signIn.waitForURL(`${REDIRECT}**`);
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(signIn.url()), { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce });
     expect(tokens.claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
     await signIn.context().close();
+
+    // Without the phone: a recovery code instead, once.
+    const lost = await newPhonePage(browser);
+    const next = await startFlow(rp);
+    await lost.goto(next.url.toString());
+    await lost.getByLabel('Email').fill('alan@example.com');
+    await lost.getByLabel('Password').fill(PASSWORD);
+    await lost.getByRole('button', { name: 'Sign in' }).click();
+    await lost.getByRole('button', { name: 'Use a recovery code' }).click();
+    await expect(lost.getByLabel('Recovery code').count()).resolves.toBe(1);
+    await review(lost, 'second-factor-recovery');
+    await lost.getByLabel('Recovery code').fill(recoveryCode);
+    await lost.getByRole('button', { name: 'Continue' }).click();
+    await lost.getByRole('button', { name: 'Allow' }).click();
+    await lost.waitForURL(`${REDIRECT}**`);
+    expect(await server.services.db.recoveryCode.count({ where: { usedAt: { not: null } } })).toBe(1);
+    await lost.context().close();
   });
 
   it('has no serious or critical accessibility violations and no sideways scrolling on these pages', () => {

@@ -19,9 +19,12 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** A phone-width page with JavaScript off (the pages must not need it); the client's callback is stubbed. */
-export async function newPhonePage(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: PHONE });
+/**
+ * A phone-width page with JavaScript off (the pages must not need it, passkeys apart: `script`
+ * turns it on); the client's callback is stubbed.
+ */
+export async function newPhonePage(browser: Browser, { script = false } = {}): Promise<Page> {
+  const context = await browser.newContext({ javaScriptEnabled: script, viewport: PHONE });
   await context.route(`${REDIRECT}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<p>client callback</p>' }));
   return context.newPage();
 }

@@ -160,15 +160,15 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(events).toEqual(expect.arrayContaining(['user.mfa_enrolled', 'user.mfa_removed']));
   });
 
-  it('an operator turns it off for a person who lost their phone (users reset-mfa); the person is mailed', async () => {
+  it('an operator turns it off for a person who lost their phone (users mfa reset); the person is mailed', async () => {
     const edsger = await person('edsger.mfa@example.com');
     await enrol(edsger);
     const env = { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent', SMTP_URL: smtp.url() };
-    const reset = await inProcess(['users', 'reset-mfa', edsger.email, '--json'], env);
+    const reset = await inProcess(['users', 'mfa', 'reset', edsger.email, '--json'], env);
     expect(reset.code, reset.stderr).toBe(0);
-    expect(JSON.parse(reset.stdout)).toEqual({ email: edsger.email, removed: true });
-    const again = await inProcess(['users', 'reset-mfa', edsger.email, '--json'], env);
-    expect(JSON.parse(again.stdout)).toEqual({ email: edsger.email, removed: false });
+    expect(JSON.parse(reset.stdout)).toEqual({ email: edsger.email, removed: true, totp: true, passkeys: 0 });
+    const again = await inProcess(['users', 'mfa', 'reset', edsger.email, '--json'], env);
+    expect(JSON.parse(again.stdout)).toEqual({ email: edsger.email, removed: false, totp: false, passkeys: 0 });
     const plain = await signIn(edsger.email);
     expect(plain.next.response).toBeUndefined();
     const [removed] = await server.services.audit.list({ type: 'user.mfa_removed' });
@@ -189,8 +189,8 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(await admin(server, writer, 'GET', `/users/${id}/factors`)).toMatchObject({ status: 200, body: { totp: false, recovery_codes_left: 0 } });
     expect((await admin(server, writer, 'GET', '/users/nobody@example.com/factors')).status).toBe(404);
     const env = { DATA_DIR: server.database.dataDir, DATABASE_URL: server.database.url, LOG_LEVEL: 'silent' };
-    const cli = await inProcess(['users', 'factors', barbara.email, '--json'], env);
-    expect(JSON.parse(cli.stdout)).toEqual({ email: barbara.email, totp: false, recovery_codes_left: 0 });
+    const cli = await inProcess(['users', 'mfa', 'list', barbara.email, '--json'], env);
+    expect(JSON.parse(cli.stdout)).toEqual({ email: barbara.email, totp: false, recovery_codes_left: 0, passkeys: [] });
     // users list says who has two-step sign-in.
     const listed = JSON.parse((await inProcess(['users', 'list', '--json'], env)).stdout) as { email: string; mfa: boolean }[];
     expect(listed.find((u) => u.email === barbara.email)?.mfa).toBe(false);

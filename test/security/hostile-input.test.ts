@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -125,7 +125,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `${name} on the admin API`, path: `/admin/api/v1/clients?${name}=osk_0123456789abcdef_${big(43)}` },
     );
   }
-  for (const action of ['login', 'consent', 'abort', 'signup', 'second-factor', 'second-factor/setup', 'second-factor/continue', `verify/${'A'.repeat(43)}`]) {
+  for (const action of ['login', 'consent', 'abort', 'signup', 'second-factor', 'second-factor/setup', 'second-factor/continue', 'second-factor/recovery', 'passkey', 'passkey/options', `verify/${'A'.repeat(43)}`]) {
     inputs.push(
       { name: `${action} without CSRF`, path: action, method: 'POST', headers: form, body: 'email=ada%40example.com&password=x', withInteraction: true },
       { name: `${action} bad JSON`, path: action, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":', withInteraction: true },
@@ -141,7 +141,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   );
   // The password reset, verification, invitation and account pages: no CSRF cookie or token, malformed bodies, links that are not ours.
   const aToken = `${RESET}/${'A'.repeat(43)}`;
-  const accountForms = ['/account/name', '/account/password', '/account/email', '/account/apps/revoke', '/account/sessions/end', '/account/delete', '/account/totp', '/account/totp/confirm', '/account/totp/remove', '/account/recovery-codes', `/account/email/${'A'.repeat(43)}`];
+  const accountForms = ['/account/name', '/account/password', '/account/email', '/account/apps/revoke', '/account/sessions/end', '/account/delete', '/account/totp', '/account/totp/confirm', '/account/totp/remove', '/account/recovery-codes', '/account/passkeys', '/account/passkeys/options', '/account/passkeys/remove', `/account/email/${'A'.repeat(43)}`];
   for (const path of [RESET, aToken, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, ...accountForms]) {
     inputs.push(
       { name: `${path} without CSRF`, path, method: 'POST', headers: form, body: 'email=ada%40example.com&password=a+long+enough+password' },
@@ -173,6 +173,12 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'second step with a forged signed field', path: 'second-factor', method: 'POST', headers: form, body: `pending=e30.${'A'.repeat(43)}&code=123456`, withInteraction: true },
     { name: 'account app confirmed without a setup', path: '/account/totp/confirm', method: 'POST', headers: form, body: 'code=123456', withAccount: true },
     { name: 'account app code overlong', path: '/account/totp/confirm', method: 'POST', headers: form, body: `code=${big(5000)}`, withAccount: true },
+    { name: 'account passkey answer not JSON', path: '/account/passkeys', method: 'POST', headers: form, body: `name=Laptop&response=%7Bnot+json&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account passkey answer of the wrong shape', path: '/account/passkeys', method: 'POST', headers: form, body: `name=Laptop&response=${encodeURIComponent('{"id":"AAAAAAAAAAAAAAAAAAAA","rawId":"AAAAAAAAAAAAAAAAAAAA","type":"public-key","response":{"attestationObject":"%%%","clientDataJSON":1}}')}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account passkey answer overlong', path: '/account/passkeys', method: 'POST', headers: form, body: `name=Laptop&response=${big(20_000)}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account passkey without a name', path: '/account/passkeys', method: 'POST', headers: form, body: `name=%00&response=x&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
+    { name: 'account passkey removal of an unknown one', path: '/account/passkeys/remove', method: 'POST', headers: form, body: `passkey=${big(3000)}`, withAccount: true },
+    { name: 'second step recovery with a forged signed field', path: 'second-factor/recovery', method: 'POST', headers: form, body: `pending=e30.${'A'.repeat(43)}`, withInteraction: true },
     { name: 'account callback not started here', path: '/account/callback?code=abc&state=def&iss=x' },
     { name: 'account callback with an error', path: '/account/callback?error=access_denied&error_description=%3Cscript%3E' },
     { name: 'account callback with junk', path: `/account/callback?code=${big(3000)}` },

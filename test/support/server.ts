@@ -47,6 +47,8 @@ export interface TestServerOptions {
   clock?: () => Date;
   /** Where the server logs, instead of the LOG_LEVEL-configured default. */
   logger?: FastifyBaseLogger;
+  /** The issuer's host name instead of 127.0.0.1 (passkeys need a name: `localhost`); it still listens on loopback. */
+  issuerHost?: string;
 }
 
 /** A real server on a loopback port with a database of its own, built as `ostiary serve` builds it. */
@@ -59,7 +61,7 @@ export async function startTestServer(
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
-    ISSUER: env.ISSUER ?? `http://127.0.0.1:${port}`,
+    ISSUER: env.ISSUER ?? `http://${options.issuerHost ?? '127.0.0.1'}:${port}`,
     DATA_DIR: database.dataDir,
     DATABASE_URL: database.url,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

@@ -62,13 +62,15 @@ export async function userRoutes(fastify: FastifyInstance, { services }: AdminDe
   app.get('/users/:id/factors', { config: { scope: 'users:read' }, schema: { tags, params: s.idParams, response: { 200: s.factors } } }, async (request) => {
     const user = await users.resolve(request.params.id);
     const status = await mfa.status(user.id);
-    return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft };
+    const passkeys = status.passkeys.map((p) => ({ id: p.id, name: p.name, synced: p.synced, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null }));
+    return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys };
   });
 
   // A person who lost their phone and their recovery codes: the password alone signs in again.
   app.delete('/users/:id/factors', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, response: { 200: s.factorsRemoved } } }, async (request) => {
     const user = await users.resolve(request.params.id);
-    return { removed: await mfa.remove(user.id, actorOf(request)) };
+    const removed = await mfa.reset(user.id, actorOf(request));
+    return { removed: removed.totp || removed.passkeys > 0, totp: removed.totp, passkeys: removed.passkeys };
   });
 
   app.post('/invitations', { config: { scope: 'users:write' }, schema: { tags, body: s.invitationCreate, response: { 201: s.invitation } } }, async (request, reply) => {

@@ -4,6 +4,7 @@ import { invalidInput } from '../../errors.ts';
 import type { EmailCheck, UserView } from '../../users/index.ts';
 import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
+import type { PasskeyView } from '../../mfa/index.ts';
 
 const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
 
@@ -88,20 +89,30 @@ export async function usersCommand(verb: string | undefined, args: string[], ctx
     const { email } = await signups.resendVerification(onePositional(positionals, 'user id or email'), ctx.actor);
     return out.result({ email }, () => `mailed a new verification link to ${email}`);
   }
-  if (verb === 'factors') {
-    const { positionals } = parse(args, {}, true);
-    const { users, mfa } = await ctx.services();
-    const user = await users.resolve(onePositional(positionals, 'user id or email'));
+  if (verb === 'mfa') return mfaCommand(args, ctx, out);
+  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification|mfa list|mfa reset');
+}
+
+/** `users mfa list|reset ID|EMAIL`: how a person signs in, and an operator's reset of their factors. */
+async function mfaCommand([verb, ...args]: string[], ctx: CommandContext, out: Output): Promise<void> {
+  if (verb !== 'list' && verb !== 'reset') throw invalidInput('usage: ostiary users mfa list|reset ID|EMAIL');
+  const { positionals } = parse(args, {}, true);
+  const { users, mfa } = await ctx.services();
+  const user = await users.resolve(onePositional(positionals, 'user id or email'));
+  if (verb === 'list') {
     const status = await mfa.status(user.id);
-    const json = { email: user.email, totp: status.totp, recovery_codes_left: status.recoveryCodesLeft };
-    return out.result(json, () => (status.totp ? `${user.email}: authenticator app, ${status.recoveryCodesLeft} recovery codes left` : `${user.email}: password only`));
+    const json = { email: user.email, totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys: status.passkeys.map(passkeyJson) };
+    return out.result(json, () => describeFactors(user.email, status));
   }
-  if (verb === 'reset-mfa') {
-    const { positionals } = parse(args, {}, true);
-    const { users, mfa } = await ctx.services();
-    const user = await users.resolve(onePositional(positionals, 'user id or email'));
-    const removed = await mfa.remove(user.id, ctx.actor);
-    return out.result({ email: user.email, removed }, () => (removed ? `two-step sign-in is off for ${user.email}: the password alone signs in (they were mailed)` : `${user.email} has no two-step sign-in`));
-  }
-  throw invalidInput('usage: ostiary users create|list|set-password|disable|enable|grants|revoke-grants|check-emails|invite|resend-verification|factors|reset-mfa');
+  const removed = await mfa.reset(user.id, ctx.actor);
+  const json = { email: user.email, removed: removed.totp || removed.passkeys > 0, totp: removed.totp, passkeys: removed.passkeys };
+  return out.result(json, () => (json.removed ? `two-step sign-in and passkeys are off for ${user.email}: the password alone signs in (they were mailed)` : `${user.email} has no second factor and no passkey`));
+}
+
+const passkeyJson = (p: PasskeyView) => ({ id: p.id, name: p.name, synced: p.synced, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null });
+
+function describeFactors(email: string, status: { totp: boolean; recoveryCodesLeft: number; passkeys: PasskeyView[] }): string {
+  const ways = [status.totp ? `authenticator app, ${status.recoveryCodesLeft} recovery codes left` : 'password only'];
+  for (const p of status.passkeys) ways.push(`passkey "${p.name}"${p.synced ? ' (synced)' : ''}, last used ${p.lastUsedAt?.toISOString() ?? 'never'}`);
+  return `${email}: ${ways.join('; ')}`;
 }
