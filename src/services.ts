@@ -116,7 +116,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       contactOf: (userId) => users.contactOf(userId, i18n.defaultLocale),
       issuerName: config.brand.name,
       issuer: config.issuer,
-      lockout: config.lockout,
+      lockout: config.mfaLockout,
       clock: options.clock,
     });
     const accounts = createAccounts({

@@ -62,6 +62,8 @@ const EnvSchema = z.object({
   LOGIN_LOCKOUT_THRESHOLD: seconds(5),
   LOGIN_LOCKOUT_BASE_SECONDS: seconds(30),
   LOGIN_LOCKOUT_MAX_SECONDS: seconds(900),
+  /** Wrong second-step codes in a row that lock the second step; unset, LOGIN_LOCKOUT_THRESHOLD's. */
+  MFA_LOCKOUT_THRESHOLD: z.coerce.number().int().positive().optional(),
   AUDIT_RETENTION_DAYS: seconds(90),
   RATE_LIMIT_ADMIN_PER_KEY: seconds(600),
   API_KEY_ROTATION_GRACE_SECONDS: seconds(86_400),
@@ -154,6 +156,8 @@ export interface Config {
   readonly apiKeyRotationGrace: number;
   /** After `threshold` failures an account locks for base * 2^(failures - threshold) seconds, at most max. */
   readonly lockout: LockoutPolicy;
+  /** The same for wrong codes at the second step, on a counter of their own (its own threshold). */
+  readonly mfaLockout: LockoutPolicy;
   readonly auditRetentionDays: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
@@ -429,6 +433,7 @@ export function loadConfig(env: Env = process.env): Config {
     mail,
     brand: brandConfig(e, production),
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
+    mfaLockout: Object.freeze({ threshold: e.MFA_LOCKOUT_THRESHOLD ?? e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
   });
 }

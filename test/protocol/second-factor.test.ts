@@ -27,7 +27,7 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
 
   beforeAll(async () => {
     smtp = await startSmtp();
-    server = await startTestServer(kind, { SMTP_URL: smtp.url(), LOGIN_LOCKOUT_THRESHOLD: '3', RATE_LIMIT_LOGIN_PER_IP: '1000', REQUIRE_VERIFIED_EMAIL: 'true' });
+    server = await startTestServer(kind, { SMTP_URL: smtp.url(), LOGIN_LOCKOUT_THRESHOLD: '3', MFA_LOCKOUT_THRESHOLD: '2', RATE_LIMIT_LOGIN_PER_IP: '1000', REQUIRE_VERIFIED_EMAIL: 'true' });
     web = await createWebClient(server, { name: 'Web App', firstParty: true });
   });
   afterAll(async () => {
@@ -131,16 +131,20 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
     expect(again.response!.status).toBe(401);
   });
 
-  it('locks the second step after wrong codes, and turns off with the password', async () => {
+  it('locks the second step after wrong codes (MFA_LOCKOUT_THRESHOLD, not the password\'s), and turns off with the password', async () => {
     const ken = await person('ken.mfa@example.com');
     const { app, agent, page } = await enrol(ken);
+    const { id } = await server.services.users.resolve(ken.email);
+    const lockouts = async () => (await server.services.audit.list({ type: 'login.lockout' })).filter((e) => e.subject === id);
     let step = await signIn(ken.email);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
+      expect(await lockouts()).toHaveLength(0);
       const answer = await giveCode(step, wrongCode(app));
       expect(answer.response!.status).toBe(401);
       step = { ...step, next: answer };
     }
-    const { id } = await server.services.users.resolve(ken.email);
+    expect(await server.services.db.totpFactor.findUniqueOrThrow({ where: { userId: id } })).toMatchObject({ failedAttempts: 2, lockedUntil: expect.any(Date) });
+    expect(await server.services.db.user.findUniqueOrThrow({ where: { id } })).toMatchObject({ failedLogins: 0, lockedUntil: null });
     const [lockout] = (await server.services.audit.list({ type: 'login.lockout' })).filter((e) => e.subject === id);
     expect(lockout).toMatchObject({ details: expect.objectContaining({ factor: 'otp' }) });
     // Locked: even the right code is refused, with the same words.
