@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   'input.invalid': { status: 400, summary: 'the request is malformed' },
   'api.name_required': { status: 400, summary: 'an API needs a name' },
   'api.audience_invalid': { status: 400, summary: 'an API audience must be an absolute URI without a fragment' },
+  'api.metadata_needs_url': { status: 400, summary: 'protected resource metadata needs an https audience without a query' },
   'api.scope_invalid': { status: 400, summary: 'a scope value has characters a scope cannot hold' },
   'api.scope_reserved': { status: 400, summary: 'OpenID Connect scopes cannot belong to an API' },
   'api.audience_taken': { status: 409, summary: 'another API has this audience' },

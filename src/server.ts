@@ -11,7 +11,7 @@ import { createBranding, createViews, registerAssets, VIEWS_DIR } from './views/
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
-import { createLiveProvider, providerRoutes, type LiveProvider } from './oidc/index.ts';
+import { createLiveProvider, providerRoutes, resourceMetadataRoutes, type LiveProvider } from './oidc/index.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -100,6 +100,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
 
   await app.register(observability, { services, live, redis: counters });
   await app.register(providerRoutes, { live, limits, config, i18n: services.i18n, pageCsp: views.csp });
+  await app.register(resourceMetadataRoutes, { apis: services.apis, config });
   // Password reset mails a link: offered wherever mail can be sent.
   const passwordReset = services.mail.transport !== 'off';
   const { passwordResets, signups, i18n } = services;

@@ -118,9 +118,9 @@ export const roleMember = Type.Object(
   { ...closed, minProperties: 1, maxProperties: 1 },
 );
 
-export const api = Type.Object({ id: str, name: str, audience: str, scopes: strs, created_at: date });
+export const api = Type.Object({ id: str, name: str, audience: str, scopes: strs, publish_metadata: Type.Boolean(), metadata_url: Type.Union([str, Type.Null()]), created_at: date });
 export const apiCreate = Type.Object(
-  { name: Type.String({ maxLength: 200 }), audience: Type.String({ maxLength: 2000 }), scopes: Type.Optional(list(200, 500)) },
+  { name: Type.String({ maxLength: 200 }), audience: Type.String({ maxLength: 2000 }), scopes: Type.Optional(list(200, 500)), publish_metadata: Type.Optional(Type.Boolean()) },
   closed,
 );
 

@@ -9,13 +9,29 @@ export interface ApiView {
   name: string;
   audience: string;
   scopes: string[];
+  /** Ostiary serves its RFC 9728 metadata, at `metadataPath`. */
+  publishMetadata: boolean;
   createdAt: Date;
 }
 
+/** Where Ostiary serves an API's protected resource metadata (RFC 9728), under the issuer. */
+export const metadataPath = (apiId: string) => `/.well-known/oauth-protected-resource/${apiId}`;
+
 const withScopes = { scopes: { select: { value: true }, orderBy: { value: 'asc' as const } } };
 
-function view(row: { id: string; name: string; audience: string; createdAt: Date; scopes: { value: string }[] }): ApiView {
-  return { id: row.id, name: row.name, audience: row.audience, scopes: row.scopes.map((s) => s.value), createdAt: row.createdAt };
+function view(row: { id: string; name: string; audience: string; publishMetadata: boolean; createdAt: Date; scopes: { value: string }[] }): ApiView {
+  return { id: row.id, name: row.name, audience: row.audience, scopes: row.scopes.map((s) => s.value), publishMetadata: row.publishMetadata, createdAt: row.createdAt };
+}
+
+/** RFC 9728 names a protected resource by an https URL (http only on this computer, for development). */
+function checkPublishable(audience: string, publish: boolean): boolean {
+  if (!publish) return false;
+  const url = URL.parse(audience);
+  const loopback = url?.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (!url || (url.protocol !== 'https:' && !loopback) || url.search) {
+    throw fail('api.metadata_needs_url', `protected resource metadata needs an https audience without a query: ${audience}`, { field: 'publishMetadata' });
+  }
+  return true;
 }
 
 function checkAudience(audience: string): string {
@@ -38,10 +54,11 @@ export function createApis(db: Database, audit: Audit) {
   // APIs are read on every token request for them; another process sees a change within a second.
   const byAudience = createTtlCache<ApiView | null>(1000);
   return {
-    async create(input: { name: string; audience: string; scopes: readonly string[] }, actor: Actor): Promise<ApiView> {
+    async create(input: { name: string; audience: string; scopes: readonly string[]; publishMetadata?: boolean }, actor: Actor): Promise<ApiView> {
       if (!input.name.trim()) throw fail('api.name_required', 'name is required', { field: 'name' });
       const audience = checkAudience(input.audience);
       const scopes = checkScopes(input.scopes);
+      const publishMetadata = checkPublishable(audience, input.publishMetadata ?? false);
       try {
         const row = await db.$transaction(async (tx) => {
           const created = await tx.api.create({
@@ -49,11 +66,12 @@ export function createApis(db: Database, audit: Audit) {
               id: randomUUID(),
               name: input.name.trim(),
               audience,
+              publishMetadata,
               scopes: { create: scopes.map((value) => ({ id: randomUUID(), value })) },
             },
             include: withScopes,
           });
-          await audit.change(actor, { type: 'api.created', details: { id: created.id, audience } }, tx);
+          await audit.change(actor, { type: 'api.created', details: { id: created.id, audience, publishMetadata } }, tx);
           return created;
         });
         byAudience.forget(audience);
@@ -90,10 +108,18 @@ export function createApis(db: Database, audit: Audit) {
       byAudience.clear();
     },
 
-    /** Sets the name and the scopes of the API with this audience (its scopes are replaced). */
-    async update(audience: string, input: { name: string; scopes: readonly string[] }, actor: Actor): Promise<ApiView> {
+    /** The API whose metadata Ostiary publishes, by id; null when there is none or it is not published. */
+    async published(apiId: string): Promise<ApiView | null> {
+      if (unstorable(apiId)) return null;
+      const row = await db.api.findFirst({ where: { id: apiId, publishMetadata: true }, include: withScopes });
+      return row && view(row);
+    },
+
+    /** Sets the name and the scopes of the API with this audience (its scopes are replaced), and whether its metadata is published (unchanged when not given). */
+    async update(audience: string, input: { name: string; scopes: readonly string[]; publishMetadata?: boolean }, actor: Actor): Promise<ApiView> {
       if (!input.name.trim()) throw fail('api.name_required', 'name is required', { field: 'name' });
       const scopes = checkScopes(input.scopes);
+      const publishMetadata = input.publishMetadata === undefined ? undefined : checkPublishable(audience, input.publishMetadata);
       const row = await db.$transaction(async (tx) => {
         const current = await tx.api.findUnique({ where: { audience } });
         if (!current) throw fail('api.not_found', `no API ${audience}`);
@@ -101,7 +127,7 @@ export function createApis(db: Database, audit: Audit) {
         const kept = new Set((await tx.apiScope.findMany({ where: { apiId: current.id }, select: { value: true } })).map((s) => s.value));
         const updated = await tx.api.update({
           where: { id: current.id },
-          data: { name: input.name.trim(), scopes: { create: scopes.filter((value) => !kept.has(value)).map((value) => ({ id: randomUUID(), value })) } },
+          data: { name: input.name.trim(), publishMetadata, scopes: { create: scopes.filter((value) => !kept.has(value)).map((value) => ({ id: randomUUID(), value })) } },
           include: withScopes,
         });
         await audit.change(actor, { type: 'api.updated', details: { id: current.id, audience, scopes: scopes.join(' ') } }, tx);
@@ -126,5 +152,22 @@ export function createApis(db: Database, audit: Audit) {
 
 export type Apis = ReturnType<typeof createApis>;
 
-/** The snake_case JSON form shared by the CLI and the admin API. */
-export const apiJson = (api: ApiView) => ({ id: api.id, name: api.name, audience: api.audience, scopes: api.scopes, created_at: api.createdAt });
+/** The snake_case JSON form shared by the CLI and the admin API; `metadata_url` where the metadata is published. */
+export const apiJson = (api: ApiView, issuer: string) => ({
+  id: api.id,
+  name: api.name,
+  audience: api.audience,
+  scopes: api.scopes,
+  publish_metadata: api.publishMetadata,
+  metadata_url: api.publishMetadata ? `${issuer}${metadataPath(api.id)}` : null,
+  created_at: api.createdAt,
+});
+
+/** RFC 9728 protected resource metadata of an API that Ostiary describes: its audience, Ostiary as its authorization server, its scopes. */
+export const resourceMetadata = (api: ApiView, issuer: string) => ({
+  resource: api.audience,
+  authorization_servers: [issuer],
+  scopes_supported: api.scopes,
+  bearer_methods_supported: ['header'],
+  resource_name: api.name,
+});

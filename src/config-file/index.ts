@@ -267,7 +267,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
       const current = now.apis.find((a) => a.audience === api.audience);
       if (!current) changes.push({ kind: 'api', action: 'create', id: api.audience });
       else {
-        const fields = [...(api.name === current.name ? [] : ['name']), ...(sameSet(api.scopes, current.scopes) ? [] : ['scopes'])];
+        const fields = [...(api.name === current.name ? [] : ['name']), ...(sameSet(api.scopes, current.scopes) ? [] : ['scopes']), ...(api.publish_metadata === current.publishMetadata ? [] : ['publish_metadata'])];
         if (fields.length) changes.push({ kind: 'api', action: 'update', id: api.audience, fields });
       }
     }
@@ -309,8 +309,9 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
     const { file, secrets } = loaded;
     if (change.kind === 'api') {
       const entry = file.apis.find((a) => a.audience === change.id);
-      if (change.action === 'create') await services.apis.create(entry!, actor);
-      else if (change.action === 'update') await services.apis.update(change.id, entry!, actor);
+      const input = entry && { name: entry.name, audience: entry.audience, scopes: entry.scopes, publishMetadata: entry.publish_metadata };
+      if (change.action === 'create') await services.apis.create(input!, actor);
+      else if (change.action === 'update') await services.apis.update(change.id, input!, actor);
       else await services.apis.delete(change.id, actor);
     } else if (change.kind === 'role') {
       const entry = file.roles.find((r) => r.name === change.id);
@@ -410,7 +411,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
     async export(): Promise<string> {
       const now = await state(live);
       const file = {
-        apis: now.apis.map((a) => ({ audience: a.audience, name: a.name, scopes: a.scopes })),
+        apis: now.apis.map((a) => ({ audience: a.audience, name: a.name, scopes: a.scopes, publish_metadata: a.publishMetadata })),
         roles: now.roles.map((r) => ({ name: r.name, permissions: r.permissions })),
         clients: now.clients.map((c) => {
           const implied = impliedScopes(c.grantTypes);

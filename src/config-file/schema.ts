@@ -16,6 +16,7 @@ const ApiEntry = z.strictObject({
   audience: z.string().min(1).describe('the API audience URI, its identity'),
   name: z.string().min(1),
   scopes: list(z.string().min(1)),
+  publish_metadata: z.boolean().default(false).describe('Ostiary serves the API\'s RFC 9728 protected resource metadata'),
 });
 
 const RoleEntry = z.strictObject({

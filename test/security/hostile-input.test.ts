@@ -35,7 +35,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, '/account', '/account/callback', '/account/name', '/account/delete', `/account/email/${'A'.repeat(43)}`];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, '/account', '/account/callback', '/account/name', '/account/delete', `/account/email/${'A'.repeat(43)}`, '/.well-known/oauth-protected-resource/x'];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -54,6 +54,9 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
       { name: `wrong secret ${path}`, path, method: 'POST', headers: { ...form, authorization: basicAuth(client.id, 'nope') }, body: 'token=abc&grant_type=client_credentials' },
       { name: `malformed basic ${path}`, path, method: 'POST', headers: { ...form, authorization: 'Basic %%%not-base64' }, body: 'token=abc' },
     );
+  }
+  for (const id of ['x', big(3000), '..%2f..%2fjwks', '%00', '%3Cscript%3E']) {
+    inputs.push({ name: `protected resource metadata ${id.slice(0, 20)}`, path: `/.well-known/oauth-protected-resource/${id}` });
   }
   for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', big(300)]) {
     inputs.push({ name: `grant ${grant.slice(0, 40)}`, path: '/token', method: 'POST', headers: { ...form, ...basic }, body: `grant_type=${encodeURIComponent(grant)}&code=x&refresh_token=y&username=a&password=b` });

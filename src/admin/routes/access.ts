@@ -43,15 +43,16 @@ export async function accessRoutes(fastify: FastifyInstance, { services }: Admin
   }
 
   app.get('/apis', { config: { scope: 'apis:read' }, schema: { tags: ['apis'], querystring: s.pageQuery, response: { 200: s.page(s.api) } } }, async (request) =>
-    pageJson(await apis.page(request.query), apiJson),
+    pageJson(await apis.page(request.query), (api) => apiJson(api, services.config.issuer)),
   );
 
   app.post(
     '/apis',
     { config: { scope: 'apis:write' }, schema: { tags: ['apis'], body: s.apiCreate, response: { 201: s.api } } },
     async (request, reply) => {
-      const api = await apis.create({ name: request.body.name, audience: request.body.audience, scopes: request.body.scopes ?? [] }, actorOf(request));
-      return reply.code(201).send(apiJson(api));
+      const { name, audience, scopes, publish_metadata: publishMetadata } = request.body;
+      const api = await apis.create({ name, audience, scopes: scopes ?? [], publishMetadata }, actorOf(request));
+      return reply.code(201).send(apiJson(api, services.config.issuer));
     },
   );
 

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Api" ADD COLUMN     "publishMetadata" BOOLEAN NOT NULL DEFAULT false;
