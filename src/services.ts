@@ -114,6 +114,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       audit,
       mail,
       contactOf: (userId) => users.contactOf(userId, i18n.defaultLocale),
+      isActive: users.isActive,
       issuerName: config.brand.name,
       issuer: config.issuer,
       lockout: config.mfaLockout,

@@ -26,7 +26,7 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   email: new Set(['user.password_wrong', 'user.email_invalid', 'user.email_unchanged', 'mail.off']),
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
   mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started', 'mfa.required']),
-  passkeys: new Set(['user.password_wrong', 'mfa.passkey_name_missing', 'mfa.passkey_refused', 'mfa.passkey_exists', 'mfa.passkeys_too_many', 'mfa.passkey_not_found', 'mfa.passkeys_unavailable']),
+  passkeys: new Set(['user.password_wrong', 'mfa.required', 'mfa.passkey_name_missing', 'mfa.passkey_refused', 'mfa.passkey_exists', 'mfa.passkeys_too_many', 'mfa.passkey_not_found', 'mfa.passkeys_unavailable']),
 };
 type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa' | 'passkeys';
 const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
@@ -272,8 +272,8 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
 
   app.post<Form>(
     `${ACCOUNT_PATH}/passkeys/remove`,
-    change('passkeys', false, async (request, reply, session) => {
-      await accounts.removePasskey(session.userId, formText(request.body.passkey, 2048), actorOf(request, session));
+    change('passkeys', true, async (request, reply, session) => {
+      await accounts.removePasskey(session.userId, formText(request.body.current_password), formText(request.body.passkey, 2048), actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=passkey_removed`, 303);
     }),
   );

@@ -13,8 +13,6 @@ const EXPIRED = 'errors:interaction.expired';
 
 interface Deps {
   passkeys: Passkeys;
-  /** The person may still sign in (exists, not disabled). */
-  isActive(userId: string): Promise<boolean>;
   secondStep: ReturnType<typeof secondFactorStep>;
   limits: RateLimitHooks;
   record(request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>): Promise<void>;
@@ -27,7 +25,7 @@ type Form = { Body: { pending?: unknown; response?: unknown; csrf?: unknown } };
  * or as the second step after the password. The browser's script asks for a challenge bound to
  * this sign-in request (`passkey/options`, JSON), and posts the passkey's answer in a form.
  */
-export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passkeys, isActive, secondStep, limits, record }: Deps) {
+export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passkeys, secondStep, limits, record }: Deps) {
   const refusedJson = (reply: FastifyReply, status: number, error: string) => reply.code(status).type('application/json').send({ error });
 
   /** The second step's person when the form carries one; `null` when it carries one that is not (any more) good. */
@@ -37,7 +35,8 @@ export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passk
     return pending?.active ? pending : null;
   }
 
-  app.post<Form>('/interaction/:uid/passkey/options', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
+  // Asked as each login page opens (for the autofill): limited like the page itself, not like a password try.
+  app.post<Form>('/interaction/:uid/passkey/options', { preHandler: [limits.authorizePerIp] }, async (request, reply) => {
     if (kit.interactionOf(request).prompt.name !== 'login') return refusedJson(reply, 400, 'interaction_expired');
     const second = await secondStepOf(request);
     if (second === null) return refusedJson(reply, 400, 'interaction_expired');
@@ -54,14 +53,13 @@ export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passk
     const second = await secondStepOf(request);
     if (second === null) return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
     const result = await passkeys.signIn(kit.interactionOf(request).uid, request.body?.response, second?.userId);
-    if (result.ok && (await isActive(result.userId))) {
+    if (result.ok) {
       await kit.loggedIn(request, result.userId, { factor: 'passkey' });
       const amr = second ? [...AMR_PASSWORD, ...result.amr] : result.amr;
       return kit.finish(request, reply, { login: { accountId: result.userId, amr, acr: ACR_MFA } });
     }
     // The reason is for the audit trail; the person sees one message whatever it was.
-    const refusal = result.ok ? { reason: 'disabled', userId: result.userId } : result;
-    await record(request, { type: 'login.failure', outcome: 'failure', subject: refusal.userId ?? null, details: { reason: refusal.reason, factor: 'passkey' } });
+    await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason, factor: 'passkey' } });
     const message = pageText(reply)(REFUSED);
     if (!second) return kit.loginPage(request, reply, message, 401);
     return secondStep.ask(request, reply, second.userId, await secondStep.factorsOf(second.userId), { error: message, status: 401, seconds: secondStep.secondsLeft(second.exp) });

@@ -222,5 +222,5 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     limits,
     record,
   });
-  passkeySignIn(app, kit, { passkeys: mfa.passkeys, isActive: users.isActive, secondStep, limits, record });
+  passkeySignIn(app, kit, { passkeys: mfa.passkeys, secondStep, limits, record });
 }

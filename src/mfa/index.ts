@@ -38,6 +38,8 @@ export interface MfaDeps {
   mail: MfaMail;
   /** Where to tell a person about their second factor (src/users). */
   contactOf(userId: string): Promise<{ email: string; locale: Locale } | null>;
+  /** Whether the person may sign in at all (src/users: exists, not disabled). */
+  isActive(userId: string): Promise<boolean>;
   /** The name authenticator apps list the account under, and browsers show for a passkey. */
   issuerName: string;
   /** Passkeys belong to the issuer's host name and origin. */
@@ -68,7 +70,7 @@ function recoveryCode(): string {
  * a first code, and ten single-use recovery codes, shown once. TOTP secrets are sealed under the
  * key-encryption keys; recovery codes are stored as an HMAC under a key derived from them.
  */
-export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, issuer, lockout, clock = () => new Date() }: MfaDeps) {
+export function createMfa({ db, secrets, audit, mail, contactOf, isActive, issuerName, issuer, lockout, clock = () => new Date() }: MfaDeps) {
   const recoveryKey = secrets.derive('recovery codes');
   const digestOf = (code: string) => createHmac('sha256', recoveryKey).update(code.replace('-', '')).digest('base64url');
 
@@ -78,7 +80,7 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, iss
     if (contact) await mail.queue(template, contact.email, params, contact.locale, actor);
   }
 
-  const passkeys = createPasskeys({ db, audit, issuer, rpName: issuerName, clock, tell: (userId, change, actor) => tell(userId, 'second-factor-changed', { change }, actor) });
+  const passkeys = createPasskeys({ db, audit, issuer, rpName: issuerName, clock, mayUse: isActive, tell: (userId, change, actor) => tell(userId, 'second-factor-changed', { change }, actor) });
 
   const totpOf = (label: string, secret: string) => new TOTP({ ...TOTP_SHAPE, issuer: issuerName, label, secret: Secret.fromBase32(secret) });
 
@@ -251,12 +253,13 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, iss
     },
 
     /** An operator's reset: the app, the recovery codes and every passkey are removed; the password alone signs in. What was removed. */
-    async reset(userId: string, actor: Actor): Promise<{ totp: boolean; passkeys: number }> {
+    async reset(userId: string, actor: Actor): Promise<{ removed: boolean; totp: boolean; passkeys: number }> {
       const factor = await db.totpFactor.findUnique({ where: { userId }, select: { confirmedAt: true } });
       const [, , removed] = await db.$transaction([db.totpFactor.deleteMany({ where: { userId } }), db.recoveryCode.deleteMany({ where: { userId } }), db.passkey.deleteMany({ where: { userId } })]);
-      const result = { totp: Boolean(factor?.confirmedAt), passkeys: removed.count };
-      if (!result.totp && result.passkeys === 0) return result;
-      await audit.change(actor, { type: 'user.mfa_removed', subject: userId, details: result });
+      const totp = Boolean(factor?.confirmedAt);
+      const result = { removed: totp || removed.count > 0, totp, passkeys: removed.count };
+      if (!result.removed) return result;
+      await audit.change(actor, { type: 'user.mfa_removed', subject: userId, details: { totp, passkeys: removed.count } });
       await tell(userId, 'second-factor-changed', { change: 'reset' }, actor);
       return result;
     },
@@ -276,3 +279,6 @@ export function createMfa({ db, secrets, audit, mail, contactOf, issuerName, iss
 }
 
 export type Mfa = ReturnType<typeof createMfa>;
+
+/** The snake_case JSON form of a passkey, shared by the CLI and the admin API. */
+export const passkeyJson = (p: PasskeyView) => ({ id: p.id, name: p.name, synced: p.synced, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null });

@@ -48,6 +48,8 @@ export interface PasskeyDeps {
   rpName: string;
   /** Tells the person that a passkey was added or removed. */
   tell(userId: string, change: 'passkey_added' | 'passkey_removed', actor: Actor): Promise<void>;
+  /** Whether the person may sign in at all (exists, not disabled). */
+  mayUse(userId: string): Promise<boolean>;
   clock?: () => Date;
 }
 
@@ -68,7 +70,19 @@ function parseResponse<T extends { id: string; rawId: string; type: string; resp
   try {
     const value = JSON.parse(text) as T;
     const shaped = value && typeof value === 'object' && typeof value.id === 'string' && CREDENTIAL_ID.test(value.id) && value.rawId === value.id && value.type === 'public-key' && typeof value.response === 'object' && value.response !== null;
-    return shaped ? value : undefined;
+    const parts = shaped ? (value.response as Record<string, unknown>) : {};
+    const textual = ['clientDataJSON', 'userHandle'].every((key) => parts[key] === undefined || typeof parts[key] === 'string');
+    return shaped && textual ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The challenge the browser says it answered (the library checks the rest of the client data). */
+function challengeOf(response: { response: object }): string | undefined {
+  try {
+    const data = JSON.parse(Buffer.from((response.response as { clientDataJSON: string }).clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown };
+    return typeof data.challenge === 'string' && data.challenge.length <= 512 ? data.challenge : undefined;
   } catch {
     return undefined;
   }
@@ -83,10 +97,11 @@ const transportsOf = (text: string) => (text ? (text.split(',') as Authenticator
  * and taken once: an answer to another challenge, a replayed answer or a late one is refused.
  * Nothing of a refused ceremony is stored.
  */
-export function createPasskeys({ db, audit, issuer, rpName, tell, clock = () => new Date() }: PasskeyDeps) {
+export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock = () => new Date() }: PasskeyDeps) {
   const { hostname, origin } = new URL(issuer);
   // A relying party id is a domain name: browsers refuse passkeys for an issuer at an IP address.
-  const available = isIP(hostname) === 0;
+  const available = isIP(hostname.replace(/^\[|\]$/g, '')) === 0;
+  const unavailable = () => fail('mfa.passkeys_unavailable', 'passkeys need an issuer with a host name, not an IP address');
 
   async function challengeFor(purpose: Purpose, boundTo: string, challenge: string): Promise<void> {
     await db.passkeyChallenge.create({ data: { id: challenge, purpose, boundTo, expiresAt: new Date(clock().getTime() + CEREMONY_SECONDS * 1000) } });
@@ -122,6 +137,9 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, clock = () => 
       return rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.createdAt, lastUsedAt: row.lastUsedAt, synced: row.deviceType === 'multiDevice' }));
     },
 
+    /** How many passkeys the person has. */
+    count: (userId: string) => db.passkey.count({ where: { userId } }),
+
     /** Which of these people have a passkey. */
     async among(userIds: readonly string[]): Promise<Set<string>> {
       const rows = await db.passkey.findMany({ where: { userId: { in: [...userIds] } }, select: { userId: true }, distinct: ['userId'] });
@@ -132,7 +150,7 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, clock = () => 
 
     /** What the browser needs to create a passkey for this person (their existing ones excluded). */
     async registrationOptions(user: { id: string; email: string; name: string | null }): Promise<PublicKeyCredentialCreationOptionsJSON> {
-      if (!available) throw fail('mfa.passkeys_unavailable', 'passkeys need an issuer with a host name, not an IP address');
+      if (!available) throw unavailable();
       const existing = await ofUser(user.id);
       const options = await generateRegistrationOptions({
         rpName,
@@ -191,7 +209,7 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, clock = () => 
      * step of a known person, only their passkeys.
      */
     async signInOptions(signInRequest: string, userId?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
-      if (!available) throw fail('mfa.passkeys_unavailable', 'passkeys need an issuer with a host name, not an IP address');
+      if (!available) throw unavailable();
       const allowed = userId ? await ofUser(userId) : [];
       const options = await generateAuthenticationOptions({
         rpID: hostname,
@@ -210,17 +228,22 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, clock = () => 
      */
     async signIn(signInRequest: string, responseText: unknown, expectedUserId?: string): Promise<PasskeySignIn> {
       const response = parseResponse<AuthenticationResponseJSON>(responseText);
-      if (!response) return { ok: false, reason: 'malformed' };
-      const row = await db.passkey.findUnique({ where: { id: response.id } });
+      const challenge = response && challengeOf(response);
+      if (!response || !challenge) return { ok: false, reason: 'malformed' };
+      // The challenge is taken first, whatever follows: an answer is tried once.
+      const [taken, row] = await Promise.all([taker('sign_in', signInRequest)(challenge), db.passkey.findUnique({ where: { id: response.id } })]);
+      if (!taken) return { ok: false, reason: 'wrong_challenge', userId: row?.userId };
       if (!row) return { ok: false, reason: 'unknown_credential' };
       const handle = response.response.userHandle;
-      if (handle !== undefined && Buffer.from(handle, 'base64url').toString('utf8') !== row.userId) return { ok: false, reason: 'wrong_person', userId: row.userId };
-      if (expectedUserId !== undefined && row.userId !== expectedUserId) return { ok: false, reason: 'wrong_person', userId: expectedUserId };
+      // A discoverable credential names its person; it must be the passkey's (and the second step's).
+      const handleMatches = handle === undefined ? expectedUserId !== undefined : Buffer.from(handle, 'base64url').toString('utf8') === row.userId;
+      if (!handleMatches || (expectedUserId !== undefined && row.userId !== expectedUserId)) return { ok: false, reason: 'wrong_person', userId: expectedUserId ?? row.userId };
+      if (!(await mayUse(row.userId))) return { ok: false, reason: 'disabled', userId: row.userId };
       let info;
       try {
         const result = await verifyAuthenticationResponse({
           response,
-          expectedChallenge: taker('sign_in', signInRequest),
+          expectedChallenge: challenge,
           expectedOrigin: origin,
           expectedRPID: hostname,
           requireUserVerification: true,

@@ -144,9 +144,12 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
       return mfa.passkeys.register(userId, name, response, actor);
     },
 
-    /** Removes one of the person's passkeys; the password stays a way in. */
-    async removePasskey(userId: string, passkeyId: string, actor: Actor): Promise<void> {
-      await person(userId);
+    /** Removes one of the person's passkeys, with the current password; the password stays a way in. With MFA=required the last second factor stays. */
+    async removePasskey(userId: string, password: string, passkeyId: string, actor: Actor): Promise<void> {
+      await confirmed(userId, password, actor);
+      if (mfaRequired && !(await mfa.enrolled(userId)) && (await mfa.passkeys.count(userId)) <= 1) {
+        throw fail('mfa.required', 'two-step sign-in is required here (MFA=required): the last second factor stays');
+      }
       if (!(await mfa.passkeys.remove(userId, passkeyId, actor))) throw fail('mfa.passkey_not_found', 'no such passkey');
     },
 

@@ -165,9 +165,34 @@ describe.each(DATABASES)('passkeys (%s)', (kind) => {
     expect(replayed.response!.status).toBe(401);
     const malformed = await replay.agent.submit(replay.login.url, replay.login.body!, PASSKEY_FORM, { csrf: csrfOf(replay.login.body!), response: '{"id": 1}' }, REDIRECT);
     expect(malformed.response!.status).toBe(401);
+    const badHandle = JSON.stringify({ ...JSON.parse(used.response), response: { ...JSON.parse(used.response).response, userHandle: 5 } });
+    const handled = await replay.agent.submit(replay.login.url, replay.login.body!, PASSKEY_FORM, { csrf: csrfOf(replay.login.body!), response: badHandle }, REDIRECT);
+    expect(handled.response!.status).toBe(401);
     expect(await failureReasons(null)).toContain('malformed');
     expect((await failureReasons(alan.id)).filter((r) => r === 'wrong_challenge')).toHaveLength(3);
     expect(await server.services.db.passkey.findUniqueOrThrow({ where: { id: key.id } })).toMatchObject({ counter: 5 });
+  });
+
+  it('takes a challenge once even when the answer to it was refused, for an authenticator that does not count; refuses a disabled person', async () => {
+    const alonzo = await person('alonzo.passkey@example.com');
+    const key = softAuthenticator(server.issuer);
+    await addPasskey(alonzo.email, key);
+    const signIn = await startSignIn();
+    const page = { agent: signIn.agent, url: signIn.login.url, body: signIn.login.body! };
+    const challenge = (await (await postJson(signIn.agent, new URL(optionsPathOf(page.body), page.url).toString(), { csrf: csrfOf(page.body) })).json()) as { challenge: string };
+    expect((await answer(page, key, { origin: 'https://evil.example', counter: 0 }, challenge)).next.response!.status).toBe(401);
+    expect((await answer(page, key, { counter: 0 }, challenge)).next.response!.status).toBe(401);
+    expect(await failureReasons(alonzo.id)).toEqual(expect.arrayContaining(['wrong_origin', 'wrong_challenge']));
+    const ok = await answer(page, key, { counter: 0 });
+    expect(ok.next.response).toBeUndefined();
+
+    await server.services.users.update(alonzo.id, { disabled: true }, TEST_ACTOR);
+    const before = await server.services.db.passkey.findUniqueOrThrow({ where: { id: key.id } });
+    const refused = await startSignIn();
+    const { next } = await answer({ agent: refused.agent, url: refused.login.url, body: refused.login.body! }, key, { counter: 0 });
+    expect(next.response!.status).toBe(401);
+    expect(await failureReasons(alonzo.id)).toContain('disabled');
+    expect(await server.services.db.passkey.findUniqueOrThrow({ where: { id: key.id } })).toEqual(before);
   });
 
   it('refuses a passkey created for another origin or rp id, or without user verification, and stores nothing', async () => {
@@ -234,17 +259,23 @@ describe.each(DATABASES)('passkeys (%s)', (kind) => {
     expect(users.find((u) => u.email === barbara.email)?.mfa).toBe(true);
 
     const csrf = csrfOf(done.body!);
+    const wrongPassword = await agent.follow(`${server.issuer}/account/passkeys/remove`, REDIRECT, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, passkey: laptop.id, current_password: 'not the password at all' }).toString(),
+    });
+    expect(wrongPassword.response!.status).toBe(403);
     const removed = await agent.follow(`${server.issuer}/account/passkeys/remove`, REDIRECT, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf, passkey: laptop.id }).toString(),
+      body: new URLSearchParams({ csrf, passkey: laptop.id, current_password: PASSWORD }).toString(),
     });
     expect(removed.body).toContain('The passkey was removed.');
     expect(removed.body).not.toContain('<strong>Laptop</strong>');
     const forged = await agent.follow(`${server.issuer}/account/passkeys/remove`, REDIRECT, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf: 'forged', passkey: phone.id }).toString(),
+      body: new URLSearchParams({ csrf: 'forged', passkey: phone.id, current_password: PASSWORD }).toString(),
     });
     expect(forged.response!.status).toBe(403);
     expect(await server.services.db.passkey.count({ where: { userId: barbara.id } })).toBe(1);
@@ -265,6 +296,21 @@ describe.each(DATABASES)('passkeys (%s)', (kind) => {
     const result = await server.services.cleanup.run();
     expect(result.expiredChallenges).toBeGreaterThanOrEqual(1);
     expect(await server.services.db.passkeyChallenge.findUnique({ where: { id: 'expired-challenge' } })).toBeNull();
+  });
+});
+
+describe('passkeys with MFA=required', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('sqlite', { MFA: 'required' }, { issuerHost: 'localhost' });
+  });
+  afterAll(async () => server?.stop());
+
+  it('keep the last second factor: the only passkey of someone without an app cannot be removed', async () => {
+    const user = await server.services.users.create({ email: 'john.passkey@example.com', password: PASSWORD, emailVerified: true }, TEST_ACTOR);
+    await server.services.db.passkey.create({ data: { id: 'only-passkey-of-john', userId: user.id, name: 'Phone', publicKey: 'AA', counter: 0, transports: '', deviceType: 'singleDevice', backedUp: false } });
+    await expect(server.services.accounts.removePasskey(user.id, PASSWORD, 'only-passkey-of-john', TEST_ACTOR)).rejects.toMatchObject({ code: 'mfa.required' });
+    expect(await server.services.db.passkey.count({ where: { userId: user.id } })).toBe(1);
   });
 });
 

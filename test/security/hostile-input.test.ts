@@ -180,7 +180,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     { name: 'account passkey answer of the wrong shape', path: '/account/passkeys', method: 'POST', headers: form, body: `name=Laptop&response=${encodeURIComponent('{"id":"AAAAAAAAAAAAAAAAAAAA","rawId":"AAAAAAAAAAAAAAAAAAAA","type":"public-key","response":{"attestationObject":"%%%","clientDataJSON":1}}')}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
     { name: 'account passkey answer overlong', path: '/account/passkeys', method: 'POST', headers: form, body: `name=Laptop&response=${big(20_000)}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
     { name: 'account passkey without a name', path: '/account/passkeys', method: 'POST', headers: form, body: `name=%00&response=x&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
-    { name: 'account passkey removal of an unknown one', path: '/account/passkeys/remove', method: 'POST', headers: form, body: `passkey=${big(3000)}`, withAccount: true },
+    { name: 'account passkey removal of an unknown one', path: '/account/passkeys/remove', method: 'POST', headers: form, body: `passkey=${big(3000)}&current_password=${encodeURIComponent(ADA.password)}`, withAccount: true },
     { name: 'second step recovery with a forged signed field', path: 'second-factor/recovery', method: 'POST', headers: form, body: `pending=e30.${'A'.repeat(43)}`, withInteraction: true },
     { name: 'account callback not started here', path: '/account/callback?code=abc&state=def&iss=x' },
     { name: 'account callback with an error', path: '/account/callback?error=access_denied&error_description=%3Cscript%3E' },

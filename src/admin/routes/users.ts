@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { grantJson } from '../../grants/index.ts';
 import { userJson } from '../../users/index.ts';
+import { passkeyJson } from '../../mfa/index.ts';
 import { actorOf, assertMaySetRoles, pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
@@ -62,15 +63,13 @@ export async function userRoutes(fastify: FastifyInstance, { services }: AdminDe
   app.get('/users/:id/factors', { config: { scope: 'users:read' }, schema: { tags, params: s.idParams, response: { 200: s.factors } } }, async (request) => {
     const user = await users.resolve(request.params.id);
     const status = await mfa.status(user.id);
-    const passkeys = status.passkeys.map((p) => ({ id: p.id, name: p.name, synced: p.synced, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null }));
-    return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys };
+    return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys: status.passkeys.map(passkeyJson) };
   });
 
   // A person who lost their phone and their recovery codes: the password alone signs in again.
   app.delete('/users/:id/factors', { config: { scope: 'users:write' }, schema: { tags, params: s.idParams, response: { 200: s.factorsRemoved } } }, async (request) => {
     const user = await users.resolve(request.params.id);
-    const removed = await mfa.reset(user.id, actorOf(request));
-    return { removed: removed.totp || removed.passkeys > 0, totp: removed.totp, passkeys: removed.passkeys };
+    return mfa.reset(user.id, actorOf(request));
   });
 
   app.post('/invitations', { config: { scope: 'users:write' }, schema: { tags, body: s.invitationCreate, response: { 201: s.invitation } } }, async (request, reply) => {

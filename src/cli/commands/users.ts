@@ -4,7 +4,7 @@ import { invalidInput } from '../../errors.ts';
 import type { EmailCheck, UserView } from '../../users/index.ts';
 import { onePositional, parse, readStdinSecret, required, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
-import type { PasskeyView } from '../../mfa/index.ts';
+import { passkeyJson, type PasskeyView } from '../../mfa/index.ts';
 
 const text = (u: UserView) => `${u.id}  ${u.email}  ${u.name ?? ''}${u.disabled ? '  (disabled)' : ''}`;
 
@@ -104,12 +104,9 @@ async function mfaCommand([verb, ...args]: string[], ctx: CommandContext, out: O
     const json = { email: user.email, totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys: status.passkeys.map(passkeyJson) };
     return out.result(json, () => describeFactors(user.email, status));
   }
-  const removed = await mfa.reset(user.id, ctx.actor);
-  const json = { email: user.email, removed: removed.totp || removed.passkeys > 0, totp: removed.totp, passkeys: removed.passkeys };
+  const json = { email: user.email, ...(await mfa.reset(user.id, ctx.actor)) };
   return out.result(json, () => (json.removed ? `two-step sign-in and passkeys are off for ${user.email}: the password alone signs in (they were mailed)` : `${user.email} has no second factor and no passkey`));
 }
-
-const passkeyJson = (p: PasskeyView) => ({ id: p.id, name: p.name, synced: p.synced, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null });
 
 function describeFactors(email: string, status: { totp: boolean; recoveryCodesLeft: number; passkeys: PasskeyView[] }): string {
   const ways = [status.totp ? `authenticator app, ${status.recoveryCodesLeft} recovery codes left` : 'password only'];
