@@ -16,7 +16,7 @@ export { clientSecretMatches } from './secrets.ts';
 export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code', 'token_exchange'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** The grants a person signs in through (they get the OpenID Connect scopes and may refresh). */
@@ -108,6 +108,9 @@ function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceS
   }
   if (isPublic && grants.includes('client_credentials')) {
     throw fail('client.public_client_credentials', 'a public client cannot use client_credentials: it has no secret', { field: 'grantTypes' });
+  }
+  if (grants.includes('token_exchange') && (isPublic || !resourceServer)) {
+    throw fail('client.exchange_needs_resource_server', 'token_exchange is for a confidential client that is the resource server (--introspect AUDIENCE) of the tokens it exchanges', { field: 'grantTypes' });
   }
   return grants as GrantType[];
 }

@@ -38,6 +38,9 @@ export function lifetimeOf(client: Metadata, key: Lifetime, fallback: number): n
 }
 
 /** Grant names on the wire (discovery, `grant_type`, client metadata) where they differ from ours. */
-const WIRE_GRANT_TYPES: Readonly<Record<string, string>> = { device_code: 'urn:ietf:params:oauth:grant-type:device_code' };
+const WIRE_GRANT_TYPES: Readonly<Record<string, string>> = {
+  device_code: 'urn:ietf:params:oauth:grant-type:device_code',
+  token_exchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+};
 
 export const wireGrantType = (grant: string): string => WIRE_GRANT_TYPES[grant] ?? grant;

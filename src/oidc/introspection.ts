@@ -68,7 +68,9 @@ async function introspectJwt(provider: Provider, client: Client, token: string, 
   if (!mayIntrospect(client, { clientId, aud: payload.aud })) return inactive;
   if (typeof payload.grant_id === 'string') {
     const grant = await provider.Grant.find(payload.grant_id);
-    if (!grant || grant.clientId !== clientId || !grant.accountId || grant.accountId !== payload.sub || !(await isActive(grant.accountId))) return inactive;
+    // An exchanged token (with `act`) lives on the grant of the token it was exchanged for, another client's.
+    const ownGrant = grant?.clientId === clientId || payload.act !== undefined;
+    if (!grant || !ownGrant || !grant.accountId || grant.accountId !== payload.sub || !(await isActive(grant.accountId))) return inactive;
   } else if (!(await provider.Client.find(clientId))) {
     return inactive;
   }

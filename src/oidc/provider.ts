@@ -20,6 +20,7 @@ import { emptyRevocationAnswer, revocationAllowed } from './revocation.ts';
 import { interactionPrompts } from './policy.ts';
 import { ACR_VALUES } from './acr.ts';
 import { createResourceIndicators } from './resources.ts';
+import { registerTokenExchange } from './token-exchange.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
@@ -95,6 +96,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
+  const resources = createResourceIndicators(apis, config);
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(providerStore, clients),
@@ -129,7 +131,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       clientCredentials: { enabled: true },
       introspection: { enabled: true, allowedPolicy: (ctx, client, token) => introspectable(ctx, client as never, token) },
       revocation: { enabled: true, allowedPolicy: (ctx, client, token) => revocationAllowed(ctx, client, token) },
-      resourceIndicators: createResourceIndicators(apis, config),
+      resourceIndicators: resources,
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       // DPoP proof nonces must verify on every instance and across restarts.
       dPoP: { enabled: true, nonceSecret: secrets.derive('dpop nonce') },
@@ -156,6 +158,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
+  registerTokenExchange(provider, { issuer: config.issuer, publicJwks: () => signingKeys.publicJwks(), isActive: users.isActive, resources });
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);

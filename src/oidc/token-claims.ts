@@ -8,12 +8,15 @@ interface IssuedToken {
   grantId?: string;
   scope?: string;
   resourceServer?: { audience?: string };
+  /** Claims the token was made with: an exchanged token's actor (`act`, src/oidc/token-exchange.ts). */
+  extra?: { act?: unknown };
 }
 
 /**
  * Claims added to access tokens for an API: `permissions`, the granted scopes of that API that
  * the subject's roles allow; `roles`, the roles that contribute to them; `grant_id`, so
- * introspection can tell whether the grant still stands.
+ * introspection can tell whether the grant still stands; and an exchanged token's `act` (the
+ * provider replaces a token's own claims with these).
  */
 export function createExtraTokenClaims(roles: Roles) {
   return async (_ctx: KoaContextWithOIDC, token: IssuedToken) => {
@@ -28,6 +31,7 @@ export function createExtraTokenClaims(roles: Roles) {
       roles: contributing.map((role) => role.name),
       permissions,
       ...(token.grantId ? { grant_id: token.grantId } : {}),
+      ...(token.extra?.act ? { act: token.extra.act } : {}),
     };
   };
 }

@@ -58,7 +58,7 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   for (const id of ['x', big(3000), '..%2f..%2fjwks', '%00', '%3Cscript%3E']) {
     inputs.push({ name: `protected resource metadata ${id.slice(0, 20)}`, path: `/.well-known/oauth-protected-resource/${id}` });
   }
-  for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', big(300)]) {
+  for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange', big(300)]) {
     inputs.push({ name: `grant ${grant.slice(0, 40)}`, path: '/token', method: 'POST', headers: { ...form, ...basic }, body: `grant_type=${encodeURIComponent(grant)}&code=x&refresh_token=y&username=a&password=b` });
   }
   const redirects = [

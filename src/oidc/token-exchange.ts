@@ -1,0 +1,72 @@
+import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import { introspectionAudiencesOf } from '../clients/index.ts';
+import type { AccountActive } from './introspection.ts';
+import type { createResourceIndicators } from './resources.ts';
+
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const PARAMETERS = ['subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'requested_token_type', 'resource', 'audience', 'scope'];
+
+interface Deps {
+  issuer: string;
+  publicJwks: () => Promise<{ keys: JWK[] }>;
+  isActive: AccountActive;
+  resources: ReturnType<typeof createResourceIndicators>;
+}
+
+/** An actor claim (RFC 8693 section 4.1): who acts now, and who acted before. */
+type Actor = { sub: string; act?: Actor };
+
+/**
+ * RFC 8693 token exchange, for delegation only: a service that received a person's access token
+ * (it is that API's resource server: `clients create --introspect AUDIENCE`) exchanges it for one
+ * to another API (`resource`), for the same person, with the service named in `act`. The person
+ * must still be able to sign in. No impersonation (every exchanged token has `act`), no actor
+ * tokens, and nothing but access tokens in or out: a refresh token is never exchanged.
+ */
+export function registerTokenExchange(provider: Provider, { issuer, publicJwks, isActive, resources }: Deps): void {
+  /** The subject token's person, audience and earlier actor, if it is one of our live JWT access tokens. */
+  async function subjectOf(token: string): Promise<JWTPayload & { sub: string; grant_id: string; act?: Actor }> {
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(await publicJwks()), { issuer, typ: 'at+jwt', clockTolerance: 15 });
+      // A person's token (not a client's own) made under a grant: the exchanged token lives as long as that grant.
+      if (typeof payload.sub !== 'string' || payload.sub === payload.client_id || typeof payload.grant_id !== 'string') throw new Error('not a person');
+      return payload as JWTPayload & { sub: string; grant_id: string; act?: Actor };
+    } catch {
+      throw new errors.InvalidGrant('subject_token is not a valid access token for a person issued here');
+    }
+  }
+
+  async function handler(ctx: KoaContextWithOIDC) {
+    const params = ctx.oidc.params as Record<string, string | string[] | undefined>;
+    const client = ctx.oidc.client!;
+    if (typeof params.subject_token !== 'string' || params.subject_token_type !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`subject_token and subject_token_type ${ACCESS_TOKEN_TYPE} are required`);
+    }
+    if (params.actor_token !== undefined || params.actor_token_type !== undefined) throw new errors.InvalidRequest('actor tokens are not accepted: the authenticated client is the actor');
+    if (params.requested_token_type !== undefined && params.requested_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest('only access tokens are issued');
+    if (params.audience !== undefined) throw new errors.InvalidTarget('name the API by resource, not audience');
+    const resource = params.resource;
+    if (typeof resource !== 'string') throw new errors.InvalidTarget('exactly one resource is required');
+
+    const subject = await subjectOf(params.subject_token);
+    const audiences = Array.isArray(subject.aud) ? subject.aud : [subject.aud];
+    const served = new Set(introspectionAudiencesOf(client.metadata()));
+    if (!audiences.some((aud) => aud !== undefined && served.has(aud))) throw new errors.InvalidGrant('subject_token was not issued to an API this client serves');
+    if (!(await isActive(subject.sub))) throw new errors.InvalidGrant('the subject can no longer sign in');
+
+    const info = await resources.getResourceServerInfo(ctx, resource, client.metadata());
+    const requested = String(params.scope ?? '').split(' ').filter(Boolean);
+    const scope = (requested.length ? requested : (info.scope?.split(' ') ?? [])).join(' ');
+    const act: Actor = { sub: client.clientId, ...(subject.act ? { act: subject.act } : {}) };
+    const token = new provider.AccessToken({ accountId: subject.sub, client, grantId: subject.grant_id, gty: 'token_exchange', scope: scope || undefined, extra: { act } });
+    token.resourceServer = new provider.ResourceServer(resource, info);
+    ctx.oidc.entity('AccessToken', token);
+    const value = await token.save();
+    ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: token.tokenType, expires_in: token.expiration, ...(token.scope ? { scope: token.scope } : {}) };
+  }
+
+  provider.registerGrantType(TOKEN_EXCHANGE, handler, PARAMETERS);
+}
