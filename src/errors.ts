@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   'client.public_client_credentials': { status: 400, summary: 'a public client cannot use client_credentials' },
   'client.exchange_needs_resource_server': { status: 400, summary: 'token_exchange is for a confidential client that is the resource server of the tokens it exchanges' },
   'client.redirect_uri_invalid': { status: 400, summary: 'a redirect URI is not an absolute https URI without a fragment' },
+  'client.backchannel_logout_uri_invalid': { status: 400, summary: 'a back-channel logout URI is not an absolute https URI without a fragment' },
   'client.redirect_uri_required': { status: 400, summary: 'the authorization_code grant needs a redirect URI' },
   'client.redirect_uri_unused': { status: 400, summary: 'redirect URIs are used only by the authorization_code grant' },
   'client.lifetime_invalid': { status: 400, summary: 'a token lifetime is not a whole number of seconds in range' },

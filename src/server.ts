@@ -11,7 +11,7 @@ import { createBranding, createViews, registerAssets, VIEWS_DIR } from './views/
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
 import { startKeyScheduler, type KeyScheduler } from './keys/index.ts';
-import { createLiveProvider, providerRoutes, resourceMetadataRoutes, type LiveProvider } from './oidc/index.ts';
+import { createLiveProvider, logoutsForEndedSessions, providerRoutes, resourceMetadataRoutes, type LiveProvider } from './oidc/index.ts';
 import type { Services } from './services.ts';
 
 declare module 'fastify' {
@@ -71,6 +71,8 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     });
     auditProviderEvents(provider as never, services.audit);
   });
+  // Sessions ended by Ostiary itself reach the clients' back-channel logout endpoints too.
+  services.grants.onSessionsEnded(logoutsForEndedSessions(() => live.provider));
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log, transitions: jobs });
   const adminRoutes: AdminRoute[] = [];
   app.decorate('ostiary', { live, keys, adminRoutes });

@@ -35,6 +35,7 @@ export const client = Type.Object({
   token_endpoint_auth_method: str,
   first_party: Type.Boolean(),
   require_mfa: Type.Boolean(),
+  backchannel_logout_uri: nullable(str),
   roles: strs,
   introspection_audiences: strs,
   access_token_ttl: nullable(Type.Integer()),
@@ -51,6 +52,7 @@ const clientFields = {
   scope: Type.Optional(Type.String({ maxLength: 4000 })),
   first_party: Type.Optional(Type.Boolean()),
   require_mfa: Type.Optional(Type.Boolean()),
+  backchannel_logout_uri: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
   roles: Type.Optional(list(64, 100)),
 };
 

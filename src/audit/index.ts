@@ -60,6 +60,8 @@ export const AUDIT_EVENTS = [
   'user.recovery_code_used',
   'user.passkey_added',
   'user.passkey_removed',
+  'logout.backchannel_sent',
+  'logout.backchannel_failed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -32,6 +32,8 @@ export interface ClientInput {
   firstParty?: boolean;
   /** Its users sign in with a second factor. */
   requireMfa?: boolean;
+  /** Where a logout token is posted when a session with it ends (Back-Channel Logout). */
+  backchannelLogoutUri?: string | null;
   roles?: readonly string[];
   /** Audiences of APIs whose tokens this client may introspect (it is their resource server). */
   introspectionAudiences?: readonly string[];
@@ -44,7 +46,7 @@ export interface ClientInput {
   secret?: string;
 }
 
-export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'roles' | 'introspectionAudiences'>> & {
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'backchannelLogoutUri' | 'roles' | 'introspectionAudiences'>> & {
   /** `null` goes back to the configured default. */
   accessTokenTtl?: number | null;
   idTokenTtl?: number | null;
@@ -61,6 +63,7 @@ export interface ClientView {
   tokenEndpointAuthMethod: string;
   firstParty: boolean;
   requireMfa: boolean;
+  backchannelLogoutUri: string | null;
   roles: string[];
   introspectionAudiences: string[];
   accessTokenTtl: number | null;
@@ -84,6 +87,7 @@ function view(row: ClientRow): ClientView {
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
     firstParty: row.firstParty,
     requireMfa: row.requireMfa,
+    backchannelLogoutUri: row.backchannelLogoutUri,
     roles: row.roles.map((r) => r.role.name).sort(),
     introspectionAudiences: strings(row.introspectionAudiences),
     accessTokenTtl: row.accessTokenTtl,
@@ -115,8 +119,18 @@ function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceS
   return grants as GrantType[];
 }
 
+/** A back-channel logout URI: as a redirect URI (absolute, https but on localhost, no fragment), null for none. */
+function checkBackchannelUri(value: string | null | undefined): string | null {
+  if (!value) return null;
+  try {
+    return checkRedirectUris([value], 'backchannelLogoutUri')[0]!;
+  } catch {
+    throw fail('client.backchannel_logout_uri_invalid', `back-channel logout URI must be an absolute https URI (http only for localhost) without a fragment: ${value}`, { field: 'backchannelLogoutUri' });
+  }
+}
+
 /** Absolute URIs without fragments, compared exactly by the provider (RFC 9700 section 4.1.3). */
-function checkRedirectUris(values: readonly string[], field: 'redirectUris' | 'postLogoutRedirectUris'): string[] {
+function checkRedirectUris(values: readonly string[], field: 'redirectUris' | 'postLogoutRedirectUris' | 'backchannelLogoutUri'): string[] {
   const label = field === 'redirectUris' ? 'redirect URI' : 'post-logout redirect URI';
   const invalid = (why: string) => fail('client.redirect_uri_invalid', `${label} ${why}`, { field });
   return [...new Set(values)].map((value) => {
@@ -159,6 +173,7 @@ const PUBLIC_NAMES = {
   scopes: 'scope',
   firstParty: 'first_party',
   requireMfa: 'require_mfa',
+  backchannelLogoutUri: 'backchannel_logout_uri',
   introspectionAudiences: 'introspection_audiences',
   accessTokenTtl: 'access_token_ttl',
   idTokenTtl: 'id_token_ttl',
@@ -259,6 +274,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         scope: await resolveScopes(input.scopes ?? [], grants),
         firstParty: input.firstParty ?? false,
         requireMfa: input.requireMfa ?? false,
+        backchannelLogoutUri: checkBackchannelUri(input.backchannelLogoutUri),
         introspectionAudiences,
         accessTokenTtl: checkTtl(input.accessTokenTtl, 'accessTokenTtl'),
         idTokenTtl: checkTtl(input.idTokenTtl, 'idTokenTtl'),
@@ -304,6 +320,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
         ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
         ...(patch.requireMfa !== undefined ? { requireMfa: patch.requireMfa } : {}),
+        ...(patch.backchannelLogoutUri !== undefined ? { backchannelLogoutUri: checkBackchannelUri(patch.backchannelLogoutUri) } : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
         ...(patch.introspectionAudiences ? { introspectionAudiences } : {}),
         ...lifetimes(patch),
@@ -369,6 +386,7 @@ export const clientJson = (c: ClientView) => ({
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
   first_party: c.firstParty,
   require_mfa: c.requireMfa,
+  backchannel_logout_uri: c.backchannelLogoutUri,
   roles: c.roles,
   introspection_audiences: c.introspectionAudiences,
   access_token_ttl: c.accessTokenTtl,

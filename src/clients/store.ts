@@ -37,6 +37,8 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
     first_party: row.firstParty,
     require_mfa: row.requireMfa,
+    // Back-Channel Logout 1.0: the logout token names the session (sid) it ends.
+    ...(row.backchannelLogoutUri ? { backchannel_logout_uri: row.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     introspection_audiences: strings(row.introspectionAudiences),
     access_token_ttl: row.accessTokenTtl,
     id_token_ttl: row.idTokenTtl,

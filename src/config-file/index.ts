@@ -223,6 +223,7 @@ function clientChanges(entry: ClientEntry, current: ClientView, secretMatches: b
   differs('scopes', sameSet([...new Set([...impliedScopes(entry.grant_types), ...entry.scopes])], current.scope.split(' ').filter(Boolean)));
   differs('first_party', entry.first_party === current.firstParty);
   differs('require_mfa', entry.require_mfa === current.requireMfa);
+  differs('backchannel_logout_uri', entry.backchannel_logout_uri === current.backchannelLogoutUri);
   differs('roles', sameSet(entry.roles, current.roles));
   differs('introspect', sameSet(entry.introspect, current.introspectionAudiences));
   differs('access_token_ttl', entry.access_token_ttl === current.accessTokenTtl);
@@ -329,6 +330,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
         scopes: entry!.scopes,
         firstParty: entry!.first_party,
         requireMfa: entry!.require_mfa,
+        backchannelLogoutUri: entry!.backchannel_logout_uri,
         roles: entry!.roles,
         introspectionAudiences: entry!.introspect,
       };
@@ -425,6 +427,7 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
             public: c.tokenEndpointAuthMethod === 'none',
             first_party: c.firstParty,
             require_mfa: c.requireMfa,
+            backchannel_logout_uri: c.backchannelLogoutUri,
             roles: c.roles,
             introspect: c.introspectionAudiences,
             access_token_ttl: c.accessTokenTtl,

@@ -34,6 +34,7 @@ const ClientEntry = z.strictObject({
   public: z.boolean().default(false),
   first_party: z.boolean().default(false),
   require_mfa: z.boolean().default(false).describe('its users sign in with a second factor'),
+  backchannel_logout_uri: z.string().min(1).nullable().default(null).describe('where a logout token is posted when a session with it ends'),
   roles: list(z.string().min(1)),
   introspect: list(z.string().min(1)).describe('audiences of APIs whose tokens the client may introspect'),
   access_token_ttl: seconds,

@@ -19,7 +19,14 @@ export interface SessionView {
 
 interface SessionPayload {
   loginTs?: number;
-  authorizations?: Record<string, unknown>;
+  authorizations?: Record<string, { sid?: string }>;
+}
+
+/** A client a person was signed in to through a session that has ended, and that session's id for it. */
+export interface EndedSignIn {
+  accountId: string;
+  clientId: string;
+  sid: string;
 }
 
 interface GrantPayload {
@@ -35,6 +42,17 @@ function grantedScopes(payload: GrantPayload): string {
 
 /** The consents users gave to clients (oidc-provider Grants), and their revocation. */
 export function createGrants(db: Database, store: ProviderStore) {
+  const endedListeners: ((ended: EndedSignIn[]) => void)[] = [];
+  /** The clients signed in through the person's live sessions (but `keepUid`), with each session's sid for them. */
+  async function signInsOf(accountId: string, keepUid?: string): Promise<EndedSignIn[]> {
+    return (await store.sessionsOf(accountId))
+      .filter((row) => row.uid !== keepUid)
+      .flatMap((row) => Object.entries((row.payload as SessionPayload).authorizations ?? {}).flatMap(([clientId, { sid }]) => (sid ? [{ accountId, clientId, sid }] : [])));
+  }
+  /** The clients are told (back-channel logout) once the sessions are gone. */
+  const tell = (ended: EndedSignIn[]) => {
+    if (ended.length) for (const listener of endedListeners) listener(ended);
+  };
   /** Deletes grants and every code, token and session-bound row issued under them. */
   async function revoke(grantIds: string[]): Promise<number> {
     if (grantIds.length === 0) return 0;
@@ -67,7 +85,10 @@ export function createGrants(db: Database, store: ProviderStore) {
      * issued to them, so nothing of theirs stays usable or introspects as active.
      */
     async endEverything(accountId: string): Promise<number> {
-      return store.deleteAccount(accountId);
+      const ended = await signInsOf(accountId);
+      const grants = await store.deleteAccount(accountId);
+      tell(ended);
+      return grants;
     },
 
     async sessionsOf(accountId: string): Promise<SessionView[]> {
@@ -86,7 +107,14 @@ export function createGrants(db: Database, store: ProviderStore) {
      * names; what apps hold (grants, refresh tokens) stays.
      */
     async endSessions(accountId: string, keepUid?: string): Promise<void> {
+      const ended = await signInsOf(accountId, keepUid);
       await store.deleteSessions(accountId, keepUid);
+      tell(ended);
+    },
+
+    /** Calls `listener` with the sign-ins each `endSessions` ended. */
+    onSessionsEnded(listener: (ended: EndedSignIn[]) => void): void {
+      endedListeners.push(listener);
     },
 
     async revokeForClient(clientId: string): Promise<number> {

@@ -21,6 +21,9 @@ import { interactionPrompts } from './policy.ts';
 import { ACR_VALUES } from './acr.ts';
 import { createResourceIndicators } from './resources.ts';
 import { registerTokenExchange } from './token-exchange.ts';
+import { deliverLogoutsInBackground } from './backchannel.ts';
+import type { Audit } from '../audit/index.ts';
+import { createGuardedFetch } from '../outbound/index.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
@@ -35,6 +38,7 @@ export interface ProviderDeps {
   roles: Roles;
   views: Views;
   i18n: I18n;
+  audit: Audit;
 }
 
 /**
@@ -92,7 +96,7 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
@@ -137,6 +141,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       dPoP: { enabled: true, nonceSecret: secrets.derive('dpop nonce') },
       // RFC 8628 for clients holding the device_code grant; the pages are ours (views/device*.eta).
       deviceFlow: deviceFlow(views, i18n),
+      // Clients with a backchannel_logout_uri get a logout token when a session ends (src/oidc/backchannel.ts).
+      backchannelLogout: { enabled: true },
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.
@@ -150,6 +156,10 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPrompts() },
     clientBasedCORS,
     renderError,
+    // Every request the provider makes (back-channel logout tokens, a client's jwks_uri) goes to
+    // public addresses only, after resolution, on the connection checked; loopback outside
+    // production (development, tests), never redirected, bounded in time and size.
+    fetch: createGuardedFetch({ allowLoopback: !config.production }) as unknown as Configuration['fetch'],
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -158,6 +168,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
+  deliverLogoutsInBackground(provider, audit);
   registerTokenExchange(provider, { issuer: config.issuer, publicJwks: () => signingKeys.publicJwks(), isActive: users.isActive, resources });
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {

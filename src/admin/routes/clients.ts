@@ -27,6 +27,7 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       public: b.token_endpoint_auth_method === 'none',
       firstParty: b.first_party,
       requireMfa: b.require_mfa,
+      backchannelLogoutUri: b.backchannel_logout_uri,
       roles: b.roles,
       introspectionAudiences: b.introspection_audiences,
       accessTokenTtl: b.access_token_ttl,
@@ -51,6 +52,7 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       scopes: b.scope === undefined ? undefined : [b.scope],
       firstParty: b.first_party,
       requireMfa: b.require_mfa,
+      backchannelLogoutUri: b.backchannel_logout_uri,
       roles: b.roles,
     }, actorOf(request));
     return clientJson(client);
