@@ -127,7 +127,7 @@ describe.skipIf(!available)('npm run demo, driven in Chromium', () => {
     await expect(page.title()).resolves.toBe('Sign in · Ostiary');
     await page.getByLabel('Email').fill(demo.email);
     await page.getByLabel('Password').fill(demo.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     // First-party client: no consent page, straight back to the app.
     await page.waitForURL(`${demo.url}/`);
   }
