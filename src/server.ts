@@ -72,7 +72,8 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     auditProviderEvents(provider as never, services.audit);
   });
   // Sessions ended by Ostiary itself reach the clients' back-channel logout endpoints too.
-  services.grants.onSessionsEnded(logoutsForEndedSessions(() => live.provider));
+  const stopLogouts = services.grants.onSessionsEnded(logoutsForEndedSessions(() => live.provider));
+  app.addHook('onClose', async () => stopLogouts());
   const keys = startKeyScheduler({ signingKeys: services.signingKeys, reload: live.refresh, reloadSeconds: config.keys.reload, log: app.log, transitions: jobs });
   const adminRoutes: AdminRoute[] = [];
   app.decorate('ostiary', { live, keys, adminRoutes });

@@ -123,6 +123,7 @@ function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceS
 function checkBackchannelUri(value: string | null | undefined): string | null {
   if (!value) return null;
   try {
+    if (!/^https?:/i.test(value)) throw new Error('not a web URI');
     return checkRedirectUris([value], 'backchannelLogoutUri')[0]!;
   } catch {
     throw fail('client.backchannel_logout_uri_invalid', `back-channel logout URI must be an absolute https URI (http only for localhost) without a fragment: ${value}`, { field: 'backchannelLogoutUri' });

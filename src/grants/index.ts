@@ -112,9 +112,13 @@ export function createGrants(db: Database, store: ProviderStore) {
       tell(ended);
     },
 
-    /** Calls `listener` with the sign-ins each `endSessions` ended. */
-    onSessionsEnded(listener: (ended: EndedSignIn[]) => void): void {
+    /** Calls `listener` with the sign-ins each `endSessions` (or `endEverything`) ended; returns what stops it. */
+    onSessionsEnded(listener: (ended: EndedSignIn[]) => void): () => void {
       endedListeners.push(listener);
+      return () => {
+        const index = endedListeners.indexOf(listener);
+        if (index !== -1) endedListeners.splice(index, 1);
+      };
     },
 
     async revokeForClient(clientId: string): Promise<number> {

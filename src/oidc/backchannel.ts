@@ -20,20 +20,22 @@ export function deliverLogoutsInBackground(provider: Provider, audit: Audit): vo
   const send = prototype.backchannelLogout;
 
   async function deliver(client: Deliverable, sub: string, sid: string) {
-    for (let attempt = 1; ; attempt += 1) {
+    let attempt = 1;
+    let failure: unknown;
+    for (; ; attempt += 1) {
       try {
         await send.call(client, sub, sid);
-        await audit.record({ type: 'logout.backchannel_sent', outcome: 'success', actor: 'system', subject: sub, clientId: client.clientId, details: { attempts: attempt } });
-        return;
+        failure = undefined;
+        break;
       } catch (error) {
-        if (attempt > RETRY_SECONDS.length) {
-          const reason = error instanceof Error ? error.message.slice(0, 300) : 'failed';
-          await audit.record({ type: 'logout.backchannel_failed', outcome: 'failure', actor: 'system', subject: sub, clientId: client.clientId, details: { attempts: attempt, reason } });
-          return;
-        }
+        failure = error;
+        if (attempt > RETRY_SECONDS.length) break;
         await pause(RETRY_SECONDS[attempt - 1]!);
       }
     }
+    const event = { actor: 'system', subject: sub, clientId: client.clientId };
+    if (failure === undefined) await audit.record({ ...event, type: 'logout.backchannel_sent', outcome: 'success', details: { attempts: attempt } });
+    else await audit.record({ ...event, type: 'logout.backchannel_failed', outcome: 'failure', details: { attempts: attempt, reason: failure instanceof Error ? failure.message.slice(0, 300) : 'failed' } });
   }
 
   prototype.backchannelLogout = function backchannelLogout(this: Deliverable, sub: string, sid: string) {

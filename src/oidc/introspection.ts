@@ -69,7 +69,7 @@ async function introspectJwt(provider: Provider, client: Client, token: string, 
   if (typeof payload.grant_id === 'string') {
     const grant = await provider.Grant.find(payload.grant_id);
     // An exchanged token (with `act`) lives on the grant of the token it was exchanged for, another client's.
-    const ownGrant = grant?.clientId === clientId || payload.act !== undefined;
+    const ownGrant = grant?.clientId === clientId || (payload.act as { sub?: unknown } | undefined)?.sub === clientId;
     if (!grant || !ownGrant || !grant.accountId || grant.accountId !== payload.sub || !(await isActive(grant.accountId))) return inactive;
   } else if (!(await provider.Client.find(clientId))) {
     return inactive;

@@ -2,6 +2,7 @@ import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import { introspectionAudiencesOf } from '../clients/index.ts';
+import { isOidcScope } from '../scopes/index.ts';
 import type { AccountActive } from './introspection.ts';
 import type { createResourceIndicators } from './resources.ts';
 
@@ -55,14 +56,22 @@ export function registerTokenExchange(provider: Provider, { issuer, publicJwks, 
     const audiences = Array.isArray(subject.aud) ? subject.aud : [subject.aud];
     const served = new Set(introspectionAudiencesOf(client.metadata()));
     if (!audiences.some((aud) => aud !== undefined && served.has(aud))) throw new errors.InvalidGrant('subject_token was not issued to an API this client serves');
+    if (served.has(resource)) throw new errors.InvalidTarget('the client serves this API itself: nothing to exchange for');
+    // The grant the subject token was issued under still stands, for this person (a revoked app's tokens are not exchanged).
+    const grant = await provider.Grant.find(subject.grant_id);
+    const act = subject.act as Actor | undefined;
+    if (!grant || grant.accountId !== subject.sub || (grant.clientId !== subject.client_id && act?.sub !== subject.client_id)) throw new errors.InvalidGrant('the grant of subject_token no longer stands');
     if (!(await isActive(subject.sub))) throw new errors.InvalidGrant('the subject can no longer sign in');
 
     const info = await resources.getResourceServerInfo(ctx, resource, client.metadata());
     const requested = String(params.scope ?? '').split(' ').filter(Boolean);
-    const scope = (requested.length ? requested : (info.scope?.split(' ') ?? [])).join(' ');
-    const act: Actor = { sub: client.clientId, ...(subject.act ? { act: subject.act } : {}) };
-    const token = new provider.AccessToken({ accountId: subject.sub, client, grantId: subject.grant_id, gty: 'token_exchange', scope: scope || undefined, extra: { act } });
+    // API scopes only (an API token holds no OpenID Connect scope), each once.
+    const scope = [...new Set(requested.length ? requested : (info.scope?.split(' ') ?? []))].filter((s) => !isOidcScope(s)).join(' ');
+    const actor: Actor = { sub: client.clientId, ...(act ? { act } : {}) };
+    const token = new provider.AccessToken({ accountId: subject.sub, client, grantId: subject.grant_id, gty: 'token_exchange', scope: scope || undefined, extra: { act: actor } });
     token.resourceServer = new provider.ResourceServer(resource, info);
+    // Never outlives the token it was exchanged for.
+    if (typeof subject.exp === 'number') (token as unknown as { expiresIn: number }).expiresIn = Math.max(1, Math.min(token.expiration, subject.exp - Math.floor(Date.now() / 1000)));
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
     ctx.body = { access_token: value, issued_token_type: ACCESS_TOKEN_TYPE, token_type: token.tokenType, expires_in: token.expiration, ...(token.scope ? { scope: token.scope } : {}) };

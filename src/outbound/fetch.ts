@@ -177,6 +177,12 @@ export function createGuardedFetch(options: OutboundOptions): GuardedFetch {
       request.on('response', (response) => {
         const done = () => signal.removeEventListener('abort', abort);
         const status = response.statusCode ?? 0;
+        if (status < 200 || status > 599) {
+          done();
+          response.destroy();
+          request.destroy();
+          return fail(new OutboundError('network', `the server answered status ${status}`));
+        }
         if (status >= 300 && status < 400) {
           done();
           response.destroy();
@@ -186,8 +192,13 @@ export function createGuardedFetch(options: OutboundOptions): GuardedFetch {
         readBody(response, maxBytes).then(
           (buffer) => {
             done();
-            const empty = method === 'HEAD' || status === 204 || status === 304;
-            resolvePromise(new Response(empty ? null : buffer, { status, statusText: response.statusMessage ?? '', headers: responseHeaders(response) }));
+            // A Response with a body may not have a null-body status (204, 205, 304).
+            const empty = method === 'HEAD' || status === 204 || status === 205 || status === 304;
+            try {
+              resolvePromise(new Response(empty ? null : buffer, { status, statusText: response.statusMessage ?? '', headers: responseHeaders(response) }));
+            } catch (error) {
+              fail(new OutboundError('network', 'the answer could not be read', { cause: error }));
+            }
           },
           (error) => {
             done();

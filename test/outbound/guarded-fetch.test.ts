@@ -54,6 +54,8 @@ describe('the guarded fetch', () => {
       res.write('{');
       // never ends: the timeout must cut it
     });
+    origin.route('/reset-content', (_req, res) => res.writeHead(205).end());
+    origin.route('/odd-status', (_req, res) => res.writeHead(799).end('x'));
     origin.route('/echo', (req, res) => {
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk));
@@ -68,6 +70,12 @@ describe('the guarded fetch', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('max-age=60');
     expect(await response.json()).toEqual({ hello: 'world' });
+  });
+
+  it('answers a null-body status without a body, and refuses a status HTTP does not have', async () => {
+    const fetch = createGuardedFetch({ allowLoopback: true, ca: [origin.ca] });
+    expect((await fetch(`${origin.origin}/reset-content`)).status).toBe(205);
+    await expect(fetch(`${origin.origin}/odd-status`)).rejects.toMatchObject({ reason: 'network' });
   });
 
   it('refuses a host resolving to loopback when loopback is not allowed, before connecting', async () => {

@@ -57,6 +57,7 @@ describe.each(DATABASES)('token exchange, RFC 8693 (%s)', (kind) => {
     const original = decodeJwt(subject);
     const exchanged = decodeJwt(String(body.access_token));
     expect(exchanged).toMatchObject({ sub: original.sub, aud: LEDGER, client_id: billing.id, act: { sub: billing.id }, scope: 'ledger:read', grant_id: original.grant_id });
+    expect(exchanged.exp!).toBeLessThanOrEqual(original.exp!);
 
     // The Ledger's resource server sees it as live; revoking the person's grant ends it.
     const ledgerServer = await server.services.clients.create({ name: 'ledger-api', grantTypes: [], introspectionAudiences: [LEDGER] }, TEST_ACTOR);
@@ -64,6 +65,8 @@ describe.each(DATABASES)('token exchange, RFC 8693 (%s)', (kind) => {
     expect(await introspect(server, ledger, String(body.access_token))).toMatchObject({ active: true, sub: original.sub, aud: LEDGER });
     await server.services.users.revokeGrants(ADA.email, web.id, TEST_ACTOR);
     expect(await introspect(server, ledger, String(body.access_token))).toMatchObject({ active: false });
+    // The revoked grant's tokens are not exchanged any more.
+    expect(await (await exchange(billing, { subject_token: subject })).json()).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('refuses what it must: another API\'s token, a forged or refresh token, scopes the service may not hold, actor tokens, impersonation of a client, unknown APIs', async () => {
@@ -77,6 +80,7 @@ describe.each(DATABASES)('token exchange, RFC 8693 (%s)', (kind) => {
       [billing, { subject_token: subject, actor_token: subject, actor_token_type: ACCESS_TOKEN }, 'invalid_request'],
       [billing, { subject_token: subject, requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' }, 'invalid_request'],
       [billing, { subject_token: subject, resource: 'https://unknown.example.com' }, 'invalid_target'],
+      [billing, { subject_token: subject, resource: BILLING }, 'invalid_target'],
     ];
     for (const [client, fields, error] of refusals) {
       const response = await exchange(client, fields);
@@ -87,6 +91,9 @@ describe.each(DATABASES)('token exchange, RFC 8693 (%s)', (kind) => {
     const worker = await server.services.clients.create({ name: 'worker', grantTypes: ['client_credentials'], scopes: ['invoices:read'] }, TEST_ACTOR);
     const own = (await (await postForm(server, '/token', { id: worker.client.clientId, secret: worker.clientSecret! }, { grant_type: 'client_credentials', resource: BILLING })).json()) as { access_token: string };
     expect(await (await exchange(billing, { subject_token: own.access_token })).json()).toMatchObject({ error: 'invalid_grant' });
+    // OpenID Connect scopes are not carried into an API token.
+    const mixed = (await (await exchange(billing, { subject_token: subject, scope: 'openid ledger:read ledger:read' })).json()) as { scope: string };
+    expect(mixed.scope).toBe('ledger:read');
     // A disabled person's tokens are not exchanged.
     await server.services.users.update(ADA.email, { disabled: true }, TEST_ACTOR);
     expect(await (await exchange(billing, { subject_token: subject })).json()).toMatchObject({ error: 'invalid_grant' });
