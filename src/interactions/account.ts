@@ -9,7 +9,7 @@ import type { SessionView } from '../grants/index.ts';
 import type { AccountOverview, Accounts } from '../users/index.ts';
 import { accountCsrf } from './account-csrf.ts';
 import { accountSessions, type AccountSession } from './account-session.ts';
-import { formText, pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
+import { allowPasskeyScripts, formText, pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
 import { EMAIL_CHANGE_LINK_PROBLEMS, isProblem, problemOf, refusalPage } from './problems.ts';
 import { visitorOf } from './visitor.ts';
 
@@ -91,6 +91,7 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       return signedOut(reply);
     }
     const dates = new Intl.DateTimeFormat(pageLocale(reply), { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    if (accounts.passkeys) allowPasskeyScripts(reply);
     return reply.code(status).view('account', {
       csrf: forms.token(request, reply),
       user: overview.user,

@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { pageErrorHandler } from '../http/index.ts';
+import { withPasskeyScripts } from '../security/index.ts';
 import type { I18n, Locale, PageLocals, Translate } from '../i18n/index.ts';
 
 declare module 'fastify' {
@@ -34,6 +35,11 @@ export const pageText = (reply: FastifyReply): Translate => (reply.locals as unk
 
 /** The language of this reply's page, as negotiated for it. */
 export const pageLocale = (reply: FastifyReply): Locale => (reply.locals as unknown as PageLocals).locale;
+
+/** This page has passkey buttons: its CSP admits our scripts (and their requests to us). */
+export function allowPasskeyScripts(reply: FastifyReply): void {
+  reply.header('content-security-policy', withPasskeyScripts(String(reply.getHeader('content-security-policy') ?? '')));
+}
 
 /** A form field as text, at most `max` characters (anything but a string is empty). */
 export const formText = (value: unknown, max = 1024): string => (typeof value === 'string' ? value.slice(0, max) : '');

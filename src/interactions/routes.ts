@@ -3,7 +3,7 @@ import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { isFirstParty, requiresMfa } from '../clients/index.ts';
-import { pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
+import { allowPasskeyScripts, pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
 import { ACR_PASSWORD, asksForMfa, STEP_UP_REASON, type LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { Signups, Users } from '../users/index.ts';
@@ -132,6 +132,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   /** The login page: email and password, and a passkey button where passkeys work here. */
   async function loginPage(request: FastifyRequest, reply: FastifyReply, { clientName, email = '', error = null, status = 200 }: { clientName?: string; email?: unknown; error?: string | null; status?: number }) {
     const name = clientName ?? (await clientOf(request.interaction)).name;
+    if (mfa.passkeys.available) allowPasskeyScripts(reply);
     return reply.code(status).view('login', page(request.interaction, { clientName: name, email, error, passkeys: mfa.passkeys.available }));
   }
 

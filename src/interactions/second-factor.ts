@@ -6,7 +6,7 @@ import { ACR_MFA } from '../oidc/index.ts';
 import { isProblem } from './problems.ts';
 import type { RateLimitHooks } from '../security/index.ts';
 import type { InteractionKit } from './signup.ts';
-import { formText, pageText } from './page-defaults.ts';
+import { allowPasskeyScripts, formText, pageText } from './page-defaults.ts';
 import type { Signer } from './signed.ts';
 import { visitorOf } from './visitor.ts';
 
@@ -61,8 +61,10 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
   }
 
   /** The second step's page; asked again, it keeps the first asking's expiry (a wrong code buys no time). */
-  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, { error = null, status = 200, seconds = STEP_SECONDS, recovery = false }: PageOptions = {}) =>
-    reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error, ...factors, recovery: recovery && factors.totp }));
+  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, { error = null, status = 200, seconds = STEP_SECONDS, recovery = false }: PageOptions = {}) => {
+    if (factors.passkey) allowPasskeyScripts(reply);
+    return reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error, ...factors, recovery: recovery && factors.totp }));
+  };
 
   const secondsLeft = (exp: number) => Math.max(1, Math.floor(exp - Date.now() / 1000));
 

@@ -4,13 +4,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
 
 /**
- * Our pages load stylesheets, scripts and images from us, and images from the origins given (a
- * brand logo's), nothing else: no inline script or style, no eval, no framing; the passkey
- * buttons' script talks to us alone. Every page works without script but passkeys.
+ * Our pages load stylesheets and images from us, and images from the origins given (a brand
+ * logo's), nothing else: no script, no inline style, no framing.
  */
 export function pageCsp(imageOrigins: readonly string[] = []): string {
-  return `default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src ${["'self'", ...imageOrigins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
+  return `default-src 'none'; style-src 'self'; img-src ${["'self'", ...imageOrigins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
 }
+
+/**
+ * A page with passkey buttons (login, second step, account) also runs our two scripts, which
+ * talk to us alone: `script-src 'self'` and `connect-src 'self'`, still no inline script or eval.
+ */
+export const withPasskeyScripts = (csp: string): string => csp.replace("default-src 'none'; ", "default-src 'none'; script-src 'self'; connect-src 'self'; ");
 /**
  * The provider's own HTML (error and logout pages, and the form_post response mode, whose page
  * submits itself with an inline script) may not be framed either.

@@ -5,7 +5,7 @@ import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { CONSENT_FORM, LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|stack|TypeError|koa|oidc-provider/i;
 const DEVICE_LIMIT = 12;
 

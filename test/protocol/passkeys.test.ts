@@ -113,7 +113,10 @@ describe.each(DATABASES)('passkeys (%s)', (kind) => {
     const signIn = await startSignIn();
     expect(signIn.login.body).toContain('Sign in with a passkey');
     expect(signIn.login.body).toContain('autocomplete="username webauthn"');
-    expect(signIn.login.response!.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(signIn.login.response!.headers.get('content-security-policy')).toContain("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self';");
+    // Pages without passkey buttons run no script.
+    const reset = await fetch(`${server.issuer}/account/password/reset`);
+    expect(reset.headers.get('content-security-policy')).not.toContain('script-src');
     const { next } = await answer({ agent: signIn.agent, url: signIn.login.url, body: signIn.login.body! }, key);
     expect(next.response).toBeUndefined();
     const claims = await idTokenOf(signIn, next.url);

@@ -6,7 +6,7 @@ import { discover } from '../support/relying-party.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { LOGIN_FORM, UserAgent } from '../support/user-agent.ts';
 
-const PAGE_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 describe('security headers, cookies and CSRF', () => {
   let server: TestServer;
