@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTtlCache, type Database, type Page, pageOf, pageQuery, type PageRequest, unstorable } from '../db/index.ts';
 import type { Actor, Audit } from '../audit/index.ts';
+import { isLocalHost } from '../config/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import { isAudience, isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 
@@ -27,7 +28,7 @@ function view(row: { id: string; name: string; audience: string; publishMetadata
 function checkPublishable(audience: string, publish: boolean): boolean {
   if (!publish) return false;
   const url = URL.parse(audience);
-  const loopback = url?.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  const loopback = url?.protocol === 'http:' && isLocalHost(url.hostname);
   if (!url || (url.protocol !== 'https:' && !loopback) || url.search) {
     throw fail('api.metadata_needs_url', `protected resource metadata needs an https audience without a query: ${audience}`, { field: 'publishMetadata' });
   }

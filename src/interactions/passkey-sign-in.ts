@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditEventInput } from '../audit/index.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Passkeys } from '../mfa/index.ts';
 import { ACR_MFA } from '../oidc/index.ts';
 import type { RateLimitHooks } from '../security/index.ts';
@@ -10,6 +11,7 @@ import { pageText } from './page-defaults.ts';
 
 const REFUSED = 'mfa:passkey_wrong';
 const EXPIRED = 'errors:interaction.expired';
+const UNAVAILABLE: ReadonlySet<ErrorCode> = new Set(['mfa.passkeys_unavailable']);
 
 interface Deps {
   passkeys: Passkeys;
@@ -43,7 +45,7 @@ export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passk
     try {
       return reply.type('application/json').send(await passkeys.signInOptions(kit.interactionOf(request).uid, second?.userId));
     } catch (error) {
-      if (isProblem(error, new Set(['mfa.passkeys_unavailable']))) return refusedJson(reply, 409, error.code);
+      if (isProblem(error, UNAVAILABLE)) return refusedJson(reply, 409, error.code);
       throw error;
     }
   });

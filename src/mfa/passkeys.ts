@@ -11,7 +11,7 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Actor, Audit } from '../audit/index.ts';
-import type { Database } from '../db/index.ts';
+import { deleteInBatches, type Database } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 
 /** How long a ceremony may take, from the options to the answer. */
@@ -90,6 +90,14 @@ function challengeOf(response: { response: object }): string | undefined {
 
 const transportsOf = (text: string) => (text ? (text.split(',') as AuthenticatorTransport[]) : undefined);
 
+const viewOf = (row: { id: string; name: string; createdAt: Date; lastUsedAt: Date | null; deviceType: string }): PasskeyView => ({
+  id: row.id,
+  name: row.name,
+  createdAt: row.createdAt,
+  lastUsedAt: row.lastUsedAt,
+  synced: row.deviceType === 'multiDevice',
+});
+
 /**
  * Passkeys (WebAuthn, through @simplewebauthn/server; the `Passkey` and `PasskeyChallenge`
  * tables): discoverable credentials with user verification, added on the account page and
@@ -107,18 +115,25 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
     await db.passkeyChallenge.create({ data: { id: challenge, purpose, boundTo, expiresAt: new Date(clock().getTime() + CEREMONY_SECONDS * 1000) } });
   }
 
-  /** Takes the challenge, once, if it was handed out for this purpose and this person or sign-in request and has not expired. */
-  const taker = (purpose: Purpose, boundTo: string) => async (challenge: string) => {
+  /**
+   * Takes the challenge, once, if it was handed out for this purpose and this person or sign-in
+   * request and has not expired. Taken before anything else is checked: an answer is tried once.
+   */
+  async function take(purpose: Purpose, boundTo: string, challenge: string): Promise<boolean> {
     const { count } = await db.passkeyChallenge.deleteMany({ where: { id: challenge, purpose, boundTo, expiresAt: { gt: clock() } } });
     return count === 1;
-  };
+  }
+
+  const countOf = (userId: string) => db.passkey.count({ where: { userId } });
 
   /** The browser's answer to a registration challenge of this person, checked; or why not. */
   async function verifiedRegistration(userId: string, responseText: unknown) {
     const response = parseResponse<RegistrationResponseJSON>(responseText);
-    if (!response) return { ok: false as const, reason: 'malformed' as PasskeyRefusal };
+    const challenge = response && challengeOf(response);
+    if (!response || !challenge) return { ok: false as const, reason: 'malformed' as PasskeyRefusal };
+    if (!(await take('register', userId, challenge))) return { ok: false as const, reason: 'wrong_challenge' as PasskeyRefusal };
     try {
-      const result = await verifyRegistrationResponse({ response, expectedChallenge: taker('register', userId), expectedOrigin: origin, expectedRPID: hostname, requireUserVerification: true, supportedAlgorithmIDs: ALGORITHMS });
+      const result = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: hostname, requireUserVerification: true, supportedAlgorithmIDs: ALGORITHMS });
       return result.verified ? { ok: true as const, info: result.registrationInfo } : { ok: false as const, reason: 'invalid' as PasskeyRefusal };
     } catch (error) {
       return { ok: false as const, reason: refusalOf(error) };
@@ -133,12 +148,11 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
 
     /** The person's passkeys, oldest first. */
     async list(userId: string): Promise<PasskeyView[]> {
-      const rows = await ofUser(userId);
-      return rows.map((row) => ({ id: row.id, name: row.name, createdAt: row.createdAt, lastUsedAt: row.lastUsedAt, synced: row.deviceType === 'multiDevice' }));
+      return (await ofUser(userId)).map(viewOf);
     },
 
     /** How many passkeys the person has. */
-    count: (userId: string) => db.passkey.count({ where: { userId } }),
+    count: countOf,
 
     /** Which of these people have a passkey. */
     async among(userIds: readonly string[]): Promise<Set<string>> {
@@ -146,7 +160,7 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
       return new Set(rows.map((row) => row.userId));
     },
 
-    has: async (userId: string) => (await db.passkey.count({ where: { userId } })) > 0,
+    has: async (userId: string) => (await countOf(userId)) > 0,
 
     /** What the browser needs to create a passkey for this person (their existing ones excluded). */
     async registrationOptions(user: { id: string; email: string; name: string | null }): Promise<PublicKeyCredentialCreationOptionsJSON> {
@@ -172,14 +186,13 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
     async register(userId: string, nameInput: string, responseText: unknown, actor: Actor): Promise<PasskeyView> {
       const name = nameInput.replace(/[\p{Cc}\p{Cf}]/gu, '').trim().slice(0, NAME_LENGTH);
       if (!name) throw fail('mfa.passkey_name_missing', 'give the passkey a name', { field: 'name' });
-      if ((await db.passkey.count({ where: { userId } })) >= MAX_PASSKEYS) throw fail('mfa.passkeys_too_many', `at most ${MAX_PASSKEYS} passkeys: remove one first`);
+      if ((await countOf(userId)) >= MAX_PASSKEYS) throw fail('mfa.passkeys_too_many', `at most ${MAX_PASSKEYS} passkeys: remove one first`);
       const verified = await verifiedRegistration(userId, responseText);
       if (!verified.ok) {
         await audit.refused(actor, { type: 'user.passkey_added', subject: userId, details: { reason: verified.reason } });
         throw fail('mfa.passkey_refused', 'the passkey was not created');
       }
       const { credential, credentialDeviceType, credentialBackedUp } = verified.info;
-      const synced = credentialDeviceType === 'multiDevice';
       let row;
       try {
         row = await db.passkey.create({
@@ -199,9 +212,10 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
         if (isUniqueViolation(error)) throw fail('mfa.passkey_exists', 'this passkey is added already');
         throw error;
       }
-      await audit.change(actor, { type: 'user.passkey_added', subject: userId, details: { passkey: row.id, synced } });
+      const view = viewOf(row);
+      await audit.change(actor, { type: 'user.passkey_added', subject: userId, details: { passkey: row.id, synced: view.synced } });
       await tell(userId, 'passkey_added', actor);
-      return { id: row.id, name: row.name, createdAt: row.createdAt, lastUsedAt: null, synced };
+      return view;
     },
 
     /**
@@ -230,8 +244,7 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
       const response = parseResponse<AuthenticationResponseJSON>(responseText);
       const challenge = response && challengeOf(response);
       if (!response || !challenge) return { ok: false, reason: 'malformed' };
-      // The challenge is taken first, whatever follows: an answer is tried once.
-      const [taken, row] = await Promise.all([taker('sign_in', signInRequest)(challenge), db.passkey.findUnique({ where: { id: response.id } })]);
+      const [taken, row] = await Promise.all([take('sign_in', signInRequest, challenge), db.passkey.findUnique({ where: { id: response.id } })]);
       if (!taken) return { ok: false, reason: 'wrong_challenge', userId: row?.userId };
       if (!row) return { ok: false, reason: 'unknown_credential' };
       const handle = response.response.userHandle;
@@ -270,15 +283,12 @@ export function createPasskeys({ db, audit, issuer, rpName, tell, mayUse, clock 
     },
 
     /** Deletes challenges nobody answered in time, a batch at a time. */
-    async deleteExpired(batchSize: number): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const rows = await db.passkeyChallenge.findMany({ where: { expiresAt: { lte: clock() } }, select: { id: true }, take: batchSize });
-        if (rows.length === 0) return total;
-        const { count } = await db.passkeyChallenge.deleteMany({ where: { id: { in: rows.map((r) => r.id) } } });
-        total += count;
-      }
-    },
+    deleteExpired: (batchSize: number): Promise<number> =>
+      deleteInBatches(
+        batchSize,
+        (limit) => db.passkeyChallenge.findMany({ where: { expiresAt: { lte: clock() } }, select: { id: true }, take: limit }),
+        async (batch) => (await db.passkeyChallenge.deleteMany({ where: { id: { in: batch.map((row) => row.id) } } })).count,
+      ),
   };
 }
 

@@ -56,24 +56,35 @@ export function jwtIntrospection(issuer: string, publicJwks: () => Promise<{ key
   };
 }
 
+/** The claims of one of our JWT access tokens, if its signature, issuer, type and lifetime check out against our keys. */
+export async function verifiedAccessToken(token: string, issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>): Promise<Record<string, unknown> | undefined> {
+  try {
+    return (await jwtVerify(token, createLocalJWKSet(await publicJwks()), { issuer, typ: 'at+jwt', clockTolerance: 15 })).payload;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a verified access token still stands: a person's token while its grant stands (the
+ * token's client's grant, or for an exchanged token the grant it was exchanged under) and the
+ * person is active; a client's own token (no grant) while the client exists.
+ */
+export async function stillStands(provider: Provider, payload: Record<string, unknown>, isActive: AccountActive): Promise<boolean> {
+  const clientId = String(payload.client_id ?? '');
+  if (typeof payload.grant_id !== 'string') return Boolean(await provider.Client.find(clientId));
+  const grant = await provider.Grant.find(payload.grant_id);
+  // An exchanged token (with `act`) lives on the grant of the token it was exchanged for, another client's.
+  const ownGrant = grant?.clientId === clientId || (payload.act as { sub?: unknown } | undefined)?.sub === clientId;
+  return Boolean(grant && ownGrant && grant.accountId && grant.accountId === payload.sub && (await isActive(grant.accountId)));
+}
+
 async function introspectJwt(provider: Provider, client: Client, token: string, issuer: string, publicJwks: () => Promise<{ keys: JWK[] }>, isActive: AccountActive) {
   const inactive = { active: false };
-  let payload: Record<string, unknown>;
-  try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(await publicJwks()), { issuer, typ: 'at+jwt', clockTolerance: 15 }));
-  } catch {
-    return inactive;
-  }
-  const clientId = String(payload.client_id ?? '');
-  if (!mayIntrospect(client, { clientId, aud: payload.aud })) return inactive;
-  if (typeof payload.grant_id === 'string') {
-    const grant = await provider.Grant.find(payload.grant_id);
-    // An exchanged token (with `act`) lives on the grant of the token it was exchanged for, another client's.
-    const ownGrant = grant?.clientId === clientId || (payload.act as { sub?: unknown } | undefined)?.sub === clientId;
-    if (!grant || !ownGrant || !grant.accountId || grant.accountId !== payload.sub || !(await isActive(grant.accountId))) return inactive;
-  } else if (!(await provider.Client.find(clientId))) {
-    return inactive;
-  }
+  const payload = await verifiedAccessToken(token, issuer, publicJwks);
+  if (!payload) return inactive;
+  if (!mayIntrospect(client, { clientId: String(payload.client_id ?? ''), aud: payload.aud })) return inactive;
+  if (!(await stillStands(provider, payload, isActive))) return inactive;
   const { grant_id: _, ...claims } = payload;
   return { active: true, token_type: 'Bearer', ...claims };
 }

@@ -1,9 +1,9 @@
-import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type { JWK } from 'jose';
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import { introspectionAudiencesOf } from '../clients/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
-import type { AccountActive } from './introspection.ts';
+import { stillStands, verifiedAccessToken, type AccountActive } from './introspection.ts';
 import type { createResourceIndicators } from './resources.ts';
 
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -28,16 +28,13 @@ type Actor = { sub: string; act?: Actor };
  * tokens, and nothing but access tokens in or out: a refresh token is never exchanged.
  */
 export function registerTokenExchange(provider: Provider, { issuer, publicJwks, isActive, resources }: Deps): void {
-  /** The subject token's person, audience and earlier actor, if it is one of our live JWT access tokens. */
-  async function subjectOf(token: string): Promise<JWTPayload & { sub: string; grant_id: string; act?: Actor }> {
-    try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(await publicJwks()), { issuer, typ: 'at+jwt', clockTolerance: 15 });
-      // A person's token (not a client's own) made under a grant: the exchanged token lives as long as that grant.
-      if (typeof payload.sub !== 'string' || payload.sub === payload.client_id || typeof payload.grant_id !== 'string') throw new Error('not a person');
-      return payload as JWTPayload & { sub: string; grant_id: string; act?: Actor };
-    } catch {
+  /** The subject token's claims, if it is one of our JWT access tokens for a person (not a client's own), made under a grant. */
+  async function subjectOf(token: string) {
+    const payload = await verifiedAccessToken(token, issuer, publicJwks);
+    if (!payload || typeof payload.sub !== 'string' || payload.sub === payload.client_id || typeof payload.grant_id !== 'string') {
       throw new errors.InvalidGrant('subject_token is not a valid access token for a person issued here');
     }
+    return payload as typeof payload & { sub: string; grant_id: string; exp?: number; aud?: string | string[]; act?: Actor };
   }
 
   async function handler(ctx: KoaContextWithOIDC) {
@@ -57,11 +54,9 @@ export function registerTokenExchange(provider: Provider, { issuer, publicJwks, 
     const served = new Set(introspectionAudiencesOf(client.metadata()));
     if (!audiences.some((aud) => aud !== undefined && served.has(aud))) throw new errors.InvalidGrant('subject_token was not issued to an API this client serves');
     if (served.has(resource)) throw new errors.InvalidTarget('the client serves this API itself: nothing to exchange for');
-    // The grant the subject token was issued under still stands, for this person (a revoked app's tokens are not exchanged).
-    const grant = await provider.Grant.find(subject.grant_id);
-    const act = subject.act as Actor | undefined;
-    if (!grant || grant.accountId !== subject.sub || (grant.clientId !== subject.client_id && act?.sub !== subject.client_id)) throw new errors.InvalidGrant('the grant of subject_token no longer stands');
-    if (!(await isActive(subject.sub))) throw new errors.InvalidGrant('the subject can no longer sign in');
+    // As introspection would answer: a revoked app's or a disabled person's tokens are not exchanged.
+    if (!(await stillStands(provider, subject, isActive))) throw new errors.InvalidGrant('subject_token no longer stands: its grant is gone or its person can no longer sign in');
+    const { act } = subject;
 
     const info = await resources.getResourceServerInfo(ctx, resource, client.metadata());
     const requested = String(params.scope ?? '').split(' ').filter(Boolean);

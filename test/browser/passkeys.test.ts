@@ -50,20 +50,24 @@ describe.skipIf(!available)('passkeys in Chromium with a virtual authenticator',
     await smtp?.close();
   });
 
+  /** Signs in to the account page with the password and adds a passkey named `name`. */
+  async function addPasskey(page: Page, email: string, name: string) {
+    await page.goto(`${server.issuer}/account`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect(page.title()).resolves.toBe('Your account · Ostiary');
+    await page.getByLabel('Name of the new passkey').fill(name);
+    await page.locator('#passkey-password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toBe('The passkey was added.');
+  }
+
   it('adds a passkey on the account page, signs out, and signs in to an app with the passkey alone: amr has hwk and user', async () => {
     const user = await server.services.users.create({ email: 'margaret@example.com', password: PASSWORD, name: 'Margaret', emailVerified: true }, TEST_ACTOR);
     const page = await newPhonePage(browser, { script: true });
     const authenticator = await addVirtualAuthenticator(page);
-
-    await page.goto(`${server.issuer}/account`);
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await expect(page.title()).resolves.toBe('Your account · Ostiary');
-    await page.getByLabel('Name of the new passkey').fill('Work laptop');
-    await page.locator('#passkey-password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Add a passkey' }).click();
-    await expect(page.getByRole('status').textContent()).resolves.toBe('The passkey was added.');
+    await addPasskey(page, user.email, 'Work laptop');
     await expect(page.locator('#passkeys-heading + p + ul strong, section[aria-labelledby="passkeys-heading"] li strong').first().textContent()).resolves.toBe('Work laptop');
     expect(await authenticator.credentials()).toHaveLength(1);
     await review(page, 'account-passkeys');
@@ -96,14 +100,7 @@ describe.skipIf(!available)('passkeys in Chromium with a virtual authenticator',
     const user = await server.services.users.create({ email: 'katherine@example.com', password: PASSWORD, emailVerified: true }, TEST_ACTOR);
     const page = await newPhonePage(browser, { script: true });
     const authenticator = await addVirtualAuthenticator(page);
-    await page.goto(`${server.issuer}/account`);
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByLabel('Name of the new passkey').fill('Phone');
-    await page.locator('#passkey-password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Add a passkey' }).click();
-    await expect(page.getByRole('status').textContent()).resolves.toBe('The passkey was added.');
+    await addPasskey(page, user.email, 'Phone');
     await page.context().clearCookies();
 
     const rp = await discover(server.issuer, client.id, client.secret);
