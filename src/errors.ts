@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   'client.secret_too_short': { status: 400, summary: 'a given client secret is shorter than 43 characters' },
   'client.id_taken': { status: 409, summary: 'another client has this client id' },
   'client.not_found': { status: 404, summary: 'no such client' },
+  'client.metadata_document_url_invalid': { status: 400, summary: 'a client ID metadata document URL is an https URL with a path and no fragment' },
+  'client.metadata_document_not_blocked': { status: 409, summary: 'the client ID metadata document URL is not blocked' },
   'config_file.invalid': { status: 400, summary: 'the configuration file does not follow its schema' },
   'config_file.secret_unavailable': { status: 400, summary: 'a secret the configuration file names cannot be read' },
   'config_file.unsupported_change': { status: 400, summary: 'the configuration file asks for a change that needs a new object' },

@@ -6,7 +6,8 @@ import { createBackups } from './backup/index.ts';
 import { createChecks } from './check/index.ts';
 import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
-import { createClients, createClientStore } from './clients/index.ts';
+import { createClients, createClientStore, createMetadataDocuments } from './clients/index.ts';
+import type { OutboundOptions } from './outbound/index.ts';
 import { createConfigFiles } from './config-file/index.ts';
 import type { Config } from './config/index.ts';
 import { loadMigrations, openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   clock?: () => Date;
   /** Where audit events are also written as log lines. */
   log?: FastifyBaseLogger;
+  /** How outbound fetches resolve names and which extra CAs they trust (tests stand in for DNS and a public CA). */
+  outbound?: Pick<OutboundOptions, 'resolve' | 'ca'>;
 }
 
 /**
@@ -156,6 +159,8 @@ export async function createServices(config: Config, logger: Logger, options: Se
       i18n,
       clients,
       clientStore,
+      metadataDocuments: createMetadataDocuments({ db, audit, grants, store: clientStore, clock: options.clock }),
+      outbound: options.outbound ?? {},
       configFiles: createConfigFiles(db, audit, core, catalog),
       checks: createChecks({ config, db, provider: database.target.provider, signingKeys, clients, migrationsPending }),
       signingKeys,

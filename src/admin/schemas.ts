@@ -192,3 +192,17 @@ export const auditQuery = Type.Object(
   },
   closed,
 );
+
+export const metadataDocument = Type.Object({
+  url: str,
+  client_name: nullable(str),
+  fetched_at: nullable(str),
+  expires_at: nullable(str),
+  last_error: nullable(str),
+  last_error_at: nullable(str),
+  blocked: Type.Boolean(),
+  blocked_at: nullable(str),
+  created_at: str,
+});
+
+export const metadataDocumentUrl = Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }) }, closed);

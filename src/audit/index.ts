@@ -62,6 +62,10 @@ export const AUDIT_EVENTS = [
   'user.passkey_removed',
   'logout.backchannel_sent',
   'logout.backchannel_failed',
+  'client.metadata_document_fetched',
+  'client.metadata_document_refused',
+  'client.metadata_document_blocked',
+  'client.metadata_document_unblocked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

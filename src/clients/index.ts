@@ -11,6 +11,7 @@ import { clientSecretMatches, generateClientSecret, hashClientSecret } from './s
 import type { ClientStore } from './store.ts';
 
 export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts';
+export { createMetadataDocuments, isDocumentClient, isMetadataDocumentUrl, metadataDocumentJson, type MetadataDocuments, type MetadataDocumentView } from './metadata-documents.ts';
 export * from './metadata.ts';
 export { clientSecretMatches } from './secrets.ts';
 export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';

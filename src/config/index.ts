@@ -83,6 +83,9 @@ const EnvSchema = z.object({
   BRAND_PRIMARY_COLOR: hexColor.default('#2a5bd7'),
   BRAND_BACKGROUND_COLOR: hexColor.default('#f4f5f7'),
   BRAND_STYLESHEET: z.string().min(1).optional(),
+  CIMD: z.enum(['off', 'allowlist', 'open']).default('off'),
+  CIMD_ALLOWED_HOSTS: z.string().optional(),
+  CIMD_ALLOW_LOOPBACK: flag,
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -158,6 +161,8 @@ export interface Config {
   readonly lockout: LockoutPolicy;
   /** The same for wrong codes at the second step, on a counter of their own (its own threshold). */
   readonly mfaLockout: LockoutPolicy;
+  /** Client ID metadata documents: an https URL as client_id, fetched from the hosts allowed. */
+  readonly cimd: CimdConfig;
   readonly auditRetentionDays: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
@@ -321,6 +326,25 @@ function brandConfig(e: z.infer<typeof EnvSchema>, production: boolean): BrandCo
 /** A display name as RFC 5322 takes it: plain words as they are, anything else (commas, dots) quoted. */
 const displayName = (name: string) => (/^[\w !#$%&'*+/=?^`{|}~-]+$/.test(name) ? name : `"${name.replace(/["\\]/g, '')}"`);
 
+export type CimdConfig = Readonly<{
+  mode: 'off' | 'allowlist' | 'open';
+  /** With `allowlist`, the only hosts documents are fetched from. */
+  allowedHosts: readonly string[];
+  /** Documents may be fetched from loopback addresses (development and tests only). */
+  allowLoopback: boolean;
+}>;
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function cimdConfig(e: z.infer<typeof EnvSchema>, production: boolean): CimdConfig {
+  const allowedHosts = (e.CIMD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const bad = allowedHosts.find((host) => !HOST_NAME.test(host));
+  if (bad !== undefined) throw new ConfigError(`CIMD_ALLOWED_HOSTS: ${JSON.stringify(bad)} is not a host name (comma-separated, e.g. app.example.com,tools.example.org)`);
+  if (e.CIMD === 'allowlist' && allowedHosts.length === 0) throw new ConfigError('CIMD=allowlist needs CIMD_ALLOWED_HOSTS (comma-separated host names)');
+  if (e.CIMD_ALLOW_LOOPBACK && production) throw new ConfigError('CIMD_ALLOW_LOOPBACK is for development and tests: it is refused when NODE_ENV=production');
+  return Object.freeze({ mode: e.CIMD, allowedHosts: Object.freeze(allowedHosts), allowLoopback: e.CIMD_ALLOW_LOOPBACK });
+}
+
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
 
 function signupConfig(e: z.infer<typeof EnvSchema>, mail: MailConfig): SignupConfig {
@@ -435,6 +459,7 @@ export function loadConfig(env: Env = process.env): Config {
     lockout: Object.freeze({ threshold: e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     mfaLockout: Object.freeze({ threshold: e.MFA_LOCKOUT_THRESHOLD ?? e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+    cimd: cimdConfig(e, production),
   });
 }
 

@@ -1,6 +1,6 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
-import { accountClientMetadata, clientSecretMatches, EXTRA_METADATA, type ClientStore } from '../clients/index.ts';
+import { accountClientMetadata, clientSecretMatches, EXTRA_METADATA, isDocumentClient, type ClientStore, type MetadataDocuments } from '../clients/index.ts';
 import { PROTOCOL_UNAVAILABLE, RETRY_AFTER_SECONDS } from '../http/index.ts';
 import type { Config } from '../config/index.ts';
 import type { I18n } from '../i18n/index.ts';
@@ -23,7 +23,8 @@ import { createResourceIndicators } from './resources.ts';
 import { registerTokenExchange } from './token-exchange.ts';
 import { deliverLogoutsInBackground } from './backchannel.ts';
 import type { Audit } from '../audit/index.ts';
-import { createGuardedFetch } from '../outbound/index.ts';
+import { createGuardedFetch, type OutboundOptions } from '../outbound/index.ts';
+import { clientIdMetadataDocuments } from './metadata-documents.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
@@ -39,6 +40,8 @@ export interface ProviderDeps {
   views: Views;
   i18n: I18n;
   audit: Audit;
+  metadataDocuments: MetadataDocuments;
+  outbound: Pick<OutboundOptions, 'resolve' | 'ca'>;
 }
 
 /**
@@ -96,11 +99,16 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
   const resources = createResourceIndicators(apis, config);
+  const documents = clientIdMetadataDocuments({
+    config: config.cimd,
+    documents: metadataDocuments,
+    fetchDocument: createGuardedFetch({ allowLoopback: config.cimd.allowLoopback, ...outbound }),
+  });
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(providerStore, clients),
@@ -125,7 +133,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {
       properties: Object.keys(EXTRA_METADATA),
-      validator(_ctx, key, value) {
+      validator(_ctx, key, value, metadata) {
+        // Ostiary's own properties (first_party, api_scopes, introspection_audiences, ...) are the operator's to set, never a document's.
+        if (value !== undefined && isDocumentClient(metadata)) throw new errors.InvalidClientMetadata(`${key} cannot be set by a client ID metadata document`);
         const check = EXTRA_METADATA[key as keyof typeof EXTRA_METADATA];
         if (value !== undefined && value !== null && check && !check(value)) throw new Error(`invalid ${key}`);
       },
@@ -143,6 +153,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       deviceFlow: deviceFlow(views, i18n),
       // Clients with a backchannel_logout_uri get a logout token when a session ends (src/oidc/backchannel.ts).
       backchannelLogout: { enabled: true },
+      // An https URL as client_id (CIMD=allowlist|open): src/oidc/metadata-documents.ts.
+      clientIdMetadataDocument: { ...documents.feature, ack: 'draft-02' } as never,
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.
@@ -159,7 +171,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // Every request the provider makes (back-channel logout tokens, a client's jwks_uri) goes to
     // public addresses only, after resolution, on the connection checked; loopback outside
     // production (development, tests), never redirected, bounded in time and size.
-    fetch: createGuardedFetch({ allowLoopback: !config.production }) as unknown as Configuration['fetch'],
+    // Client ID metadata documents go their own way (their own limits, loopback only with CIMD_ALLOW_LOOPBACK).
+    fetch: documents.fetch(createGuardedFetch({ allowLoopback: !config.production, ...outbound })) as unknown as Configuration['fetch'],
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -169,6 +182,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
   deliverLogoutsInBackground(provider, audit);
+  documents.auditRefusals(provider);
   registerTokenExchange(provider, { issuer: config.issuer, publicJwks: () => signingKeys.publicJwks(), isActive: users.isActive, resources });
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {

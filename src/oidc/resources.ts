@@ -1,7 +1,7 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { Apis } from '../apis/index.ts';
 import type { Config } from '../config/index.ts';
-import { apiScopesOf, lifetimeOf } from '../clients/index.ts';
+import { apiScopesOf, isDocumentClient, lifetimeOf } from '../clients/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
 
 /**
@@ -16,7 +16,9 @@ export function createResourceIndicators(apis: Apis, config: Config) {
   ): Promise<ResourceServer> {
     const api = await apis.findByAudience(resourceIndicator);
     if (!api) throw new errors.InvalidTarget('unknown resource');
-    const allowed = apiScopesOf(client);
+    // A client known only by its metadata document holds no scopes an operator gave it; it may ask
+    // for those of an API that invites such clients by publishing its metadata (RFC 9728), with consent.
+    const allowed = isDocumentClient(client) ? new Set(api.publishMetadata ? api.scopes : []) : apiScopesOf(client);
     const scopes = api.scopes.filter((scope) => allowed.has(scope));
     const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
     const refused = requested.find((scope) => !isOidcScope(scope) && !scopes.includes(scope));

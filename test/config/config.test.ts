@@ -8,6 +8,8 @@ describe('configuration', () => {
     expect(config).toMatchObject({ port: 3000, issuer: 'http://localhost:3000', production: false, logLevel: 'info' });
     expect(config.databaseUrl).toMatch(/^file:.*\/data\/ostiary\.db$/);
     expect(Object.isFrozen(config)).toBe(true);
+    expect(config.cimd).toEqual({ mode: 'off', allowedHosts: [], allowLoopback: false });
+    expect(loadConfig({ CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: ' Agent.Example.com, tools.example.org ' }).cimd.allowedHosts).toEqual(['agent.example.com', 'tools.example.org']);
   });
 
   it.each([
@@ -22,6 +24,10 @@ describe('configuration', () => {
     [{ ACCESS_TOKEN_TTL_SECONDS: '-5' }, /ACCESS_TOKEN_TTL_SECONDS/],
     [{ KEY_ENCRYPTION_KEY: 'x', KEY_ENCRYPTION_KEY_FILE: '/tmp/x' }, /both set/],
     [{ KEY_ENCRYPTION_KEY_FILE: '/nonexistent/kek' }, /KEY_ENCRYPTION_KEY_FILE/],
+    [{ CIMD: 'on' }, /CIMD/],
+    [{ CIMD: 'allowlist' }, /CIMD=allowlist needs CIMD_ALLOWED_HOSTS/],
+    [{ CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'agent.example.com,https://x' }, /CIMD_ALLOWED_HOSTS: "https:\/\/x" is not a host name/],
+    [{ NODE_ENV: 'production', ISSUER: 'https://id.example.com', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'), CIMD: 'open', CIMD_ALLOW_LOOPBACK: 'true' }, /CIMD_ALLOW_LOOPBACK is for development and tests/],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => loadConfig(env as Record<string, string>)).toThrow(message);

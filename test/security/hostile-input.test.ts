@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -93,6 +93,18 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
     inputs.push({ name: `authorize ${name}`, path: authParams(extra) });
   }
   inputs.push(
+    ...[
+      'https://evil.example.com/client.json',
+      'https://user:pw@tools.example.net/client.json',
+      'https://tools.example.net/a/../client.json',
+      'https://tools.example.net/client.json#x',
+      'https://tools.example.net/',
+      `https://tools.example.net/${big(3000)}`,
+      'http://tools.example.net/client.json',
+    ].flatMap((clientId): Hostile[] => [
+      { name: `authorize metadata document ${clientId.slice(0, 50)}`, path: authParams({ client_id: clientId }) },
+      { name: `token metadata document ${clientId.slice(0, 50)}`, path: '/token', method: 'POST', headers: form, body: `grant_type=authorization_code&code=x&code_verifier=${big(43)}&client_id=${encodeURIComponent(clientId)}` },
+    ]),
     { name: 'authorize duplicate client_id', path: `${authParams({})}&client_id=other` },
     { name: 'authorize POST form', path: '/auth', method: 'POST', headers: form, body: authParams({}).slice(6) },
     { name: 'userinfo forged token', path: '/me', headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' } },
@@ -208,7 +220,7 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   let web: { id: string; secret: string };
 
   beforeAll(async () => {
-    server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
+    server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'tools.example.net', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
     await setUpWorker(server);
     await server.services.users.create(ADA, TEST_ACTOR);
     web = await createWebClient(server, { postLogoutRedirectUris: ['https://app.example.com/bye'] });
@@ -259,7 +271,7 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   });
 
   it('refuses look-alike addresses and keys that ask for more than they hold on the admin API, changing nothing', async () => {
-    const writer = await issueKey(server, ['users:write', 'users:read', 'api-keys:write'], { allowedIps: ['127.0.0.0/8'] });
+    const writer = await issueKey(server, ['users:write', 'users:read', 'api-keys:write', 'clients:read', 'clients:write'], { allowedIps: ['127.0.0.0/8'] });
     const stronger = await issueKey(server, ['admin']);
     const keysBefore = await server.services.db.apiKey.count();
     const before = await snapshot(server);
@@ -277,6 +289,13 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
       ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['0.0.0.0/0'] }, 403],
       ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['10.0.0.0/'] }, 400],
       ['POST', `/api-keys/${stronger.slice(4, 20)}/rotate`, undefined, 403],
+      ['POST', '/client-metadata-documents/block', { url: 'javascript:alert(1)' }, 400],
+      ['POST', '/client-metadata-documents/block', { url: `https://tools.example.net/${big(3000)}` }, 400],
+      ['POST', '/client-metadata-documents/block', { url: 'https://tools.example.net/a/../b' }, 400],
+      ['POST', '/client-metadata-documents/block', { url: 'https://tools.example.net/c.json', extra: true }, 400],
+      ['POST', '/client-metadata-documents/block', {}, 400],
+      ['POST', '/client-metadata-documents/unblock', { url: 'https://tools.example.net/c.json' }, 409],
+      ['GET', '/client-metadata-documents?limit=0', undefined, 400],
     ];
     for (const [method, path, body, status] of cases) {
       const response = await admin(server, writer, method, path, body);

@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config/index.ts';
 import { buildServer } from '../../src/server.ts';
-import { createServices, type Services } from '../../src/services.ts';
+import { createServices, type ServiceOptions, type Services } from '../../src/services.ts';
 import { createTestDatabase, type TestDatabase, type TestDatabaseKind } from './databases.ts';
 
 const quiet = { info: () => {}, warn: () => {} };
@@ -49,6 +49,8 @@ export interface TestServerOptions {
   logger?: FastifyBaseLogger;
   /** The issuer's host name instead of 127.0.0.1 (passkeys need a name: `localhost`); it still listens on loopback. */
   issuerHost?: string;
+  /** How the server's outbound fetches resolve names and which extra CAs they trust. */
+  outbound?: ServiceOptions['outbound'];
 }
 
 /** A real server on a loopback port with a database of its own, built as `ostiary serve` builds it. */
@@ -69,7 +71,7 @@ export async function startTestServer(
   });
 
   async function boot() {
-    const services = await createServices(config, quiet, { migrate: true, clock: options.clock });
+    const services = await createServices(config, quiet, { migrate: true, clock: options.clock, outbound: options.outbound });
     await services.signingKeys.ensureCurrent();
     const app = await buildServer(services, { logger: options.logger });
     await app.listen({ port, host: '127.0.0.1' });

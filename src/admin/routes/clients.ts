@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { clientJson } from '../../clients/index.ts';
+import { clientJson, metadataDocumentJson } from '../../clients/index.ts';
 import { actorOf, assertMaySetRoles, pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
 export async function clientRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { clients } = services;
+  const { clients, metadataDocuments } = services;
   const tags = ['clients'];
 
   app.get(
@@ -67,4 +67,18 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
     await clients.delete(request.params.id, actorOf(request));
     return reply.code(204).send();
   });
+
+  app.get(
+    '/client-metadata-documents',
+    { config: { scope: 'clients:read' }, schema: { tags, querystring: s.pageQuery, response: { 200: s.page(s.metadataDocument) } } },
+    async (request) => pageJson(await metadataDocuments.page(request.query), metadataDocumentJson),
+  );
+
+  app.post('/client-metadata-documents/block', { config: { scope: 'clients:write' }, schema: { tags, body: s.metadataDocumentUrl, response: { 200: s.metadataDocument } } }, async (request) =>
+    metadataDocumentJson(await metadataDocuments.block(request.body.url, actorOf(request))),
+  );
+
+  app.post('/client-metadata-documents/unblock', { config: { scope: 'clients:write' }, schema: { tags, body: s.metadataDocumentUrl, response: { 200: s.metadataDocument } } }, async (request) =>
+    metadataDocumentJson(await metadataDocuments.unblock(request.body.url, actorOf(request))),
+  );
 }

@@ -1,5 +1,5 @@
-import { clientJson } from '../../clients/index.ts';
-import type { ClientView } from '../../clients/index.ts';
+import { clientJson, metadataDocumentJson } from '../../clients/index.ts';
+import type { ClientView, MetadataDocumentView } from '../../clients/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
@@ -23,6 +23,22 @@ const CREATE_OPTIONS = {
   'id-token-ttl': { type: 'string' },
   'refresh-token-ttl': { type: 'string' },
 } as const;
+
+const documentText = (d: MetadataDocumentView) =>
+  `${d.url}  ${d.clientName ?? '-'}  ${d.blockedAt ? 'blocked' : d.expiresAt ? `cached until ${d.expiresAt.toISOString()}` : 'not cached'}${d.lastError ? `  last error: ${d.lastError}` : ''}`;
+
+/** `clients list --metadata-documents` and blocking: the client ID metadata documents on record. */
+async function metadataDocumentsCommand(verb: string, args: string[], ctx: CommandContext, out: Output) {
+  const { metadataDocuments } = await ctx.services();
+  if (verb === 'list') {
+    const list = await metadataDocuments.list();
+    return out.result(list.map(metadataDocumentJson), () => list.map(documentText).join('\n') || 'no client ID metadata documents');
+  }
+  const { positionals } = parse(args, {}, true);
+  const url = onePositional(positionals, 'document URL');
+  const document = verb === 'block' ? await metadataDocuments.block(url, ctx.actor) : await metadataDocuments.unblock(url, ctx.actor);
+  return out.result(metadataDocumentJson(document), () => `${verb}ed ${document.url}${verb === 'block' ? ' (its grants are revoked)' : ''}`);
+}
 
 /** A whole number of seconds, or undefined when the flag is absent. */
 function seconds(value: string | undefined, flag: string): number | undefined {
@@ -56,7 +72,8 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
     );
   }
   if (verb === 'list') {
-    parse(args, {});
+    const { values } = parse(args, { 'metadata-documents': { type: 'boolean' } });
+    if (values['metadata-documents']) return metadataDocumentsCommand('list', [], ctx, out);
     const list = await clients.list();
     return out.result(list.map(clientJson), () => list.map(text).join('\n') || 'no clients');
   }
@@ -77,5 +94,7 @@ client_secret: ${clientSecret}`);
     await clients.delete(id, ctx.actor);
     return out.result({ deleted: id }, () => `deleted client ${id} and its grants`);
   }
-  throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete');
+  if (verb === 'block-metadata-document') return metadataDocumentsCommand('block', args, ctx, out);
+  if (verb === 'unblock-metadata-document') return metadataDocumentsCommand('unblock', args, ctx, out);
+  throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete|block-metadata-document|unblock-metadata-document');
 }
