@@ -1,7 +1,8 @@
-// Load benchmarks against a real Ostiary process on loopback, with the signing limit measured in
-// the same run. Usage: npm run bench [-- --duration 10 --connections 32]
+// Load benchmarks against a real Ostiary process on loopback, with the physical limits measured in
+// the same run. Usage: npm run bench [-- --duration 10 --connections 32] [-- --quick]
 // Writes bench/results/<time>.json and prints a Markdown table. Loopback only, bounded in time.
 import { generateKeyPairSync, sign } from 'node:crypto';
+import { hashPassword, verifyPassword } from '../src/users/passwords.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,18 +10,22 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { BENCH_USER, benchEnv, seedMachineClient, seedWebClient, startServer, tokenRequest } from './support.ts';
 import { createTestDatabase } from '../test/support/databases.ts';
-import { codeFlow } from '../test/support/flows.ts';
+import { codeFlow, REDIRECT } from '../test/support/flows.ts';
+import { authorize, UserAgent } from '../test/support/user-agent.ts';
 import { discover, oidc } from '../test/support/relying-party.ts';
 
-const { values } = parseArgs({ options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '32' } } });
-const DURATION = Number(values.duration);
-const CONNECTIONS = Number(values.connections);
+const { values } = parseArgs({ options: { duration: { type: 'string' }, connections: { type: 'string' }, quick: { type: 'boolean', default: false } } });
+// --quick: a check before a change (under 3 minutes), short loads; the full run is the default.
+const QUICK = values.quick;
+const DURATION = Number(values.duration ?? (QUICK ? 3 : 10));
+const CONNECTIONS = Number(values.connections ?? (QUICK ? 16 : 32));
+const LIMIT_SECONDS = QUICK ? 1 : 3;
 const PORT = 7120;
 const BASE = `http://127.0.0.1:${PORT}`;
 
-/** RS256 (RSA-2048, SHA-256) signatures per second on one core with Node's crypto.sign. */
-function signingLimit(seconds = 3): number {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/** Signatures per second on one core with Node's crypto.sign: RS256 (RSA-2048, SHA-256) or ES256 (P-256). */
+function signingLimit(kind: 'rsa' | 'ec' = 'rsa', seconds = LIMIT_SECONDS): number {
+  const { privateKey } = kind === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const data = Buffer.alloc(200, 1);
   const end = Date.now() + seconds * 1000;
   let count = 0;
@@ -28,6 +33,25 @@ function signingLimit(seconds = 3): number {
     sign('sha256', data, privateKey);
     count += 1;
   }
+  return count / seconds;
+}
+
+/**
+ * argon2id verifications per second on all cores, with the library and parameters sign-in uses
+ * (src/users/passwords.ts), as many at a time as libuv's threadpool runs.
+ */
+async function passwordLimit(seconds = LIMIT_SECONDS): Promise<number> {
+  const hash = await hashPassword(BENCH_USER.password);
+  const end = Date.now() + seconds * 1000;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: Number(process.env.UV_THREADPOOL_SIZE ?? 4) }, async () => {
+      while (Date.now() < end) {
+        await verifyPassword(hash, BENCH_USER.password);
+        count += 1;
+      }
+    }),
+  );
   return count / seconds;
 }
 
@@ -60,6 +84,31 @@ async function refreshLoad(title: string, basic: string, pool: string[]) {
         },
       },
     ],
+  });
+}
+
+/** Authorization codes for one signed-in browser, issued ahead (the session makes each a redirect), all with one verifier. */
+async function issueCodes(rp: oidc.Configuration, count: number): Promise<{ codes: string[]; verifier: string }> {
+  const agent = new UserAgent();
+  const verifier = oidc.randomPKCECodeVerifier();
+  const challenge = await oidc.calculatePKCECodeChallenge(verifier);
+  const codes: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' });
+    const { callbackUrl } = await authorize(agent, url, REDIRECT, BENCH_USER);
+    codes.push(new URL(callbackUrl).searchParams.get('code')!);
+  }
+  return { codes, verifier };
+}
+
+/** Code exchanges per second (the authorization_code grant alone), each request redeeming a code issued ahead. */
+async function codeExchangeLoad(title: string, basic: string, { codes, verifier }: { codes: string[]; verifier: string }) {
+  const tail = `&redirect_uri=${encodeURIComponent(REDIRECT)}&code_verifier=${verifier}`;
+  return load(title, {
+    url: `${BASE}/token`,
+    method: 'POST',
+    headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+    requests: [{ setupRequest: (request) => ({ ...request, body: `grant_type=authorization_code&code=${codes.shift() ?? 'exhausted'}${tail}` }) }],
   });
 }
 
@@ -109,8 +158,10 @@ async function main() {
   const { m2mBasic: basic, web } = await seed(env);
   const m2mRequest = tokenRequest(BASE, basic);
 
-  const limit = signingLimit();
-  console.error(`signing limit: ${Math.round(limit)} RS256 signatures/s on one core`);
+  const limit = signingLimit('rsa');
+  const ecLimit = signingLimit('ec');
+  const argon2Limit = await passwordLimit();
+  console.error(`limits: ${Math.round(limit)} RS256 and ${Math.round(ecLimit)} ES256 signatures/s on one core, ${Math.round(argon2Limit)} argon2id verifications/s on all cores`);
   const rows = [];
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   const start = async (workers: string) => {
@@ -137,6 +188,8 @@ async function main() {
     const rp = await discover(BASE, web.id, web.secret);
     const tokens = await signIns(rp, CONNECTIONS * 2);
     rows.push({ ...(await introspection('introspection of an opaque access token, SQLite, 1 worker', web.basic, tokens[0]!.access)), workers: 1 });
+    // Enough codes for the load at a few hundred exchanges per second; a shortfall shows as non-2xx.
+    rows.push({ ...(await codeExchangeLoad('authorization_code exchange, SQLite, 1 worker', web.basic, await issueCodes(rp, DURATION * 150))), workers: 1 });
     rows.push({ ...(await refreshLoad('refresh_token rotation, SQLite, 1 worker', web.basic, tokens.map((t) => t.refresh))), workers: 1 });
     rows.push({ ...(await signInLoad('full sign-in (login form, argon2id, code exchange), SQLite, 1 worker, 8 at a time', rp)), workers: 1 });
     await stop();
@@ -172,6 +225,9 @@ async function main() {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     conditions: { connections: CONNECTIONS, durationSeconds: DURATION, loadGenerator: 'autocannon, same machine', database: 'SQLite (file, WAL) unless the row says PostgreSQL (local server)' },
     signingLimitPerCore: Math.round(limit),
+    es256SigningLimitPerCore: Math.round(ecLimit),
+    argon2idVerificationsPerSecond: Math.round(argon2Limit),
+    quick: QUICK,
     rows: rows.map((row) => ({
       ...row,
       // Tokens per second over what the cores used could sign.
@@ -184,7 +240,12 @@ async function main() {
   for (const row of results.rows) {
     console.log(`| ${row.title} | ${row.requestsPerSecond} | ${row.p50ms} | ${row.p99ms} | ${row.non2xx} | ${'shareOfSigningLimit' in row ? row.shareOfSigningLimit : ''} |`);
   }
-  console.log(`\nsigning limit: ${results.signingLimitPerCore} RS256 signatures/s per core (crypto.sign, RSA-2048); results in ${file.pathname}`);
+  const cc = results.rows.find((row) => row.title === 'client_credentials, JWT, 1 worker')?.requestsPerSecond ?? 0;
+  const ratio = (title: string) => (cc ? Number(((results.rows.find((row) => row.title.startsWith(title))?.requestsPerSecond ?? 0) / cc).toFixed(2)) : 0);
+  const signInRate = results.rows.find((row) => row.title.startsWith('full sign-in'))?.requestsPerSecond ?? 0;
+  console.log(`\nlimits: ${results.signingLimitPerCore} RS256 and ${results.es256SigningLimitPerCore} ES256 signatures/s per core (crypto.sign), ${results.argon2idVerificationsPerSecond} argon2id verifications/s on all cores`);
+  console.log(`ratios to client_credentials (1 worker): refresh SQLite ${ratio('refresh_token rotation, SQLite')}, refresh PostgreSQL ${ratio('refresh_token rotation, PostgreSQL')}, code exchange ${ratio('authorization_code exchange')}; sign-ins per argon2id verification/s: ${(signInRate / results.argon2idVerificationsPerSecond).toFixed(2)}`);
+  console.log(`results in ${file.pathname}`);
 }
 
 await main();

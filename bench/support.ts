@@ -23,6 +23,8 @@ export function benchEnv(port: number, dataDir: string): Record<string, string> 
     RATE_LIMIT_AUTHORIZE_PER_IP: unlimited,
     RATE_LIMIT_LOGIN_PER_IP: unlimited,
     RATE_LIMIT_LOGIN_PER_ACCOUNT: unlimited,
+    // Codes are issued ahead of the code-exchange load, more of them than a minute makes.
+    AUTHORIZATION_CODE_TTL_SECONDS: '600',
   };
 }
 
