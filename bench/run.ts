@@ -55,10 +55,21 @@ async function passwordLimit(seconds = LIMIT_SECONDS): Promise<number> {
   return count / seconds;
 }
 
+/** Database statements the server has run (its /metrics histogram's count; with several workers, one worker's). */
+async function statementCount(): Promise<number> {
+  const text = await (await fetch(`${BASE}/metrics`)).text();
+  return Number(/^ostiary_db_query_duration_seconds_count (\S+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
+const perRequest = (statements: number, total: number) => (total > 0 && Number.isFinite(statements) ? Number((statements / total).toFixed(1)) : null);
+
 async function load(title: string, options: autocannon.Options) {
+  const before = await statementCount();
   const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...options });
+  const statements = (await statementCount()) - before;
   const row = {
     title,
+    statementsPerRequest: perRequest(statements, result.requests.total),
     requestsPerSecond: Math.round(result.requests.average),
     p50ms: result.latency.p50,
     p99ms: result.latency.p99,
@@ -117,6 +128,7 @@ async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8
   const end = Date.now() + DURATION * 1000;
   const latencies: number[] = [];
   let failures = 0;
+  const before = await statementCount();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < end) {
@@ -132,7 +144,8 @@ async function signInLoad(title: string, rp: oidc.Configuration, concurrency = 8
   );
   latencies.sort((a, b) => a - b);
   const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  const row = { title, requestsPerSecond: Math.round((latencies.length / DURATION) * 10) / 10, p50ms: at(0.5), p99ms: at(0.99), non2xx: failures, errors: 0, total: latencies.length };
+  const statements = (await statementCount()) - before;
+  const row = { title, statementsPerRequest: perRequest(statements, latencies.length), requestsPerSecond: Math.round((latencies.length / DURATION) * 10) / 10, p50ms: at(0.5), p99ms: at(0.99), non2xx: failures, errors: 0, total: latencies.length };
   console.error(`${title}: ${row.requestsPerSecond} sign-ins/s, p50 ${row.p50ms} ms, p99 ${row.p99ms} ms, failures ${failures}`);
   return row;
 }
@@ -236,9 +249,9 @@ async function main() {
   };
   const file = new URL(`results/${results.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`| measurement | req/s | p50 ms | p99 ms | non-2xx | share of signing limit |\n|---|---:|---:|---:|---:|---:|`);
+  console.log(`| measurement | req/s | p50 ms | p99 ms | non-2xx | statements per request | share of signing limit |\n|---|---:|---:|---:|---:|---:|---:|`);
   for (const row of results.rows) {
-    console.log(`| ${row.title} | ${row.requestsPerSecond} | ${row.p50ms} | ${row.p99ms} | ${row.non2xx} | ${'shareOfSigningLimit' in row ? row.shareOfSigningLimit : ''} |`);
+    console.log(`| ${row.title} | ${row.requestsPerSecond} | ${row.p50ms} | ${row.p99ms} | ${row.non2xx} | ${row.statementsPerRequest ?? ''} | ${'shareOfSigningLimit' in row ? row.shareOfSigningLimit : ''} |`);
   }
   const cc = results.rows.find((row) => row.title === 'client_credentials, JWT, 1 worker')?.requestsPerSecond ?? 0;
   const ratio = (title: string) => (cc ? Number(((results.rows.find((row) => row.title.startsWith(title))?.requestsPerSecond ?? 0) / cc).toFixed(2)) : 0);
