@@ -62,6 +62,11 @@ export const AUDIT_EVENTS = [
   'user.passkey_removed',
   'logout.backchannel_sent',
   'logout.backchannel_failed',
+  'client.registered',
+  'client.registration_updated',
+  'client.registration_deleted',
+  'registration_token.created',
+  'registration_token.revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -25,6 +25,7 @@ import { deliverLogoutsInBackground } from './backchannel.ts';
 import type { Audit } from '../audit/index.ts';
 import { createGuardedFetch } from '../outbound/index.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
+import { registrationAnswers, registrationFeatures, splitRegisteredScopes, withRequest, type Registrations } from './registration.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
 export interface ProviderDeps {
@@ -39,6 +40,8 @@ export interface ProviderDeps {
   views: Views;
   i18n: I18n;
   audit: Audit;
+  /** Where the registration endpoints store clients and find initial access tokens (DYNAMIC_REGISTRATION). */
+  registrations?: Registrations;
 }
 
 /**
@@ -96,14 +99,14 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, registrations } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
   const resources = createResourceIndicators(apis, config);
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(providerStore, clients),
+    adapter: createAdapterFactory(providerStore, clients, registrations),
     // The account page's own client (src/interactions/account.ts), the same on every instance.
     clients: [accountClientMetadata(config.issuer, config.brand.name)],
     findAccount: createFindAccount(users),
@@ -125,7 +128,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {
       properties: Object.keys(EXTRA_METADATA),
-      validator(_ctx, key, value) {
+      validator(ctx, key, value, metadata) {
+        if (key === 'api_scopes') splitRegisteredScopes(ctx, metadata);
         const check = EXTRA_METADATA[key as keyof typeof EXTRA_METADATA];
         if (value !== undefined && value !== null && check && !check(value)) throw new Error(`invalid ${key}`);
       },
@@ -143,6 +147,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       deviceFlow: deviceFlow(views, i18n),
       // Clients with a backchannel_logout_uri get a logout token when a session ends (src/oidc/backchannel.ts).
       backchannelLogout: { enabled: true },
+      // RFC 7591 and 7592, by DYNAMIC_REGISTRATION (src/oidc/registration.ts).
+      ...registrationFeatures(config.dynamicRegistration),
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.
@@ -164,7 +170,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(withRequest);
   provider.use(databaseUnavailable(renderError));
+  provider.use(registrationAnswers);
   provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
