@@ -26,6 +26,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   migrate                             apply the database migrations
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|rotate-secret|delete   manage clients
+  clients registration-token create|list|revoke   initial access tokens for dynamic client registration
   users create|list|set-password|disable|grants|revoke-grants|check-emails|mfa list|mfa reset   manage users, their grants and second factors
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys
