@@ -41,6 +41,10 @@ export const client = Type.Object({
   access_token_ttl: nullable(Type.Integer()),
   id_token_ttl: nullable(Type.Integer()),
   refresh_token_ttl: nullable(Type.Integer()),
+  application_type: str,
+  /** The client registered itself (dynamic client registration). */
+  registered: Type.Boolean(),
+  registered_at: nullable(date),
   created_at: date,
 });
 

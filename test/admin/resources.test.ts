@@ -34,6 +34,7 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
 
     const fetched = await call('GET', `/clients/${id}`);
     expect(fetched.body).not.toHaveProperty('client_secret');
+    expect(fetched.body).toMatchObject({ registered: false, registered_at: null, application_type: 'web' });
     expect((await call('PATCH', `/clients/${id}`, { redirect_uris: ['https://app.example.com/cb2'], first_party: true })).body).toMatchObject({ redirect_uris: ['https://app.example.com/cb2'], first_party: true });
     const rotated = await call('POST', `/clients/${id}/rotate-secret`);
     expect(rotated.body.client_secret).not.toBe(created.body.client_secret);
