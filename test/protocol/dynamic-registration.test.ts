@@ -1,9 +1,11 @@
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ACTOR } from '../support/actor.ts';
 import { DATABASES } from '../support/databases.ts';
-import { ADA, createWebClient, type Credentials } from '../support/fixtures.ts';
-import { codeFlow, REDIRECT } from '../support/flows.ts';
-import { discover } from '../support/relying-party.ts';
+import { ADA, BILLING, createBillingApi, createWebClient, type Credentials } from '../support/fixtures.ts';
+import { REDIRECT, startFlow } from '../support/flows.ts';
+import { discover, oidc } from '../support/relying-party.ts';
+import { authorize, UserAgent } from '../support/user-agent.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 type Answer = { status: number; body: Record<string, unknown> };
@@ -30,6 +32,7 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
   beforeAll(async () => {
     server = await startTestServer(kind, { DYNAMIC_REGISTRATION: 'token', RATE_LIMIT_REGISTRATION_PER_IP: '1000' });
     await server.services.users.create(ADA, TEST_ACTOR);
+    await createBillingApi(server);
   });
   afterAll(() => server?.stop());
 
@@ -49,8 +52,8 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
     expect((await server.services.clients.list()).filter((c) => c.registeredAt)).toHaveLength(0);
   });
 
-  it('registers a client that then signs a person in with the code flow and PKCE, always with consent', async () => {
-    const answer = await send(server, 'POST', '/reg', await newToken(), WEB_APP);
+  it('registers a client that then signs a person in with the code flow and PKCE, always with consent, for an API', async () => {
+    const answer = await send(server, 'POST', '/reg', await newToken(), { ...WEB_APP, scope: 'openid email invoices:read' });
     expect(answer.status, JSON.stringify(answer.body)).toBe(201);
     const { client_id: clientId, client_secret: secret } = answer.body as { client_id: string; client_secret: string };
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -63,8 +66,14 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
     expect(await server.services.clients.secretIs(clientId, secret)).toBe(true);
 
     const rp = await discover(server.issuer, clientId, secret);
-    const { tokens } = await codeFlow(rp, ADA, { extra: { scope: 'openid email' } });
+    const flow = await startFlow(rp, { scope: 'openid email invoices:read', resource: BILLING });
+    const { callbackUrl, sawConsent } = await authorize(new UserAgent(), flow.url, REDIRECT, ADA);
+    expect(sawConsent).toBe(true);
+    const checks = { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce };
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), checks, { resource: BILLING });
     expect(tokens.claims()).toMatchObject({ aud: clientId, email: ADA.email });
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ aud: BILLING, client_id: clientId, scope: expect.stringContaining('invoices:read') });
+    expect(tokens.refresh_token).toEqual(expect.any(String));
   });
 
   it('reads (never with the stored secret), updates and deletes a registration with its registration access token', async () => {
@@ -153,10 +162,14 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
       application_type: 'native',
       token_endpoint_auth_method: 'none',
       redirect_uris: ['http://127.0.0.1:33418/cb', 'com.example.app:/cb', 'https://app.example.com/native'],
+      scope: 'openid invoices:read',
     });
     expect(native.status, JSON.stringify(native.body)).toBe(201);
     expect(native.body.client_secret).toBeUndefined();
-    expect(await server.services.clients.show(String(native.body.client_id))).toMatchObject({ applicationType: 'native', tokenEndpointAuthMethod: 'none' });
+    expect(native.body.scope).toBe('openid invoices:read');
+    const stored = await server.services.clients.show(String(native.body.client_id));
+    expect(stored).toMatchObject({ applicationType: 'native', tokenEndpointAuthMethod: 'none' });
+    expect(stored.scope.split(' ')).toContain('invoices:read');
   });
 });
 
@@ -164,7 +177,7 @@ describe.each(DATABASES)('open dynamic client registration (%s)', (kind) => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(kind, { DYNAMIC_REGISTRATION: 'open' });
+    server = await startTestServer(kind, { DYNAMIC_REGISTRATION: 'open', RATE_LIMIT_REGISTRATION_PER_IP: '4' });
   });
   afterAll(() => server?.stop());
 
@@ -179,6 +192,13 @@ describe.each(DATABASES)('open dynamic client registration (%s)', (kind) => {
     expect(events).toHaveLength(1);
     await server.services.clients.delete(clientId, TEST_ACTOR);
     expect((await send(server, 'GET', `/reg/${clientId}`, String(answer.body.registration_access_token))).status).toBe(401);
+  });
+
+  it('limits registration requests per IP address', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i += 1) statuses.push((await send(server, 'POST', '/reg', undefined, { redirect_uris: 'not a list' })).status);
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.filter((status) => status !== 429).every((status) => status === 400)).toBe(true);
   });
 });
 
