@@ -172,6 +172,28 @@ export const apiKeyCreate = Type.Object(
   closed,
 );
 
+export const registrationToken = Type.Object({
+  id: str,
+  /** Only in the answer that creates it. */
+  token: Type.Optional(str),
+  max_clients: nullable(Type.Integer()),
+  expires_at: nullable(date),
+  revoked_at: nullable(date),
+  created_by: str,
+  last_used_at: nullable(date),
+  created_at: date,
+});
+
+export const registrationTokens = Type.Array(registrationToken);
+
+export const registrationTokenCreate = Type.Object(
+  {
+    max_clients: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    expires_in_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 63_072_000 })),
+  },
+  closed,
+);
+
 export const auditEvent = Type.Object({
   id: str,
   type: str,

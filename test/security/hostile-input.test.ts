@@ -320,6 +320,9 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
       ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['0.0.0.0/0'] }, 403],
       ['POST', '/api-keys', { name: 'escalate', scopes: ['users:write'], allowed_ips: ['10.0.0.0/'] }, 400],
       ['POST', `/api-keys/${stronger.slice(4, 20)}/rotate`, undefined, 403],
+      ['POST', '/registration-tokens', {}, 403],
+      ['GET', '/registration-tokens', undefined, 403],
+      ['POST', '/registration-tokens/x/revoke', undefined, 403],
     ];
     for (const [method, path, body, status] of cases) {
       const response = await admin(server, writer, method, path, body);
@@ -329,6 +332,26 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
     }
     expect(await snapshot(server)).toBe(before);
     expect(await server.services.db.apiKey.count()).toBe(keysBefore);
+  });
+
+  it('refuses registration token requests that are not what they should be on the admin API, changing nothing', async () => {
+    const clientsKey = await issueKey(server, ['clients:write', 'clients:read']);
+    const before = await snapshot(server);
+    const tokenCases: [string, string, unknown, number][] = [
+      ['POST', '/registration-tokens', { max_clients: -1 }, 400],
+      ['POST', '/registration-tokens', { max_clients: 1.5 }, 400],
+      ['POST', '/registration-tokens', { expires_in_seconds: 0 }, 400],
+      ['POST', '/registration-tokens', { token: big(43) }, 400],
+      ['POST', `/registration-tokens/${big(300)}/revoke`, undefined, 414],
+      ['POST', '/registration-tokens/%00/revoke', undefined, 400],
+      ['POST', '/registration-tokens/unknown/revoke', undefined, 404],
+    ];
+    for (const [method, path, body, status] of tokenCases) {
+      const response = await admin(server, clientsKey, method, path, body);
+      expect(response.status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}`).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await snapshot(server)).toBe(before);
   });
 
   it('carries a state with line breaks through to the client encoded, injecting no header', async () => {

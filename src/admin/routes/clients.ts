@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { clientJson } from '../../clients/index.ts';
+import { clientJson, registrationTokenJson } from '../../clients/index.ts';
 import { actorOf, assertMaySetRoles, pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
 export async function clientRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { clients } = services;
+  const { clients, registrationTokens } = services;
   const tags = ['clients'];
 
   app.get(
@@ -67,4 +67,20 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
     await clients.delete(request.params.id, actorOf(request));
     return reply.code(204).send();
   });
+
+  // Initial access tokens for dynamic client registration (README, "Dynamic client registration").
+  const tokenTags = ['registration tokens'];
+  app.get('/registration-tokens', { config: { scope: 'clients:read' }, schema: { tags: tokenTags, response: { 200: s.registrationTokens } } }, async () =>
+    (await registrationTokens.list()).map(registrationTokenJson),
+  );
+
+  app.post('/registration-tokens', { config: { scope: 'clients:write' }, schema: { tags: tokenTags, body: s.registrationTokenCreate, response: { 201: s.registrationToken } } }, async (request, reply) => {
+    const { max_clients: maxClients, expires_in_seconds: expiresIn } = request.body;
+    const { registrationToken, token } = await registrationTokens.create({ maxClients, expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null }, actorOf(request));
+    return reply.code(201).send({ ...registrationTokenJson(registrationToken), token });
+  });
+
+  app.post('/registration-tokens/:id/revoke', { config: { scope: 'clients:write' }, schema: { tags: tokenTags, params: s.idParams, response: { 200: s.registrationToken } } }, async (request) =>
+    registrationTokenJson(await registrationTokens.revoke(request.params.id, actorOf(request))),
+  );
 }
