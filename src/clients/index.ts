@@ -326,11 +326,11 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
   }
 
   return {
-    /**
-     * What the provider stores through its adapter: a client registering itself (`create`) or
-     * changing its registration. Operators' clients are never changed this way.
-     */
-    registerFromProvider: (registration: Registration, create: boolean): Promise<void> => (create ? register(registration) : updateRegistered(registration)),
+    /** A client registering itself, as the provider stores it through its adapter (RFC 7591). */
+    registerFromProvider: register,
+
+    /** A registered client changing its registration (RFC 7592); operators' clients are never changed so. */
+    updateRegistered,
 
     /** A registered client deleting itself (RFC 7592), with its grants; an operator's client stays. */
     async removeRegistered(clientId: string, actor: Actor): Promise<void> {

@@ -14,7 +14,7 @@ import { isOidcScope } from '../scopes/index.ts';
  */
 
 export interface Registrations {
-  clients: Pick<Clients, 'registerFromProvider' | 'removeRegistered'>;
+  clients: Pick<Clients, 'registerFromProvider' | 'updateRegistered' | 'removeRegistered'>;
   tokens: Pick<RegistrationTokens, 'providerPayload'>;
 }
 
@@ -79,7 +79,7 @@ export function registrationWrites(registrations: Registrations | undefined) {
         actor: actorOf(ctx, create ? 'registration' : `client:${clientId}`),
       };
       try {
-        await registrations.clients.registerFromProvider(registration, create);
+        await (create ? registrations.clients.registerFromProvider(registration) : registrations.clients.updateRegistered(registration));
       } catch (error) {
         throw asProviderError(error);
       }

@@ -7,6 +7,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ port: 3000, issuer: 'http://localhost:3000', production: false, logLevel: 'info' });
     expect(config.databaseUrl).toMatch(/^file:.*\/data\/ostiary\.db$/);
+    expect(config.dynamicRegistration).toBe('off');
     expect(Object.isFrozen(config)).toBe(true);
   });
 
@@ -22,6 +23,8 @@ describe('configuration', () => {
     [{ ACCESS_TOKEN_TTL_SECONDS: '-5' }, /ACCESS_TOKEN_TTL_SECONDS/],
     [{ KEY_ENCRYPTION_KEY: 'x', KEY_ENCRYPTION_KEY_FILE: '/tmp/x' }, /both set/],
     [{ KEY_ENCRYPTION_KEY_FILE: '/nonexistent/kek' }, /KEY_ENCRYPTION_KEY_FILE/],
+    [{ DYNAMIC_REGISTRATION: 'yes' }, /DYNAMIC_REGISTRATION/],
+    [{ RATE_LIMIT_REGISTRATION_PER_IP: '0' }, /RATE_LIMIT_REGISTRATION_PER_IP/],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => loadConfig(env as Record<string, string>)).toThrow(message);

@@ -115,7 +115,7 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
     }
     // The clients service itself refuses to change or delete it as a registration.
     const registration = { metadata: { ...WEB_APP, client_id: operators.id }, asked: {}, actor: TEST_ACTOR };
-    await expect(server.services.clients.registerFromProvider(registration, false)).rejects.toMatchObject({ code: 'client.not_registered' });
+    await expect(server.services.clients.updateRegistered(registration)).rejects.toMatchObject({ code: 'client.not_registered' });
     await expect(server.services.clients.removeRegistered(operators.id, TEST_ACTOR)).rejects.toMatchObject({ code: 'client.not_registered' });
     expect(await server.services.clients.show(operators.id)).toMatchObject({ registeredAt: null });
     expect(await server.services.clients.secretIs(operators.id, operators.secret)).toBe(true);
