@@ -185,12 +185,14 @@ describe.each(DATABASES)('open dynamic client registration (%s)', (kind) => {
     const answer = await send(server, 'POST', '/reg', undefined, { ...WEB_APP, token_endpoint_auth_method: 'client_secret_post' });
     expect(answer.status, JSON.stringify(answer.body)).toBe(201);
     const clientId = String(answer.body.client_id);
+    expect(await server.services.database.db.oidcPayload.count({ where: { type: 'RegistrationAccessToken', clientId } })).toBe(1);
     const listed = await server.services.clients.list();
     expect(listed.find((c) => c.clientId === clientId)).toMatchObject({ registeredAt: expect.any(Date), tokenEndpointAuthMethod: 'client_secret_post' });
     await server.services.audit.flush();
     const events = await server.services.database.db.auditEvent.findMany({ where: { type: 'client.registered', clientId } });
     expect(events).toHaveLength(1);
     await server.services.clients.delete(clientId, TEST_ACTOR);
+    expect(await server.services.database.db.oidcPayload.count({ where: { type: 'RegistrationAccessToken', clientId } })).toBe(0);
     expect((await send(server, 'GET', `/reg/${clientId}`, String(answer.body.registration_access_token))).status).toBe(401);
   });
 
