@@ -16,7 +16,7 @@ export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts
 export * from './metadata.ts';
 export { clientSecretMatches, generateClientSecret } from './secrets.ts';
 export { createRegistrationTokens, registrationTokenJson, type RegistrationTokens, type RegistrationTokenView } from './registration-tokens.ts';
-export { REGISTERED_GRANT_TYPES, type RegisteredMetadata } from './registration.ts';
+export { type RegisteredMetadata } from './registration.ts';
 export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 
