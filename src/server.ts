@@ -57,7 +57,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
   if (counters) app.addHook('onClose', async () => counters.close());
   const branding = createBranding(config.brand);
   const views = createViews(branding);
-  const live = await createLiveProvider({ ...services, clients: services.clientStore, views }, (provider) => {
+  const live = await createLiveProvider({ ...services, clients: services.clientStore, views, registrations: { clients: services.clients, tokens: services.registrationTokens } }, (provider) => {
     provider.on('server_error', (ctx, error) => {
       app.log.error({ err: error }, 'provider server_error');
       services.database.recover(error);

@@ -6,8 +6,8 @@ import { createBackups } from './backup/index.ts';
 import { createChecks } from './check/index.ts';
 import { createGrants } from './grants/index.ts';
 import { createRoles } from './roles/index.ts';
-import { createClients, createClientStore, createMetadataDocuments } from './clients/index.ts';
 import type { OutboundOptions } from './outbound/index.ts';
+import { createClients, createClientStore, createMetadataDocuments, createRegistrationTokens } from './clients/index.ts';
 import { createConfigFiles } from './config-file/index.ts';
 import type { Config } from './config/index.ts';
 import { loadMigrations, openDatabase, type Database, type DatabaseHandle } from './db/index.ts';
@@ -68,8 +68,9 @@ function catalog(db: Database, audit: Audit) {
   const providerStore = createProviderStore(db);
   const grants = createGrants(db, providerStore);
   const clientStore = createClientStore(db);
-  const clients = createClients(db, apis, roles, grants, clientStore, audit);
-  return { apis, roles, providerStore, grants, clientStore, clients, apiKeys: createApiKeys(db, audit) };
+  const registrationTokens = createRegistrationTokens(db, audit);
+  const clients = createClients(db, apis, roles, grants, clientStore, audit, registrationTokens);
+  return { apis, roles, providerStore, grants, clientStore, clients, registrationTokens, apiKeys: createApiKeys(db, audit) };
 }
 
 export async function createServices(config: Config, logger: Logger, options: ServiceOptions = {}) {
@@ -81,7 +82,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const { db } = database;
     const audit = createAudit(db, options.log, metrics.observeAudit, database.recover);
     const core = catalog(db, audit);
-    const { apis, roles, providerStore, grants, clientStore, clients, apiKeys } = core;
+    const { apis, roles, providerStore, grants, clientStore, clients, registrationTokens, apiKeys } = core;
     const signingKeys = createSigningKeys(db, secrets, keyPolicy(config), grants, audit, options.clock);
     const migrationsPending = pendingMigrations(db, database.target.provider);
     const i18n = createI18n(config.defaultLocale, config.brand.name);
@@ -161,6 +162,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
       clientStore,
       metadataDocuments: createMetadataDocuments({ db, audit, grants, store: clientStore, clock: options.clock }),
       outbound: options.outbound ?? {},
+      registrationTokens,
       configFiles: createConfigFiles(db, audit, core, catalog),
       checks: createChecks({ config, db, provider: database.target.provider, signingKeys, clients, migrationsPending }),
       signingKeys,

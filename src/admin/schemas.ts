@@ -41,6 +41,10 @@ export const client = Type.Object({
   access_token_ttl: nullable(Type.Integer()),
   id_token_ttl: nullable(Type.Integer()),
   refresh_token_ttl: nullable(Type.Integer()),
+  application_type: str,
+  /** The client registered itself (dynamic client registration). */
+  registered: Type.Boolean(),
+  registered_at: nullable(date),
   created_at: date,
 });
 
@@ -164,6 +168,28 @@ export const apiKeyCreate = Type.Object(
     scopes: Type.Array(str, { minItems: 1, maxItems: 20 }),
     expires_in_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 63_072_000 })),
     allowed_ips: Type.Optional(list(64, 50)),
+  },
+  closed,
+);
+
+export const registrationToken = Type.Object({
+  id: str,
+  /** Only in the answer that creates it. */
+  token: Type.Optional(str),
+  max_clients: nullable(Type.Integer()),
+  expires_at: nullable(date),
+  revoked_at: nullable(date),
+  created_by: str,
+  last_used_at: nullable(date),
+  created_at: date,
+});
+
+export const registrationTokens = Type.Array(registrationToken);
+
+export const registrationTokenCreate = Type.Object(
+  {
+    max_clients: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    expires_in_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 63_072_000 })),
   },
   closed,
 );

@@ -66,6 +66,11 @@ export const AUDIT_EVENTS = [
   'client.metadata_document_refused',
   'client.metadata_document_blocked',
   'client.metadata_document_unblocked',
+  'client.registered',
+  'client.registration_updated',
+  'client.registration_deleted',
+  'registration_token.created',
+  'registration_token.revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

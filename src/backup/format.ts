@@ -8,7 +8,7 @@ export const VERSION = 1;
  * inserts in this order and deletes in the reverse. `Lock` is left out: its rows are only names
  * that serialize work, recreated on first use. `OidcPayload` only with --include-sessions.
  */
-export const TABLES = ['Api', 'ApiScope', 'Role', 'RolePermission', 'Client', 'ClientRole', 'ClientMetadataDocument', 'User', 'UserRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'OneTimeToken', 'MailMessage', 'SigningKey', 'ApiKey', 'AuditEvent', 'OidcPayload'] as const;
+export const TABLES = ['Api', 'ApiScope', 'Role', 'RolePermission', 'RegistrationToken', 'Client', 'ClientRole', 'ClientMetadataDocument', 'User', 'UserRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'OneTimeToken', 'MailMessage', 'SigningKey', 'ApiKey', 'AuditEvent', 'OidcPayload'] as const;
 export type Table = (typeof TABLES)[number];
 export const SESSIONS_TABLE: Table = 'OidcPayload';
 export const LEFT_OUT = ['Lock', 'PasskeyChallenge'];

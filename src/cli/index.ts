@@ -27,6 +27,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   apis create|list|delete             manage APIs (resource servers)
   clients create|list|show|rotate-secret|delete   manage clients
   clients block-metadata-document|unblock-metadata-document URL   stop or allow a client ID metadata document (list them: clients list --metadata-documents)
+  clients registration-token create|list|revoke   initial access tokens for dynamic client registration
   users create|list|set-password|disable|grants|revoke-grants|check-emails|mfa list|mfa reset   manage users, their grants and second factors
   roles create|list|delete|grant|revoke                 manage roles and permissions
   keys list|rotate|revoke KID --yes   manage signing keys

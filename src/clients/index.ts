@@ -9,11 +9,15 @@ import { isLocalHost } from '../config/index.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 import { clientSecretMatches, generateClientSecret, hashClientSecret } from './secrets.ts';
 import type { ClientStore } from './store.ts';
+import type { RegistrationTokens } from './registration-tokens.ts';
+import { askedScopes, checkAskedMetadata, checkRegisteredAuthMethod, checkRegisteredGrants, checkRegisteredRedirectUris, registeredName, type RegisteredMetadata } from './registration.ts';
 
 export { CLIENT_CACHE_MS, createClientStore, type ClientStore } from './store.ts';
 export { createMetadataDocuments, isDocumentClient, isMetadataDocumentUrl, metadataDocumentJson, type MetadataDocuments, type MetadataDocumentView } from './metadata-documents.ts';
 export * from './metadata.ts';
-export { clientSecretMatches } from './secrets.ts';
+export { clientSecretMatches, generateClientSecret } from './secrets.ts';
+export { createRegistrationTokens, registrationTokenJson, type RegistrationTokens, type RegistrationTokenView } from './registration-tokens.ts';
+export { type RegisteredMetadata } from './registration.ts';
 export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 
@@ -70,7 +74,21 @@ export interface ClientView {
   accessTokenTtl: number | null;
   idTokenTtl: number | null;
   refreshTokenTtl: number | null;
+  applicationType: string;
+  /** When the client registered itself (RFC 7591); null for an operator's client. */
+  registeredAt: Date | null;
   createdAt: Date;
+}
+
+/** A registration or an update through the provider's registration endpoints (RFC 7591, 7592). */
+export interface Registration {
+  /** The metadata as the provider checked it. */
+  metadata: RegisteredMetadata;
+  /** What the client sent, to refuse what Ostiary would not keep. */
+  asked: Record<string, unknown>;
+  /** The initial access token it presented, when one is required. */
+  initialAccessToken?: string;
+  actor: Actor;
 }
 
 const WITH_ROLES = { roles: { select: { role: { select: { name: true } } } } } as const;
@@ -94,6 +112,8 @@ function view(row: ClientRow): ClientView {
     accessTokenTtl: row.accessTokenTtl,
     idTokenTtl: row.idTokenTtl,
     refreshTokenTtl: row.refreshTokenTtl,
+    applicationType: row.applicationType,
+    registeredAt: row.registeredAt,
     createdAt: row.createdAt,
   };
 }
@@ -187,7 +207,7 @@ const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$/;
 export const MIN_CLIENT_SECRET_LENGTH = 43;
 
 /** 128 random bits, starting with a letter or digit so that no command line takes it for an option. */
-function generatedClientId(): string {
+export function generatedClientId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (CLIENT_ID.test(id)) return id;
@@ -221,7 +241,7 @@ function requireRedirectUris(grants: GrantType[], redirectUris: string[]): void 
   }
 }
 
-export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants, store: ClientStore, audit: Audit) {
+export function createClients(db: Database, apis: Apis, roles: Roles, grants: Grants, store: ClientStore, audit: Audit, registrationTokens?: RegistrationTokens) {
   /** OIDC scopes follow from the grants; API scopes must exist on some API. */
   async function resolveScopes(requested: readonly string[], grants: GrantType[]): Promise<string> {
     const scopes = splitScopes(requested);
@@ -249,7 +269,81 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
     return view(row);
   }
 
+  /** The row fields of a registered client, by the registration policy; never first-party, no roles. */
+  async function registeredFields({ metadata, asked }: Registration) {
+    checkAskedMetadata(asked);
+    const applicationType = metadata.application_type === 'native' ? 'native' : 'web';
+    const grantTypes = checkRegisteredGrants(metadata.grant_types ?? ['authorization_code']);
+    const redirectUris = checkRegisteredRedirectUris(metadata.redirect_uris ?? [], applicationType, 'redirect_uris');
+    requireRedirectUris(grantTypes as GrantType[], redirectUris);
+    return {
+      name: registeredName(metadata.client_name, metadata.client_id),
+      tokenEndpointAuthMethod: checkRegisteredAuthMethod(metadata.token_endpoint_auth_method),
+      applicationType,
+      grantTypes,
+      redirectUris,
+      postLogoutRedirectUris: checkRegisteredRedirectUris(metadata.post_logout_redirect_uris ?? [], applicationType, 'post_logout_redirect_uris'),
+      scope: await resolveScopes(askedScopes(metadata), grantTypes as GrantType[]),
+    };
+  }
+
+  /** Stores a client that registered itself; with an initial access token, within the token's maximum. */
+  async function register(registration: Registration): Promise<void> {
+    const { metadata, actor } = registration;
+    const fields = await registeredFields(registration);
+    const secret = fields.tokenEndpointAuthMethod === 'none' ? undefined : metadata.client_secret;
+    if (fields.tokenEndpointAuthMethod !== 'none' && !secret) throw fail('client.registration_refused', 'a confidential client needs a secret', { field: 'client_secret' });
+    await db.$transaction(async (tx) => {
+      let registrationTokenId: string | null = null;
+      if (registration.initialAccessToken !== undefined) {
+        const token = await registrationTokens?.claim(registration.initialAccessToken, tx);
+        if (!token) throw fail('registration_token.invalid', 'the initial access token is not valid');
+        const registered = await tx.client.count({ where: { registrationTokenId: token.id } });
+        if (token.maxClients !== null && registered >= token.maxClients) {
+          throw fail('registration_token.exhausted', `the initial access token has registered its maximum of ${token.maxClients} clients`);
+        }
+        registrationTokenId = token.id;
+      }
+      await tx.client.create({ data: { id: metadata.client_id, ...fields, secretHash: secret ? hashClientSecret(secret) : null, registeredAt: new Date(), registrationTokenId } });
+      await audit.change(actor, { type: 'client.registered', clientId: metadata.client_id, details: { name: fields.name, registration_token: registrationTokenId } }, tx);
+    });
+  }
+
+  /** Changes a registered client (RFC 7592 update); its secret stays, and so does public or confidential. */
+  async function updateRegistered(registration: Registration): Promise<void> {
+    const { metadata, actor } = registration;
+    const current = await db.client.findUnique({ where: { id: metadata.client_id }, select: { registeredAt: true, tokenEndpointAuthMethod: true } });
+    if (!current) throw fail('client.not_found', `no client ${metadata.client_id}`);
+    if (!current.registeredAt) throw fail('client.not_registered', `client ${metadata.client_id} is an operator's client`);
+    const fields = await registeredFields(registration);
+    if ((fields.tokenEndpointAuthMethod === 'none') !== (current.tokenEndpointAuthMethod === 'none')) {
+      throw fail('client.registration_refused', 'a registered client cannot change between public and confidential: register a new one', { field: 'token_endpoint_auth_method' });
+    }
+    await db.$transaction(async (tx) => {
+      await tx.client.update({ where: { id: metadata.client_id }, data: fields });
+      await audit.change(actor, { type: 'client.registration_updated', clientId: metadata.client_id, details: { fields: Object.keys(registration.asked).sort() } }, tx);
+    });
+    store.forget(metadata.client_id);
+  }
+
   return {
+    /** A client registering itself, as the provider stores it through its adapter (RFC 7591). */
+    registerFromProvider: register,
+
+    /** A registered client changing its registration (RFC 7592); operators' clients are never changed so. */
+    updateRegistered,
+
+    /** A registered client deleting itself (RFC 7592), with its grants; an operator's client stays. */
+    async removeRegistered(clientId: string, actor: Actor): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const { count } = await tx.client.deleteMany({ where: { id: clientId, registeredAt: { not: null } } });
+        if (count === 0) throw fail('client.not_registered', `client ${clientId} is not a registered client`);
+        await audit.change(actor, { type: 'client.registration_deleted', clientId }, tx);
+      });
+      store.forget(clientId);
+      await grants.revokeForClient(clientId);
+    },
+
     /** Creates a client; the secret (confidential clients) is returned here and never again. */
     async create(input: ClientInput, actor: Actor): Promise<{ client: ClientView; clientSecret: string | null }> {
       if (!input.name.trim()) throw fail('client.name_required', 'name is required', { field: 'name' });
@@ -394,5 +488,8 @@ export const clientJson = (c: ClientView) => ({
   access_token_ttl: c.accessTokenTtl,
   id_token_ttl: c.idTokenTtl,
   refresh_token_ttl: c.refreshTokenTtl,
+  application_type: c.applicationType,
+  registered: c.registeredAt !== null,
+  registered_at: c.registeredAt,
   created_at: c.createdAt,
 });

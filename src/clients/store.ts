@@ -29,6 +29,7 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     // The SHA-256 of the secret; the provider's comparison is replaced to hash what it is given.
     ...(row.secretHash ? { client_secret: row.secretHash } : {}),
     token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+    application_type: row.applicationType,
     grant_types: grantTypes.map(wireGrantType),
     response_types: grantTypes.includes('authorization_code') ? ['code'] : [],
     redirect_uris: strings(row.redirectUris),

@@ -256,7 +256,8 @@ const APPLY_LIMITS = { maxWait: 10_000, timeout: 600_000 };
 export function createConfigFiles(db: Database, audit: Audit, live: Catalog, build: (db: Database, audit: Audit) => Catalog) {
   async function state(services: Catalog) {
     const [apis, roles, clients, keys] = await Promise.all([services.apis.list(), services.roles.list(), services.clients.list(), services.apiKeys.list()]);
-    return { apis, roles, clients, apiKeys: keys.filter((k) => !k.revokedAt) };
+    // Clients that registered themselves are not configuration: never exported, never pruned.
+    return { apis, roles, clients: clients.filter((c) => !c.registeredAt), apiKeys: keys.filter((k) => !k.revokedAt) };
   }
 
   /** What applying `loaded` would change, object by object (deletions only with `prune`). */

@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT: seconds(3),
   RATE_LIMIT_SIGNUP_PER_IP: seconds(10),
   RATE_LIMIT_SIGNUP_PER_ACCOUNT: seconds(3),
+  RATE_LIMIT_REGISTRATION_PER_IP: seconds(10),
+  DYNAMIC_REGISTRATION: z.enum(['off', 'token', 'open']).default('off'),
   SIGNUP: z.enum(['closed', 'open', 'invite']).default('closed'),
   SIGNUP_ALLOWED_DOMAINS: z.string().optional(),
   REQUIRE_VERIFIED_EMAIL: z.enum(['true', 'false', '1', '0']).optional(),
@@ -140,8 +142,11 @@ export interface Config {
     passwordResetPerAccount: number;
     signupPerIp: number;
     signupPerAccount: number;
+    registrationPerIp: number;
     adminPerKey: number;
   }>;
+  /** Dynamic client registration (RFC 7591/7592): `off`, `token` (an initial access token is required) or `open`. */
+  readonly dynamicRegistration: 'off' | 'token' | 'open';
   /** How long a mailed password reset link works. */
   readonly passwordResetTtl: number;
   /** A password reset also revokes the person's grants and refresh tokens (sessions end either way). */
@@ -438,8 +443,10 @@ export function loadConfig(env: Env = process.env): Config {
       passwordResetPerAccount: e.RATE_LIMIT_PASSWORD_RESET_PER_ACCOUNT,
       signupPerIp: e.RATE_LIMIT_SIGNUP_PER_IP,
       signupPerAccount: e.RATE_LIMIT_SIGNUP_PER_ACCOUNT,
+      registrationPerIp: e.RATE_LIMIT_REGISTRATION_PER_IP,
       adminPerKey: e.RATE_LIMIT_ADMIN_PER_KEY,
     }),
+    dynamicRegistration: e.DYNAMIC_REGISTRATION,
     passwordResetTtl: e.PASSWORD_RESET_TTL_SECONDS,
     passwordResetRevokesGrants: e.PASSWORD_RESET_REVOKES_GRANTS,
     passwordPolicy: Object.freeze({ minLength: e.PASSWORD_MIN_LENGTH }),

@@ -121,7 +121,9 @@ export function createGrants(db: Database, store: ProviderStore) {
       };
     },
 
+    /** A deleted client's grants and tokens, and its registration access tokens if it registered itself. */
     async revokeForClient(clientId: string): Promise<number> {
+      await store.deleteRegistrationAccess(clientId);
       return revoke(await store.grantIds({ clientId }));
     },
 

@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientStore } from '../clients/index.ts';
 import { REDEEMABLE_MODELS, type ModelRows, type ProviderStore } from '../provider-store/index.ts';
+import { registrationWrites, type Registrations } from './registration.ts';
 
 /** One model's rows in the provider store (hashed ids, derived columns, live checks live there). */
 class StoredModelAdapter implements Adapter {
@@ -42,20 +43,51 @@ class StoredModelAdapter implements Adapter {
   }
 }
 
-/** Clients come from Ostiary's own table; the provider may read them but never writes them. */
+/**
+ * Clients come from Ostiary's own table. The provider writes one only at its registration
+ * endpoints, and then through the clients service, for clients that registered themselves.
+ */
 class ClientAdapter implements Adapter {
   private readonly clients: ClientStore;
+  private readonly writes: ReturnType<typeof registrationWrites>;
 
-  constructor(clients: ClientStore) {
+  constructor(clients: ClientStore, registrations: Registrations | undefined) {
     this.clients = clients;
+    this.writes = registrationWrites(registrations);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     return (await this.clients.providerMetadata(id)) as AdapterPayload | undefined;
   }
 
+  upsert(id: string, payload: AdapterPayload): Promise<void> {
+    return this.writes.upsert(id, payload);
+  }
+
+  destroy(id: string): Promise<void> {
+    return this.writes.destroy(id);
+  }
+
+  async findByUid(): Promise<undefined> {}
+  async findByUserCode(): Promise<undefined> {}
+  async consume(): Promise<void> {}
+  async revokeByGrantId(): Promise<void> {}
+}
+
+/** Initial access tokens (RFC 7591) are Ostiary's own (`clients registration-token create`): read only. */
+class InitialAccessTokenAdapter implements Adapter {
+  private readonly registrations: Registrations | undefined;
+
+  constructor(registrations: Registrations | undefined) {
+    this.registrations = registrations;
+  }
+
+  async find(value: string): Promise<AdapterPayload | undefined> {
+    return (await this.registrations?.tokens.providerPayload(value)) as AdapterPayload | undefined;
+  }
+
   async upsert(): Promise<void> {
-    throw new Error('clients are managed by Ostiary, not by the provider');
+    throw new Error('initial access tokens are created with ostiary clients registration-token create');
   }
 
   async findByUid(): Promise<undefined> {}
@@ -66,6 +98,10 @@ class ClientAdapter implements Adapter {
 }
 
 /** The adapter factory oidc-provider calls once per model name. */
-export function createAdapterFactory(store: ProviderStore, clients: ClientStore) {
-  return (model: string): Adapter => (model === 'Client' ? new ClientAdapter(clients) : new StoredModelAdapter(store, model));
+export function createAdapterFactory(store: ProviderStore, clients: ClientStore, registrations?: Registrations) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return new ClientAdapter(clients, registrations);
+    if (model === 'InitialAccessToken') return new InitialAccessTokenAdapter(registrations);
+    return new StoredModelAdapter(store, model);
+  };
 }

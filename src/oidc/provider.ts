@@ -26,6 +26,7 @@ import type { Audit } from '../audit/index.ts';
 import { createGuardedFetch, type OutboundOptions } from '../outbound/index.ts';
 import { clientIdMetadataDocuments } from './metadata-documents.ts';
 import { createExtraTokenClaims } from './token-claims.ts';
+import { registrationAnswers, registrationFeatures, splitRegisteredScopes, withRequest, type Registrations } from './registration.ts';
 import { OIDC_CLAIMS, OIDC_SCOPES } from '../scopes/index.ts';
 
 export interface ProviderDeps {
@@ -42,6 +43,8 @@ export interface ProviderDeps {
   audit: Audit;
   metadataDocuments: MetadataDocuments;
   outbound: Pick<OutboundOptions, 'resolve' | 'ca'>;
+  /** Where the registration endpoints store clients and find initial access tokens (DYNAMIC_REGISTRATION). */
+  registrations?: Registrations;
 }
 
 /**
@@ -99,7 +102,7 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound, registrations } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
@@ -111,7 +114,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   });
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(providerStore, clients),
+    adapter: createAdapterFactory(providerStore, clients, registrations),
     // The account page's own client (src/interactions/account.ts), the same on every instance.
     clients: [accountClientMetadata(config.issuer, config.brand.name)],
     findAccount: createFindAccount(users),
@@ -133,9 +136,10 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: {
       properties: Object.keys(EXTRA_METADATA),
-      validator(_ctx, key, value, metadata) {
+      validator(ctx, key, value, metadata) {
         // Ostiary's own properties (first_party, api_scopes, introspection_audiences, ...) are the operator's to set, never a document's.
         if (value !== undefined && isDocumentClient(metadata)) throw new errors.InvalidClientMetadata(`${key} cannot be set by a client ID metadata document`);
+        if (key === 'api_scopes') splitRegisteredScopes(ctx, metadata);
         const check = EXTRA_METADATA[key as keyof typeof EXTRA_METADATA];
         if (value !== undefined && value !== null && check && !check(value)) throw new Error(`invalid ${key}`);
       },
@@ -155,6 +159,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       backchannelLogout: { enabled: true },
       // An https URL as client_id (CIMD=allowlist|open): src/oidc/metadata-documents.ts.
       clientIdMetadataDocument: { ...documents.feature, ack: 'draft-02' } as never,
+      // RFC 7591 and 7592, by DYNAMIC_REGISTRATION (src/oidc/registration.ts).
+      ...registrationFeatures(config.dynamicRegistration),
     },
     // A refresh token for every client allowed the refresh_token grant; without offline_access
     // it ends with the user's session. Each use rotates it.
@@ -177,7 +183,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  provider.use(withRequest);
   provider.use(databaseUnavailable(renderError));
+  provider.use(registrationAnswers);
   provider.use(emptyRevocationAnswer);
   provider.use(prefillUserCode);
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));

@@ -29,6 +29,9 @@ export const PROVIDER_PATHS = [
   '/device/*',
 ];
 
+/** The registration endpoints (RFC 7591, 7592), served only when DYNAMIC_REGISTRATION is not `off`. */
+export const REGISTRATION_PATHS = ['/reg', '/reg/*'];
+
 /** Longest query string accepted; an authorization request is far shorter. */
 const MAX_QUERY_LENGTH = 8 * 1024;
 
@@ -42,6 +45,7 @@ function limitsFor(url: string, limits: RateLimitHooks): preHandlerHookHandler[]
   if (url === '/token') return [limits.tokenPerIp, limits.tokenPerClient];
   if (url === '/auth' || url === '/request' || url === '/device/auth') return [limits.authorizePerIp];
   if (url === '/device') return [onPost(limits.devicePerIp)];
+  if (REGISTRATION_PATHS.includes(url)) return [limits.registrationPerIp];
   return [];
 }
 
@@ -112,7 +116,8 @@ export async function providerRoutes(
     inFlight.add(handled);
     void handled.finally(() => inFlight.delete(handled));
   }
-  for (const url of PROVIDER_PATHS) {
+  const registration = config.dynamicRegistration === 'off' ? [] : REGISTRATION_PATHS;
+  for (const url of [...PROVIDER_PATHS, ...registration]) {
     const document = DOCUMENT_PATHS.find((path) => path === url);
     if (document) {
       app.get(url, { helmet: false }, serveDocument(live, document, headers));

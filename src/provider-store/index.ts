@@ -170,6 +170,11 @@ export function createProviderStore(db: Database) {
       await db.oidcPayload.deleteMany({ where: { OR: [{ grantId: { in: ids } }, { type: 'Grant', id: { in: ids } }] } });
     },
 
+    /** Deletes the registration access tokens (RFC 7592) of a client that is gone. */
+    async deleteRegistrationAccess(clientId: string): Promise<void> {
+      await db.oidcPayload.deleteMany({ where: { type: 'RegistrationAccessToken', clientId } });
+    },
+
     /** A person's live sessions with the provider, newest first; without their ids (a bearer value). */
     async sessionsOf(accountId: string): Promise<SessionRow[]> {
       const rows = await db.oidcPayload.findMany({ where: { type: 'Session', accountId }, orderBy: { createdAt: 'desc' }, select: { uid: true, payload: true, createdAt: true, expiresAt: true } });

@@ -15,6 +15,7 @@ export interface RateLimitHooks {
   passwordResetPerAccount: preHandlerHookHandler;
   signupPerIp: preHandlerHookHandler;
   signupPerAccount: preHandlerHookHandler;
+  registrationPerIp: preHandlerHookHandler;
   adminPerKey: preHandlerHookHandler;
 }
 
@@ -84,6 +85,8 @@ export async function registerRateLimits(app: FastifyInstance, config: Config, c
     passwordResetPerAccount: limit('reset-account', rateLimits.passwordResetPerAccount, accountOf),
     signupPerIp: limit('signup-ip', rateLimits.signupPerIp),
     signupPerAccount: limit('signup-account', rateLimits.signupPerAccount, accountOf),
+    // Dynamic client registration: each registration writes a client.
+    registrationPerIp: limit('registration-ip', rateLimits.registrationPerIp),
     // Runs after API key authentication, which sets request.apiKeyId.
     adminPerKey: limit('admin-key', rateLimits.adminPerKey, (request) => (request as { apiKeyId?: string }).apiKeyId ?? request.ip),
   };

@@ -34,6 +34,7 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
 
     const fetched = await call('GET', `/clients/${id}`);
     expect(fetched.body).not.toHaveProperty('client_secret');
+    expect(fetched.body).toMatchObject({ registered: false, registered_at: null, application_type: 'web' });
     expect((await call('PATCH', `/clients/${id}`, { redirect_uris: ['https://app.example.com/cb2'], first_party: true })).body).toMatchObject({ redirect_uris: ['https://app.example.com/cb2'], first_party: true });
     const rotated = await call('POST', `/clients/${id}/rotate-secret`);
     expect(rotated.body.client_secret).not.toBe(created.body.client_secret);
@@ -119,6 +120,15 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
     expect(templates).toEqual(expect.arrayContaining(['invitation', 'verify-email']));
   });
 
+  it('creates, lists and revokes initial access tokens for dynamic client registration', async () => {
+    const created = await call('POST', '/registration-tokens', { max_clients: 3, expires_in_seconds: 3600 });
+    expect(created).toMatchObject({ status: 201, body: { id: expect.any(String), max_clients: 3, token: expect.stringMatching(/^[\w-]{43}$/), revoked_at: null } });
+    const listed = await call('GET', '/registration-tokens');
+    expect(listed.body).toEqual(expect.arrayContaining([expect.objectContaining({ id: created.body.id })]));
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.token);
+    expect((await call('POST', `/registration-tokens/${created.body.id}/revoke`)).body).toMatchObject({ id: created.body.id, revoked_at: expect.any(String) });
+  });
+
   it('answers bad input with problem+json naming the problem', async () => {
     const cases: [string, string, unknown, number, RegExp][] = [
       ['POST', '/clients', { client_name: 'x', grant_types: ['authorization_code'], redirect_uris: ['https://a.example.com/cb'], colour: 'red' }, 400, /unknown field colour/],
@@ -133,6 +143,9 @@ describe.each(DATABASES)('admin API resources (%s)', (kind) => {
       ['GET', '/clients/nope', undefined, 404, /no client nope/],
       ['PATCH', '/users/nope', { disabled: true }, 404, /no user nope/],
       ['DELETE', '/keys', undefined, 404, /No such admin endpoint/],
+      ['POST', '/registration-tokens', { max_clients: 0 }, 400, /max_clients/],
+      ['POST', '/registration-tokens', { token: 'chosen' }, 400, /unknown field token/],
+      ['POST', '/registration-tokens/nope/revoke', undefined, 404, /no registration token nope/],
     ];
     for (const [method, path, body, status, detail] of cases) {
       const response = await call(method, path, body);

@@ -230,14 +230,24 @@ describe.each(DATABASES)('ostiary apply and export (%s)', (kind) => {
   });
 
   it('export writes the state without secrets, and applying it changes nothing', async () => {
+    // A client that registered itself is not configuration: neither exported nor pruned.
+    const services = await createServices(loadConfig(env), { info() {}, warn() {} });
+    try {
+      const metadata = { client_id: 'self-registered', redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none' };
+      await services.clients.registerFromProvider({ metadata, asked: {}, actor: { id: 'test' } });
+    } finally {
+      await services.close();
+    }
     const out = join(dir, 'export.yaml');
     expect(await json(['export', '-o', out])).toEqual({ file: out });
     const text = await readFile(out, 'utf8');
+    expect(text).not.toContain('self-registered');
     expect(text).not.toContain(SECRET);
     expect(text).toContain('secret: { env: CLIENT_SECRET_BILLING_WORKER }');
     expect(text).toContain('client_id: billing-worker');
     const again = await json(['apply', '-f', out, '--prune']);
     expect(again).toMatchObject({ applied: false, changes: [] });
+    expect(await json(['clients', 'show', 'self-registered'])).toMatchObject({ registered: true });
   });
 
   it('CONFIG_FILE: serve applies the file before it listens, and refuses one whose secrets would be shown to no one', async () => {

@@ -59,6 +59,35 @@ describe('ostiary CLI', { timeout: 120_000 }, () => {
     expect(missing.code).toBe(3);
   });
 
+  it('creates registration tokens that register clients, lists them, and revokes them; operators see and delete registered clients', async () => {
+    const created = await json(['clients', 'registration-token', 'create', '--max-clients', '2', '--expires-in', '1d']);
+    expect(created).toMatchObject({ id: expect.any(String), max_clients: 2, revoked_at: null });
+    expect(created.token).toMatch(/^[\w-]{43}$/);
+    expect(await json(['clients', 'registration-token', 'list'])).toEqual([expect.not.objectContaining({ token: expect.anything() })]);
+
+    const server = await startTestServer('sqlite', { DYNAMIC_REGISTRATION: 'token' }, { database });
+    let clientId: string;
+    try {
+      const response = await fetch(`${server.url}/reg`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${created.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ client_name: 'registered', redirect_uris: ['https://app.example.com/cb'] }),
+      });
+      expect(response.status).toBe(201);
+      clientId = ((await response.json()) as { client_id: string }).client_id;
+    } finally {
+      await server.stop();
+    }
+    const listed = (await json(['clients', 'list'])) as { client_id: string; registered: boolean }[];
+    expect(listed.find((c) => c.client_id === clientId)).toMatchObject({ registered: true });
+    expect(listed.filter((c) => c.client_id !== clientId).every((c) => !c.registered)).toBe(true);
+    await json(['clients', 'delete', clientId]);
+
+    expect(await json(['clients', 'registration-token', 'revoke', created.id])).toMatchObject({ id: created.id, revoked_at: expect.any(String) });
+    expect((await run(['clients', 'registration-token', 'revoke', 'nope'])).code).toBe(3);
+    expect((await run(['clients', 'registration-token', 'create', '--max-clients', 'many'])).code).toBe(2);
+  });
+
   it('manages roles and shows them on users and clients', async () => {
     const role = await json(['roles', 'create', '--name', 'accountant', '--permission', 'invoices:read', '--permission', 'invoices:*']);
     expect(role).toMatchObject({ name: 'accountant', permissions: ['invoices:*', 'invoices:read'] });

@@ -7,6 +7,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ port: 3000, issuer: 'http://localhost:3000', production: false, logLevel: 'info' });
     expect(config.databaseUrl).toMatch(/^file:.*\/data\/ostiary\.db$/);
+    expect(config.dynamicRegistration).toBe('off');
     expect(Object.isFrozen(config)).toBe(true);
     expect(config.cimd).toEqual({ mode: 'off', allowedHosts: [], allowLoopback: false });
     expect(loadConfig({ CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: ' Agent.Example.com, tools.example.org ' }).cimd.allowedHosts).toEqual(['agent.example.com', 'tools.example.org']);
@@ -28,6 +29,8 @@ describe('configuration', () => {
     [{ CIMD: 'allowlist' }, /CIMD=allowlist needs CIMD_ALLOWED_HOSTS/],
     [{ CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'agent.example.com,https://x' }, /CIMD_ALLOWED_HOSTS: "https:\/\/x" is not a host name/],
     [{ NODE_ENV: 'production', ISSUER: 'https://id.example.com', KEY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'), CIMD: 'open', CIMD_ALLOW_LOOPBACK: 'true' }, /CIMD_ALLOW_LOOPBACK is for development and tests/],
+    [{ DYNAMIC_REGISTRATION: 'yes' }, /DYNAMIC_REGISTRATION/],
+    [{ RATE_LIMIT_REGISTRATION_PER_IP: '0' }, /RATE_LIMIT_REGISTRATION_PER_IP/],
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => loadConfig(env as Record<string, string>)).toThrow(message);

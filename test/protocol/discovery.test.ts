@@ -56,6 +56,8 @@ describe.each(DATABASES)('discovery and JWKS (%s)', (kind) => {
     expect(meta.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'offline_access']));
     expect(meta.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'email_verified', 'name']));
     expect(meta.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256']));
+    // Dynamic client registration is off by default (test/protocol/dynamic-registration.test.ts has it on).
+    expect(meta).not.toHaveProperty('registration_endpoint');
   });
 
   it('serves the RFC 8414 metadata location too', async () => {

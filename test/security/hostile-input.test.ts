@@ -10,7 +10,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument', 'RegistrationToken'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -30,12 +30,54 @@ const form = { 'content-type': 'application/x-www-form-urlencoded' };
 const RESET = '/account/password/reset';
 const big = (n: number) => 'a'.repeat(n);
 
+/** Dynamic client registration: malformed requests, tokens that are not ours, metadata the policy refuses. */
+function registrationCorpus(initialAccessToken: string): Hostile[] {
+  const json = { 'content-type': 'application/json' };
+  const withToken = { ...json, authorization: `Bearer ${initialAccessToken}` };
+  const app = { redirect_uris: [REDIRECT], grant_types: ['authorization_code'] };
+  const inputs: Hostile[] = [
+    { name: 'registration without a token', path: '/reg', method: 'POST', headers: json, body: JSON.stringify(app) },
+    { name: 'registration with a token not ours', path: '/reg', method: 'POST', headers: { ...json, authorization: `Bearer ${big(43)}` }, body: JSON.stringify(app) },
+    { name: 'registration with an overlong token', path: '/reg', method: 'POST', headers: { ...json, authorization: `Bearer ${big(5000)}` }, body: JSON.stringify(app) },
+    { name: 'registration with a malformed authorization', path: '/reg', method: 'POST', headers: { ...json, authorization: 'Bearer' }, body: JSON.stringify(app) },
+    { name: 'registration read of an unknown client', path: '/reg/x', headers: { authorization: `Bearer ${big(43)}` } },
+    { name: 'registration read of an overlong id', path: `/reg/${big(3000)}`, headers: { authorization: `Bearer ${big(43)}` } },
+    { name: 'registration update without a token', path: '/reg/x', method: 'PUT', headers: json, body: JSON.stringify({ ...app, client_id: 'x' }) },
+    { name: 'registration delete with the initial access token', path: '/reg/x', method: 'DELETE', headers: { authorization: `Bearer ${initialAccessToken}` } },
+    { name: 'registration path traversal', path: '/reg/..%2f..%2fjwks', headers: { authorization: `Bearer ${big(43)}` } },
+  ];
+  const bodies: [string, string, Record<string, string>?][] = [
+    ['empty body', ''],
+    ['bad JSON', '{"redirect_uris":'],
+    ['a JSON array', '[]'],
+    ['a huge body', JSON.stringify({ ...app, client_name: big(200_000) })],
+    ['null bytes', JSON.stringify({ ...app, client_name: 'a\u0000b', redirect_uris: ['https://app.example.com/%00'] })],
+    ['a form body', 'redirect_uris=https%3A%2F%2Fapp.example.com%2Fcb', form],
+    ['client_credentials', JSON.stringify({ grant_types: ['client_credentials'] })],
+    ['token exchange', JSON.stringify({ ...app, grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:token-exchange'] })],
+    ['implicit', JSON.stringify({ ...app, response_types: ['id_token'], grant_types: ['implicit'] })],
+    ['a fragment', JSON.stringify({ ...app, redirect_uris: ['https://app.example.com/cb#x'] })],
+    ['a javascript: redirect', JSON.stringify({ ...app, redirect_uris: ['javascript:alert(1)'] })],
+    ['an http redirect for the web', JSON.stringify({ ...app, redirect_uris: ['http://app.example.com/cb'] })],
+    ['redirect_uris not an array', JSON.stringify({ ...app, redirect_uris: 'https://app.example.com/cb' })],
+    ['first_party', JSON.stringify({ ...app, first_party: true })],
+    ['api_scopes', JSON.stringify({ ...app, api_scopes: 'invoices:read' })],
+    ['a long lifetime', JSON.stringify({ ...app, access_token_ttl: 31_622_400 })],
+    ['a jwks_uri', JSON.stringify({ ...app, jwks_uri: 'http://169.254.169.254/latest' })],
+    ['a sector identifier', JSON.stringify({ ...app, sector_identifier_uri: 'https://app.example.com/sector', subject_type: 'pairwise' })],
+    ['an unknown scope', JSON.stringify({ ...app, scope: 'openid nope:read' })],
+    ['client_name with control characters', JSON.stringify({ ...app, client_name: '\u001b[31mred' })],
+  ];
+  for (const [what, body, headers] of bodies) inputs.push({ name: `registration with ${what}`, path: '/reg', method: 'POST', headers: headers ?? withToken, body });
+  return inputs;
+}
+
 function corpus(client: { id: string; secret: string }): Hostile[] {
   const basic = { authorization: basicAuth(client.id, client.secret) };
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
   const inputs: Hostile[] = [];
-  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, '/account', '/account/callback', '/account/name', '/account/delete', `/account/email/${'A'.repeat(43)}`, '/.well-known/oauth-protected-resource/x'];
+  const endpoints = ['/auth', '/token', '/me', '/jwks', '/.well-known/openid-configuration', '/token/introspection', '/token/revocation', '/request', '/session/end', '/interaction/x', '/interaction/x/signup', '/assets/ostiary.css', '/assets/brand.css', '/device', '/device/auth', '/device/x', RESET, `${RESET}/${'A'.repeat(43)}`, `/account/verify/${'A'.repeat(43)}`, `/account/invitation/${'A'.repeat(43)}`, '/account', '/account/callback', '/account/name', '/account/delete', `/account/email/${'A'.repeat(43)}`, '/.well-known/oauth-protected-resource/x', '/reg'];
   for (const path of endpoints) {
     for (const method of ['PUT', 'DELETE', 'PATCH']) inputs.push({ name: `${method} ${path}`, path, method });
   }
@@ -220,7 +262,7 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   let web: { id: string; secret: string };
 
   beforeAll(async () => {
-    server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'tools.example.net', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000' });
+    server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'tools.example.net', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000', DYNAMIC_REGISTRATION: 'token', RATE_LIMIT_REGISTRATION_PER_IP: '10000' });
     await setUpWorker(server);
     await server.services.users.create(ADA, TEST_ACTOR);
     web = await createWebClient(server, { postLogoutRedirectUris: ['https://app.example.com/bye'] });
@@ -228,7 +270,8 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
   afterAll(() => server?.stop());
 
   it('answers every malformed request with a generic 4xx and changes nothing', async () => {
-    const inputs = corpus(web);
+    const { token: initialAccessToken } = await server.services.registrationTokens.create({}, TEST_ACTOR);
+    const inputs = [...corpus(web), ...registrationCorpus(initialAccessToken)];
     // A live sign-in page whose cookies the interaction inputs carry; opening it wrote its rows already.
     const agent = new UserAgent();
     const page = await agent.follow((await startFlow(await discover(server.issuer, web.id, web.secret))).url, REDIRECT);
@@ -296,6 +339,9 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
       ['POST', '/client-metadata-documents/block', {}, 400],
       ['POST', '/client-metadata-documents/unblock', { url: 'https://tools.example.net/c.json' }, 409],
       ['GET', '/client-metadata-documents?limit=0', undefined, 400],
+      ['POST', '/registration-tokens', { max_clients: 0 }, 400],
+      ['POST', '/registration-tokens', { max_clients: 1, extra: true }, 400],
+      ['POST', '/registration-tokens/x/revoke', undefined, 404],
     ];
     for (const [method, path, body, status] of cases) {
       const response = await admin(server, writer, method, path, body);
@@ -305,6 +351,26 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
     }
     expect(await snapshot(server)).toBe(before);
     expect(await server.services.db.apiKey.count()).toBe(keysBefore);
+  });
+
+  it('refuses registration token requests that are not what they should be on the admin API, changing nothing', async () => {
+    const clientsKey = await issueKey(server, ['clients:write', 'clients:read']);
+    const before = await snapshot(server);
+    const tokenCases: [string, string, unknown, number][] = [
+      ['POST', '/registration-tokens', { max_clients: -1 }, 400],
+      ['POST', '/registration-tokens', { max_clients: 1.5 }, 400],
+      ['POST', '/registration-tokens', { expires_in_seconds: 0 }, 400],
+      ['POST', '/registration-tokens', { token: big(43) }, 400],
+      ['POST', `/registration-tokens/${big(300)}/revoke`, undefined, 414],
+      ['POST', '/registration-tokens/%00/revoke', undefined, 400],
+      ['POST', '/registration-tokens/unknown/revoke', undefined, 404],
+    ];
+    for (const [method, path, body, status] of tokenCases) {
+      const response = await admin(server, clientsKey, method, path, body);
+      expect(response.status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}`).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await snapshot(server)).toBe(before);
   });
 
   it('carries a state with line breaks through to the client encoded, injecting no header', async () => {

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { clientJson, metadataDocumentJson } from '../../clients/index.ts';
+import { clientJson, metadataDocumentJson, registrationTokenJson } from '../../clients/index.ts';
 import { actorOf, assertMaySetRoles, pageJson, type AdminDeps } from '../context.ts';
 import * as s from '../schemas.ts';
 
 export async function clientRoutes(fastify: FastifyInstance, { services }: AdminDeps) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const { clients, metadataDocuments } = services;
+  const { clients, metadataDocuments, registrationTokens } = services;
   const tags = ['clients'];
 
   app.get(
@@ -80,5 +80,21 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
 
   app.post('/client-metadata-documents/unblock', { config: { scope: 'clients:write' }, schema: { tags, body: s.metadataDocumentUrl, response: { 200: s.metadataDocument } } }, async (request) =>
     metadataDocumentJson(await metadataDocuments.unblock(request.body.url, actorOf(request))),
+  );
+
+  // Initial access tokens for dynamic client registration (README, "Dynamic client registration").
+  const tokenTags = ['registration tokens'];
+  app.get('/registration-tokens', { config: { scope: 'clients:read' }, schema: { tags: tokenTags, response: { 200: s.registrationTokens } } }, async () =>
+    (await registrationTokens.list()).map(registrationTokenJson),
+  );
+
+  app.post('/registration-tokens', { config: { scope: 'clients:write' }, schema: { tags: tokenTags, body: s.registrationTokenCreate, response: { 201: s.registrationToken } } }, async (request, reply) => {
+    const { max_clients: maxClients, expires_in_seconds: expiresIn } = request.body;
+    const { registrationToken, token } = await registrationTokens.create({ maxClients, expiresAt: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null }, actorOf(request));
+    return reply.code(201).send({ ...registrationTokenJson(registrationToken), token });
+  });
+
+  app.post('/registration-tokens/:id/revoke', { config: { scope: 'clients:write' }, schema: { tags: tokenTags, params: s.idParams, response: { 200: s.registrationToken } } }, async (request) =>
+    registrationTokenJson(await registrationTokens.revoke(request.params.id, actorOf(request))),
   );
 }

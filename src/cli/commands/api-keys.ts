@@ -8,7 +8,7 @@ const text = (k: ApiKeyView) =>
   `${k.id}  ${k.name}  ${k.scopes.join(' ')}  expires ${k.expiresAt?.toISOString() ?? 'never'}${k.revokedAt ? '  REVOKED' : ''}  last used ${k.lastUsedAt?.toISOString() ?? 'never'}`;
 
 /** `90d`, `12h`, `30m`. */
-function duration(value: string): number {
+export function duration(value: string): number {
   const match = value.match(/^(\d+)([mhd])$/);
   if (!match) throw invalidInput(`--expires-in takes 30m, 12h or 90d, not ${value}`);
   return Number(match[1]) * UNITS[match[2]!]!;

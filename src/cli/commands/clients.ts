@@ -1,11 +1,42 @@
-import { clientJson, metadataDocumentJson } from '../../clients/index.ts';
+import { clientJson, metadataDocumentJson, registrationTokenJson, type RegistrationTokenView } from '../../clients/index.ts';
 import type { ClientView, MetadataDocumentView } from '../../clients/index.ts';
 import { invalidInput } from '../../errors.ts';
 import { onePositional, parse, required, type Output } from '../io.ts';
 import type { CommandContext } from '../context.ts';
+import { duration } from './api-keys.ts';
 
 const text = (c: ClientView) =>
-  `${c.clientId}  ${c.name}  grants: ${c.grantTypes.join(',')}  auth: ${c.tokenEndpointAuthMethod}  scope: ${c.scope || '-'}`;
+  `${c.clientId}  ${c.name}  grants: ${c.grantTypes.join(',')}  auth: ${c.tokenEndpointAuthMethod}  scope: ${c.scope || '-'}${c.registeredAt ? '  (registered itself)' : ''}`;
+
+const tokenText = (t: RegistrationTokenView) =>
+  `${t.id}  max clients ${t.maxClients ?? 'unlimited'}  expires ${t.expiresAt?.toISOString() ?? 'never'}${t.revokedAt ? '  REVOKED' : ''}  last used ${t.lastUsedAt?.toISOString() ?? 'never'}`;
+
+/** `clients registration-token create|list|revoke`: initial access tokens for dynamic client registration. */
+async function registrationTokenCommand(args: string[], ctx: CommandContext, out: Output) {
+  const { registrationTokens } = await ctx.services();
+  const [verb, ...rest] = args;
+  if (verb === 'create') {
+    const { values } = parse(rest, { 'max-clients': { type: 'string' }, 'expires-in': { type: 'string' } });
+    const max = values['max-clients'];
+    if (max !== undefined && !/^\d+$/.test(max)) throw invalidInput('--max-clients takes a whole number');
+    const { registrationToken, token } = await registrationTokens.create({
+      maxClients: max === undefined ? undefined : Number(max),
+      expiresAt: values['expires-in'] ? new Date(Date.now() + duration(values['expires-in']) * 1000) : null,
+    }, ctx.actor);
+    return out.result({ ...registrationTokenJson(registrationToken), token }, () => `created registration token ${tokenText(registrationToken)}\ntoken: ${token}\nThe token is shown only now: hand it to whoever registers clients.`);
+  }
+  if (verb === 'list') {
+    parse(rest, {});
+    const tokens = await registrationTokens.list();
+    return out.result(tokens.map(registrationTokenJson), () => tokens.map(tokenText).join('\n') || 'no registration tokens');
+  }
+  if (verb === 'revoke') {
+    const { positionals } = parse(rest, {}, true);
+    const revoked = await registrationTokens.revoke(onePositional(positionals, 'registration token id'), ctx.actor);
+    return out.result(registrationTokenJson(revoked), () => `revoked registration token ${revoked.id} (the clients it registered stay)`);
+  }
+  throw invalidInput('usage: ostiary clients registration-token create|list|revoke');
+}
 
 const CREATE_OPTIONS = {
   name: { type: 'string' },
@@ -48,6 +79,7 @@ function seconds(value: string | undefined, flag: string): number | undefined {
 }
 
 export async function clientsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
+  if (verb === 'registration-token') return registrationTokenCommand(args, ctx, out);
   const { clients } = await ctx.services();
   if (verb === 'create') {
     const { values } = parse(args, CREATE_OPTIONS);
@@ -80,7 +112,7 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
   if (verb === 'show') {
     const { positionals } = parse(args, {}, true);
     const client = await clients.show(onePositional(positionals, 'client id'));
-    return out.result(clientJson(client), () => `${text(client)}\nredirect URIs: ${client.redirectUris.join(' ') || '-'}\nfirst party: ${client.firstParty}`);
+    return out.result(clientJson(client), () => `${text(client)}\nredirect URIs: ${client.redirectUris.join(' ') || '-'}\nfirst party: ${client.firstParty}\nregistered itself: ${client.registeredAt?.toISOString() ?? 'no'}`);
   }
   if (verb === 'rotate-secret') {
     const { positionals } = parse(args, {}, true);
@@ -96,5 +128,5 @@ client_secret: ${clientSecret}`);
   }
   if (verb === 'block-metadata-document') return metadataDocumentsCommand('block', args, ctx, out);
   if (verb === 'unblock-metadata-document') return metadataDocumentsCommand('unblock', args, ctx, out);
-  throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete|block-metadata-document|unblock-metadata-document');
+  throw invalidInput('usage: ostiary clients create|list|show|rotate-secret|delete|registration-token|block-metadata-document|unblock-metadata-document');
 }
