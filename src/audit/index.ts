@@ -62,6 +62,7 @@ export const AUDIT_EVENTS = [
   'user.passkey_removed',
   'logout.backchannel_sent',
   'logout.backchannel_failed',
+  'jwt_bearer.refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -21,6 +21,8 @@ import { interactionPrompts } from './policy.ts';
 import { ACR_VALUES } from './acr.ts';
 import { createResourceIndicators } from './resources.ts';
 import { registerTokenExchange } from './token-exchange.ts';
+import { registerJwtBearer } from './jwt-bearer.ts';
+import type { AssertionJtis } from '../assertions/index.ts';
 import { deliverLogoutsInBackground } from './backchannel.ts';
 import type { Audit } from '../audit/index.ts';
 import { createGuardedFetch } from '../outbound/index.ts';
@@ -39,6 +41,7 @@ export interface ProviderDeps {
   views: Views;
   i18n: I18n;
   audit: Audit;
+  assertionJtis: AssertionJtis;
 }
 
 /**
@@ -96,11 +99,12 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, assertionJtis } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
   const resources = createResourceIndicators(apis, config);
+  const outbound = createGuardedFetch({ allowLoopback: !config.production });
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(providerStore, clients),
@@ -159,7 +163,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // Every request the provider makes (back-channel logout tokens, a client's jwks_uri) goes to
     // public addresses only, after resolution, on the connection checked; loopback outside
     // production (development, tests), never redirected, bounded in time and size.
-    fetch: createGuardedFetch({ allowLoopback: !config.production }) as unknown as Configuration['fetch'],
+    fetch: outbound as unknown as Configuration['fetch'],
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -170,6 +174,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   provider.use(jwtIntrospection(config.issuer, () => signingKeys.publicJwks(), users.isActive));
   deliverLogoutsInBackground(provider, audit);
   registerTokenExchange(provider, { issuer: config.issuer, publicJwks: () => signingKeys.publicJwks(), isActive: users.isActive, resources });
+  registerJwtBearer(provider, { issuer: config.issuer, isActive: users.isActive, resources, jtis: assertionJtis, audit, fetch: outbound });
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);
