@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { base64url, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, issueKey } from '../admin/support.ts';
 import { TEST_ACTOR } from '../support/actor.ts';
 import { inProcess } from '../support/cli.ts';
 import { DATABASES } from '../support/databases.ts';
@@ -223,5 +224,24 @@ describe.each(DATABASES)('JWT bearer grant, RFC 7523 (%s)', (kind) => {
     const both = await inProcess(['clients', 'create', '--name', 'cli-partner-3', '--grant', 'jwt_bearer', '--assertion-issuer', IDP, '--assertion-jwks-file', file, '--assertion-jwks-uri', 'https://idp.example.com/jwks', '--json'], env);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('not both');
+  });
+
+  it('is configured through the admin API: trust in the client body, refusals as problems pointing at the field', async () => {
+    const key = await issueKey(server, ['clients:write', 'clients:read']);
+    const body = { client_name: 'api-partner', grant_types: ['jwt_bearer'], scope: 'invoices:read', assertion_issuer: IDP, assertion_jwks: { keys: [idpKey.publicJwk] } };
+    const made = await admin(server, key, 'POST', '/clients', body);
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    expect(made.body).toMatchObject({ assertion_issuer: IDP, assertion_jwks: { keys: [idpKey.publicJwk] }, assertion_jwks_uri: null });
+    const id = (made.body as { client_id: string }).client_id;
+    const patched = await admin(server, key, 'PATCH', `/clients/${id}`, { assertion_jwks_uri: jwks.url });
+    expect(patched.body).toMatchObject({ assertion_jwks_uri: jwks.url, assertion_jwks: null });
+
+    const privateKey = await admin(server, key, 'POST', '/clients', { ...body, assertion_jwks: { keys: [{ ...idpKey.publicJwk, d: 'x' }] } });
+    expect(privateKey.status).toBe(400);
+    expect(privateKey.body).toMatchObject({ code: 'client.assertion_keys_invalid', pointer: '/assertion_jwks' });
+    const noTrust = await admin(server, key, 'POST', '/clients', { client_name: 'x', grant_types: ['jwt_bearer'] });
+    expect(noTrust.body).toMatchObject({ code: 'client.assertion_issuer_required', pointer: '/assertion_issuer' });
+    const insecure = await admin(server, key, 'PATCH', `/clients/${id}`, { assertion_jwks_uri: 'http://idp.example.com/jwks' });
+    expect(insecure.body).toMatchObject({ code: 'client.assertion_keys_invalid', pointer: '/assertion_jwks_uri' });
   });
 });
