@@ -2,7 +2,7 @@ import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors as joseError
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { AssertionJtis } from '../assertions/index.ts';
-import type { Audit } from '../audit/index.ts';
+import type { Audit, AuditEventInput } from '../audit/index.ts';
 import { assertionIssuerOf, type AssertionIssuer } from '../clients/index.ts';
 import type { GuardedFetch } from '../outbound/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
@@ -52,6 +52,12 @@ function refusalOf(error: unknown): Refusal {
   const claim = error instanceof joseErrors.JWTClaimValidationFailed ? error.claim : undefined;
   const reason = claim === 'iss' ? 'issuer' : claim === 'aud' ? 'audience' : (code && JOSE_REASONS[code]) || (code ? 'malformed' : 'keys_unavailable');
   return new Refusal(reason, `the assertion is not valid (${reason})`);
+}
+
+/** The audit event of a refused assertion: who presented it, from where, and why (never the assertion). */
+function refusedEvent(ctx: KoaContextWithOIDC, reason: string): AuditEventInput {
+  const clientId = ctx.oidc.client!.clientId;
+  return { type: 'jwt_bearer.refused', outcome: 'failure', actor: `client:${clientId}`, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: ctx.response.get('x-request-id') || null, details: { reason } };
 }
 
 /** The claims RFC 7523 section 3 asks of an assertion, with ours: aud only us, short-lived, a jti. */
@@ -127,7 +133,7 @@ export function registerJwtBearer(provider: Provider, { issuer, isActive, resour
     try {
       await issue(ctx, params.assertion, params.resource);
     } catch (error) {
-      if (error instanceof Refusal) await audit.record({ type: 'jwt_bearer.refused', outcome: 'failure', actor: `client:${ctx.oidc.client!.clientId}`, clientId: ctx.oidc.client!.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || null, requestId: ctx.response.get('x-request-id') || null, details: { reason: error.reason } });
+      if (error instanceof Refusal) await audit.record(refusedEvent(ctx, error.reason));
       throw error;
     }
   }
