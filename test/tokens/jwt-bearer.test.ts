@@ -10,7 +10,7 @@ import { inProcess } from '../support/cli.ts';
 import { DATABASES } from '../support/databases.ts';
 import { ADA, BILLING, createBillingApi, createWebClient, introspect, postForm, type Credentials } from '../support/fixtures.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const IDP = 'https://idp.example.com';
@@ -104,6 +104,13 @@ describe.each(DATABASES)('JWT bearer grant, RFC 7523 (%s)', (kind) => {
     expect(response.status, await response.clone().text()).toBe(200);
     const { payload } = await verifyJwt(server.issuer, ((await response.json()) as { access_token: string }).access_token, BILLING, 'at+jwt');
     expect(payload).toMatchObject({ sub: adaId, client_id: remote.id });
+
+    // Keys that cannot be fetched verify nothing.
+    const dead = await server.services.clients.create({ name: 'dead-keys', grantTypes: ['jwt_bearer'], scopes: ['invoices:read'], assertionIssuer: REMOTE_IDP, assertionJwksUri: `http://127.0.0.1:${await freePort()}/jwks` }, TEST_ACTOR);
+    await refused(await grant({ id: dead.client.clientId, secret: dead.clientSecret! }, { assertion: await assertion({ iss: REMOTE_IDP }, remoteKey) }));
+    await server.services.audit.flush();
+    const [event] = await server.services.db.auditEvent.findMany({ where: { type: 'jwt_bearer.refused', clientId: dead.client.clientId } });
+    expect(event?.details).toEqual({ reason: 'keys_unavailable' });
   });
 
   it('refuses, with invalid_grant and no token, every assertion that is not for us, not from the trusted issuer, unsigned, too old or too long-lived', async () => {
@@ -141,7 +148,7 @@ describe.each(DATABASES)('JWT bearer grant, RFC 7523 (%s)', (kind) => {
     await server.services.users.update(ADA.email, { disabled: false }, TEST_ACTOR);
 
     await server.services.audit.flush();
-    const reasons = (await server.services.db.auditEvent.findMany({ where: { type: 'jwt_bearer.refused' } })).map((e) => (e.details as { reason: string }).reason);
+    const reasons = (await server.services.db.auditEvent.findMany({ where: { type: 'jwt_bearer.refused', clientId: trusting.id } })).map((e) => (e.details as { reason: string }).reason);
     expect(new Set(reasons)).toEqual(new Set(['audience', 'issuer', 'signature', 'algorithm', 'expired', 'lifetime', 'claims', 'subject', 'malformed']));
   });
 
@@ -156,6 +163,16 @@ describe.each(DATABASES)('JWT bearer grant, RFC 7523 (%s)', (kind) => {
     const kept = await assertion();
     await refused(await grant(trusting, { assertion: kept, scope: 'invoices:write' }), 'invalid_scope');
     expect((await grant(trusting, { assertion: kept })).status).toBe(200);
+  });
+
+  it("forgets a jti once its assertion has expired: the cleanup job removes it", async () => {
+    const { assertionJtis, cleanup } = server.services;
+    expect(await assertionJtis.take(IDP, 'expired-jti', new Date(Date.now() - 1000))).toBe(true);
+    expect(await assertionJtis.take(IDP, 'expired-jti', new Date(Date.now() - 1000))).toBe(false);
+    expect(await assertionJtis.take(IDP, 'live-jti', new Date(Date.now() + 60_000))).toBe(true);
+    expect((await cleanup.run()).expiredAssertions).toBeGreaterThanOrEqual(1);
+    expect(await assertionJtis.take(IDP, 'expired-jti', new Date(Date.now() + 60_000))).toBe(true);
+    expect(await assertionJtis.take(IDP, 'live-jti', new Date(Date.now() + 60_000))).toBe(false);
   });
 
   it.runIf(kind === 'postgresql')('takes an assertion once across instances on one database', async () => {
