@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createApiKeys } from './api-keys/index.ts';
 import { createApis } from './apis/index.ts';
+import { createAssertionJtis } from './assertions/index.ts';
 import { createAudit, type Audit } from './audit/index.ts';
 import { createBackups } from './backup/index.ts';
 import { createChecks } from './check/index.ts';
@@ -88,6 +89,7 @@ export async function createServices(config: Config, logger: Logger, options: Se
     const i18n = createI18n(config.defaultLocale, config.brand.name);
     const mail = createMail({ db, secrets, audit, i18n, config: config.mail, clock: options.clock });
     const links = createLinks(db, options.clock);
+    const assertionJtis = createAssertionJtis(db, options.clock);
     const users = createUsers(db, roles, { lockout: config.lockout, passwordPolicy: config.passwordPolicy, requireVerifiedEmail: config.signup.requireVerifiedEmail }, grants, audit);
     const passwordResets = createPasswordResets({
       db,
@@ -149,7 +151,8 @@ export async function createServices(config: Config, logger: Logger, options: Se
       apiKeys,
       audit,
       backups: createBackups(db, database.target.provider, secrets, audit),
-      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, links, mfa.passkeys),
+      cleanup: createCleanup(providerStore, audit, { batchSize: config.cleanup.batchSize, auditRetentionDays: config.auditRetentionDays }, links, mfa.passkeys, assertionJtis),
+      assertionJtis,
       metrics,
       migrationsPending,
       users,

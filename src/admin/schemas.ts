@@ -36,6 +36,9 @@ export const client = Type.Object({
   first_party: Type.Boolean(),
   require_mfa: Type.Boolean(),
   backchannel_logout_uri: nullable(str),
+  assertion_issuer: nullable(str),
+  assertion_jwks_uri: nullable(str),
+  assertion_jwks: nullable(Type.Object({ keys: Type.Array(Type.Unknown()) })),
   roles: strs,
   introspection_audiences: strs,
   access_token_ttl: nullable(Type.Integer()),
@@ -57,6 +60,10 @@ const clientFields = {
   first_party: Type.Optional(Type.Boolean()),
   require_mfa: Type.Optional(Type.Boolean()),
   backchannel_logout_uri: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+  // JWT bearer grant: whose assertions the client presents (checked by the clients service).
+  assertion_issuer: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+  assertion_jwks_uri: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
+  assertion_jwks: Type.Optional(Type.Union([Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown()), { maxItems: 20 }) }), Type.Null()])),
   roles: Type.Optional(list(64, 100)),
 };
 

@@ -71,6 +71,7 @@ export const AUDIT_EVENTS = [
   'client.registration_deleted',
   'registration_token.created',
   'registration_token.revoked',
+  'jwt_bearer.refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

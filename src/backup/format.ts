@@ -6,12 +6,13 @@ export const VERSION = 1;
 /**
  * Every table a backup holds, in dependency order (a row's references come before it); restore
  * inserts in this order and deletes in the reverse. `Lock` is left out: its rows are only names
- * that serialize work, recreated on first use. `OidcPayload` only with --include-sessions.
+ * that serialize work, recreated on first use; `PasskeyChallenge` and `AssertionJti` too: their
+ * rows live minutes (a ceremony, an assertion's lifetime). `OidcPayload` only with --include-sessions.
  */
 export const TABLES = ['Api', 'ApiScope', 'Role', 'RolePermission', 'RegistrationToken', 'Client', 'ClientRole', 'ClientMetadataDocument', 'User', 'UserRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'OneTimeToken', 'MailMessage', 'SigningKey', 'ApiKey', 'AuditEvent', 'OidcPayload'] as const;
 export type Table = (typeof TABLES)[number];
 export const SESSIONS_TABLE: Table = 'OidcPayload';
-export const LEFT_OUT = ['Lock', 'PasskeyChallenge'];
+export const LEFT_OUT = ['Lock', 'PasskeyChallenge', 'AssertionJti'];
 
 export type Counts = Partial<Record<Table, number>>;
 

@@ -8,6 +8,7 @@ import { fail } from '../errors.ts';
 import { isLocalHost } from '../config/index.ts';
 import { isOidcScope, SCOPE_TOKEN, splitScopes } from '../scopes/index.ts';
 import { clientSecretMatches, generateClientSecret, hashClientSecret } from './secrets.ts';
+import { checkAssertionTrust, jwksOf, type AssertionTrust } from './assertion-trust.ts';
 import type { ClientStore } from './store.ts';
 import type { RegistrationTokens } from './registration-tokens.ts';
 import { askedScopes, checkAskedMetadata, checkRegisteredAuthMethod, checkRegisteredGrants, checkRegisteredRedirectUris, registeredName, type RegisteredMetadata } from './registration.ts';
@@ -21,7 +22,7 @@ export { type RegisteredMetadata } from './registration.ts';
 export { ACCOUNT_CALLBACK_PATH, ACCOUNT_CLIENT_ID, accountClientMetadata } from './account-client.ts';
 import { ACCOUNT_CLIENT_ID } from './account-client.ts';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code', 'token_exchange'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'device_code', 'token_exchange', 'jwt_bearer'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** The grants a person signs in through (they get the OpenID Connect scopes and may refresh). */
@@ -39,6 +40,10 @@ export interface ClientInput {
   requireMfa?: boolean;
   /** Where a logout token is posted when a session with it ends (Back-Channel Logout). */
   backchannelLogoutUri?: string | null;
+  /** JWT bearer grant (RFC 7523): the `iss` of its assertions, and that issuer's keys (a JWKS URL, or a JWKS). */
+  assertionIssuer?: string | null;
+  assertionJwksUri?: string | null;
+  assertionJwks?: unknown;
   roles?: readonly string[];
   /** Audiences of APIs whose tokens this client may introspect (it is their resource server). */
   introspectionAudiences?: readonly string[];
@@ -51,7 +56,7 @@ export interface ClientInput {
   secret?: string;
 }
 
-export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'backchannelLogoutUri' | 'roles' | 'introspectionAudiences'>> & {
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'backchannelLogoutUri' | 'assertionIssuer' | 'assertionJwksUri' | 'assertionJwks' | 'roles' | 'introspectionAudiences'>> & {
   /** `null` goes back to the configured default. */
   accessTokenTtl?: number | null;
   idTokenTtl?: number | null;
@@ -69,6 +74,9 @@ export interface ClientView {
   firstParty: boolean;
   requireMfa: boolean;
   backchannelLogoutUri: string | null;
+  assertionIssuer: string | null;
+  assertionJwksUri: string | null;
+  assertionJwks: { keys: unknown[] } | null;
   roles: string[];
   introspectionAudiences: string[];
   accessTokenTtl: number | null;
@@ -107,6 +115,9 @@ function view(row: ClientRow): ClientView {
     firstParty: row.firstParty,
     requireMfa: row.requireMfa,
     backchannelLogoutUri: row.backchannelLogoutUri,
+    assertionIssuer: row.assertionIssuer,
+    assertionJwksUri: row.assertionJwksUri,
+    assertionJwks: jwksOf(row.assertionJwks),
     roles: row.roles.map((r) => r.role.name).sort(),
     introspectionAudiences: strings(row.introspectionAudiences),
     accessTokenTtl: row.accessTokenTtl,
@@ -133,6 +144,9 @@ function checkGrantTypes(values: readonly string[], isPublic: boolean, resourceS
   }
   if (isPublic && grants.includes('client_credentials')) {
     throw fail('client.public_client_credentials', 'a public client cannot use client_credentials: it has no secret', { field: 'grantTypes' });
+  }
+  if (isPublic && grants.includes('jwt_bearer')) {
+    throw fail('client.public_jwt_bearer', 'a public client cannot use jwt_bearer: the client presenting an assertion authenticates', { field: 'grantTypes' });
   }
   if (grants.includes('token_exchange') && (isPublic || !resourceServer)) {
     throw fail('client.exchange_needs_resource_server', 'token_exchange is for a confidential client that is the resource server (--introspect AUDIENCE) of the tokens it exchanges', { field: 'grantTypes' });
@@ -196,6 +210,9 @@ const PUBLIC_NAMES = {
   firstParty: 'first_party',
   requireMfa: 'require_mfa',
   backchannelLogoutUri: 'backchannel_logout_uri',
+  assertionIssuer: 'assertion_issuer',
+  assertionJwksUri: 'assertion_jwks_uri',
+  assertionJwks: 'assertion_jwks',
   introspectionAudiences: 'introspection_audiences',
   accessTokenTtl: 'access_token_ttl',
   idTokenTtl: 'id_token_ttl',
@@ -233,6 +250,18 @@ export function impliedScopes(grants: readonly string[]): string[] {
   const oidc = grants.some((grant) => SIGN_IN_GRANTS.includes(grant)) ? ['openid', 'profile', 'email', 'roles'] : [];
   if (grants.includes('refresh_token')) oidc.push('offline_access');
   return oidc;
+}
+
+const trustChanged = (patch: ClientPatch) => patch.assertionIssuer !== undefined || patch.assertionJwksUri !== undefined || patch.assertionJwks !== undefined;
+
+/** The trust a patch leaves: what it gives, else what was; giving one kind of keys replaces the other. */
+function patchedTrust(current: ClientView, patch: ClientPatch): AssertionTrust {
+  const keysGiven = patch.assertionJwksUri !== undefined || patch.assertionJwks !== undefined;
+  return {
+    assertionIssuer: patch.assertionIssuer !== undefined ? patch.assertionIssuer : current.assertionIssuer,
+    assertionJwksUri: keysGiven ? patch.assertionJwksUri : current.assertionJwksUri,
+    assertionJwks: keysGiven ? patch.assertionJwks : current.assertionJwks,
+  };
 }
 
 function requireRedirectUris(grants: GrantType[], redirectUris: string[]): void {
@@ -371,6 +400,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         firstParty: input.firstParty ?? false,
         requireMfa: input.requireMfa ?? false,
         backchannelLogoutUri: checkBackchannelUri(input.backchannelLogoutUri),
+        ...checkAssertionTrust(input, grants),
         introspectionAudiences,
         accessTokenTtl: checkTtl(input.accessTokenTtl, 'accessTokenTtl'),
         idTokenTtl: checkTtl(input.idTokenTtl, 'idTokenTtl'),
@@ -417,6 +447,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
         ...(patch.requireMfa !== undefined ? { requireMfa: patch.requireMfa } : {}),
         ...(patch.backchannelLogoutUri !== undefined ? { backchannelLogoutUri: checkBackchannelUri(patch.backchannelLogoutUri) } : {}),
+        ...(patch.grantTypes || trustChanged(patch) ? checkAssertionTrust(patchedTrust(current, patch), grants) : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
         ...(patch.introspectionAudiences ? { introspectionAudiences } : {}),
         ...lifetimes(patch),
@@ -483,6 +514,9 @@ export const clientJson = (c: ClientView) => ({
   first_party: c.firstParty,
   require_mfa: c.requireMfa,
   backchannel_logout_uri: c.backchannelLogoutUri,
+  assertion_issuer: c.assertionIssuer,
+  assertion_jwks_uri: c.assertionJwksUri,
+  assertion_jwks: c.assertionJwks,
   roles: c.roles,
   introspection_audiences: c.introspectionAudiences,
   access_token_ttl: c.accessTokenTtl,

@@ -11,6 +11,9 @@ export const EXTRA_METADATA = {
   require_mfa: (v: unknown) => typeof v === 'boolean',
   api_scopes: (v: unknown) => typeof v === 'string',
   introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
+  assertion_issuer: (v: unknown) => typeof v === 'string',
+  assertion_jwks_uri: (v: unknown) => typeof v === 'string',
+  assertion_jwks: (v: unknown) => typeof v === 'object' && v !== null && Array.isArray((v as { keys?: unknown }).keys),
   access_token_ttl: Number.isInteger,
   id_token_ttl: Number.isInteger,
   refresh_token_ttl: Number.isInteger,
@@ -31,6 +34,16 @@ export const apiScopesOf = (client: Metadata) => new Set(String(client?.api_scop
 export const introspectionAudiencesOf = (client: Metadata): string[] =>
   Array.isArray(client?.introspection_audiences) ? (client.introspection_audiences as unknown[]).filter((a): a is string => typeof a === 'string') : [];
 
+/** Whose JWT bearer assertions (RFC 7523) the client presents: their `iss`, and where that issuer's public keys are. */
+export type AssertionIssuer = { issuer: string; jwksUri?: string; jwks?: { keys: Record<string, unknown>[] } };
+
+export function assertionIssuerOf(client: Metadata): AssertionIssuer | undefined {
+  const issuer = client?.assertion_issuer;
+  if (typeof issuer !== 'string') return undefined;
+  const jwksUri = client?.assertion_jwks_uri;
+  return typeof jwksUri === 'string' ? { issuer, jwksUri } : { issuer, jwks: client?.assertion_jwks as AssertionIssuer['jwks'] };
+}
+
 /** The client's own lifetime of that kind when it has one, else `fallback`. */
 export function lifetimeOf(client: Metadata, key: Lifetime, fallback: number): number {
   const value = client?.[key];
@@ -41,6 +54,7 @@ export function lifetimeOf(client: Metadata, key: Lifetime, fallback: number): n
 const WIRE_GRANT_TYPES: Readonly<Record<string, string>> = {
   device_code: 'urn:ietf:params:oauth:grant-type:device_code',
   token_exchange: 'urn:ietf:params:oauth:grant-type:token-exchange',
+  jwt_bearer: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
 };
 
 export const wireGrantType = (grant: string): string => WIRE_GRANT_TYPES[grant] ?? grant;

@@ -1,5 +1,6 @@
 import { createTtlCache, type Database, strings, unstorable } from '../db/index.ts';
 import { isOidcScope } from '../scopes/index.ts';
+import { jwksOf } from './assertion-trust.ts';
 import { wireGrantType } from './metadata.ts';
 
 /** How long another process may go on seeing a client as it was (this process forgets at once). */
@@ -40,6 +41,8 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     require_mfa: row.requireMfa,
     // Back-Channel Logout 1.0: the logout token names the session (sid) it ends.
     ...(row.backchannelLogoutUri ? { backchannel_logout_uri: row.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    // RFC 7523: whose assertions the jwt_bearer grant accepts (src/oidc/jwt-bearer.ts).
+    ...(row.assertionIssuer ? { assertion_issuer: row.assertionIssuer, ...(row.assertionJwksUri ? { assertion_jwks_uri: row.assertionJwksUri } : { assertion_jwks: jwksOf(row.assertionJwks) }) } : {}),
     introspection_audiences: strings(row.introspectionAudiences),
     access_token_ttl: row.accessTokenTtl,
     id_token_ttl: row.idTokenTtl,

@@ -224,6 +224,9 @@ function clientChanges(entry: ClientEntry, current: ClientView, secretMatches: b
   differs('first_party', entry.first_party === current.firstParty);
   differs('require_mfa', entry.require_mfa === current.requireMfa);
   differs('backchannel_logout_uri', entry.backchannel_logout_uri === current.backchannelLogoutUri);
+  differs('assertion_issuer', entry.assertion_issuer === current.assertionIssuer);
+  differs('assertion_jwks_uri', entry.assertion_jwks_uri === current.assertionJwksUri);
+  differs('assertion_jwks', JSON.stringify(entry.assertion_jwks) === JSON.stringify(current.assertionJwks));
   differs('roles', sameSet(entry.roles, current.roles));
   differs('introspect', sameSet(entry.introspect, current.introspectionAudiences));
   differs('access_token_ttl', entry.access_token_ttl === current.accessTokenTtl);
@@ -332,6 +335,9 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
         firstParty: entry!.first_party,
         requireMfa: entry!.require_mfa,
         backchannelLogoutUri: entry!.backchannel_logout_uri,
+        assertionIssuer: entry!.assertion_issuer,
+        assertionJwksUri: entry!.assertion_jwks_uri,
+        assertionJwks: entry!.assertion_jwks,
         roles: entry!.roles,
         introspectionAudiences: entry!.introspect,
       };
@@ -429,6 +435,9 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
             first_party: c.firstParty,
             require_mfa: c.requireMfa,
             backchannel_logout_uri: c.backchannelLogoutUri,
+            assertion_issuer: c.assertionIssuer,
+            assertion_jwks_uri: c.assertionJwksUri,
+            assertion_jwks: c.assertionJwks,
             roles: c.roles,
             introspect: c.introspectionAudiences,
             access_token_ttl: c.accessTokenTtl,

@@ -35,6 +35,13 @@ const ClientEntry = z.strictObject({
   first_party: z.boolean().default(false),
   require_mfa: z.boolean().default(false).describe('its users sign in with a second factor'),
   backchannel_logout_uri: z.string().min(1).nullable().default(null).describe('where a logout token is posted when a session with it ends'),
+  assertion_issuer: z.string().min(1).nullable().default(null).describe('jwt_bearer grant: the iss of the assertions it presents'),
+  assertion_jwks_uri: z.string().min(1).nullable().default(null).describe("jwt_bearer grant: the JWKS URL of the assertion issuer's public keys"),
+  assertion_jwks: z
+    .strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1) })
+    .nullable()
+    .default(null)
+    .describe("jwt_bearer grant: the assertion issuer's public keys, as a JWKS (instead of a URL)"),
   roles: list(z.string().min(1)),
   introspect: list(z.string().min(1)).describe('audiences of APIs whose tokens the client may introspect'),
   access_token_ttl: seconds,

@@ -7,9 +7,10 @@ export interface CleanupResult {
   auditEvents: number;
   expiredLinks: number;
   expiredChallenges: number;
+  expiredAssertions: number;
 }
 
-/** Rows of another module that it deletes once expired: mailed links (password reset, ...), passkey challenges. */
+/** Rows of another module that it deletes once expired: mailed links (password reset, ...), passkey challenges, assertion jtis. */
 export interface ExpiringRows {
   deleteExpired(batchSize: number): Promise<number>;
 }
@@ -17,10 +18,10 @@ export interface ExpiringRows {
 /**
  * Deletes what the provider no longer needs: rows past their expiry (codes, tokens, sessions,
  * interactions, grants; consumed ones included, as reuse is detected only until expiry), mailed
- * links and passkey challenges past their expiry, and audit events past the retention. In batches, so no statement
+ * links, passkey challenges and JWT bearer assertion jtis past their expiry, and audit events past the retention. In batches, so no statement
  * locks a large table for long.
  */
-export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }, links?: ExpiringRows, challenges?: ExpiringRows) {
+export function createCleanup(store: ProviderStore, audit: Audit, options: { batchSize: number; auditRetentionDays: number }, links?: ExpiringRows, challenges?: ExpiringRows, assertions?: ExpiringRows) {
   return {
     async run(): Promise<CleanupResult> {
       return {
@@ -28,6 +29,7 @@ export function createCleanup(store: ProviderStore, audit: Audit, options: { bat
         auditEvents: await audit.prune(options.auditRetentionDays, options.batchSize),
         expiredLinks: (await links?.deleteExpired(options.batchSize)) ?? 0,
         expiredChallenges: (await challenges?.deleteExpired(options.batchSize)) ?? 0,
+        expiredAssertions: (await assertions?.deleteExpired(options.batchSize)) ?? 0,
       };
     },
   };
@@ -38,7 +40,7 @@ export function startCleanup(cleanup: ReturnType<typeof createCleanup>, interval
   const timer = setInterval(() => {
     cleanup
       .run()
-      .then((result) => (result.expiredRows || result.auditEvents || result.expiredLinks || result.expiredChallenges) && log.info(result, 'cleanup removed rows'))
+      .then((result) => (result.expiredRows || result.auditEvents || result.expiredLinks || result.expiredChallenges || result.expiredAssertions) && log.info(result, 'cleanup removed rows'))
       .catch((err) => log.error({ err }, 'cleanup failed'));
   }, intervalSeconds * 1000);
   timer.unref();

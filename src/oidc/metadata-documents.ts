@@ -15,6 +15,9 @@ const FETCH_WINDOW_MS = 60_000;
 /** How long an allowed fetch or an unconfirmed document waits for the provider to go on. */
 const PENDING_MS = 30_000;
 
+/** The grants a client known only by its document may use: a person signs in, and the sign-in is refreshed. */
+const PERSON_GRANTS: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token']);
+
 /** The provider errors that may be a document refused for its content (fetch failures are audited where they happen). */
 const ERROR_EVENTS = ['authorization.error', 'grant.error', 'device_authorization.error', 'introspection.error', 'revocation.error', 'pushed_authorization_request.error'] as const;
 
@@ -103,9 +106,12 @@ export function clientIdMetadataDocuments({ config, documents, fetchDocument }: 
       allowed.put(url, true);
       return true;
     },
-    async allowClient(ctx: KoaContextWithOIDC, client: { clientId: string; clientName?: string }): Promise<boolean> {
-      if (await documents.isBlocked(client.clientId)) return refuse(client.clientId, 'blocked', ctx);
+    async allowClient(ctx: KoaContextWithOIDC, client: { clientId: string; clientName?: string; grantTypes?: readonly string[] }): Promise<boolean> {
       const fetched = unconfirmed.take(client.clientId);
+      // A person signs in through such a client; nobody vouched for it to act on its own (client credentials, assertions, exchanges).
+      const refused = (client.grantTypes ?? []).find((grant) => !PERSON_GRANTS.has(grant));
+      if (refused) return refuse(client.clientId, `grant_type ${refused.slice(0, 100)} is not for a client known by its document`, ctx);
+      if (await documents.isBlocked(client.clientId)) return refuse(client.clientId, 'blocked', ctx);
       if (fetched) await documents.accepted(client.clientId, fetched.body, client.clientName, fetched.maxAge);
       return true;
     },

@@ -21,6 +21,8 @@ import { interactionPrompts } from './policy.ts';
 import { ACR_VALUES } from './acr.ts';
 import { createResourceIndicators } from './resources.ts';
 import { registerTokenExchange } from './token-exchange.ts';
+import { registerJwtBearer } from './jwt-bearer.ts';
+import type { AssertionJtis } from '../assertions/index.ts';
 import { deliverLogoutsInBackground } from './backchannel.ts';
 import type { Audit } from '../audit/index.ts';
 import { createGuardedFetch, type OutboundOptions } from '../outbound/index.ts';
@@ -45,6 +47,7 @@ export interface ProviderDeps {
   outbound: Pick<OutboundOptions, 'resolve' | 'ca'>;
   /** Where the registration endpoints store clients and find initial access tokens (DYNAMIC_REGISTRATION). */
   registrations?: Registrations;
+  assertionJtis: AssertionJtis;
 }
 
 /**
@@ -102,7 +105,7 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound, registrations } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound, registrations, assertionJtis } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
@@ -112,6 +115,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     documents: metadataDocuments,
     fetchDocument: createGuardedFetch({ allowLoopback: config.cimd.allowLoopback, ...outbound }),
   });
+  const providerFetch = createGuardedFetch({ allowLoopback: !config.production, ...outbound });
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(providerStore, clients, registrations),
@@ -178,7 +182,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     // public addresses only, after resolution, on the connection checked; loopback outside
     // production (development, tests), never redirected, bounded in time and size.
     // Client ID metadata documents go their own way (their own limits, loopback only with CIMD_ALLOW_LOOPBACK).
-    fetch: documents.fetch(createGuardedFetch({ allowLoopback: !config.production, ...outbound })) as unknown as Configuration['fetch'],
+    fetch: documents.fetch(providerFetch) as unknown as Configuration['fetch'],
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -192,6 +196,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   deliverLogoutsInBackground(provider, audit);
   documents.auditRefusals(provider);
   registerTokenExchange(provider, { issuer: config.issuer, publicJwks: () => signingKeys.publicJwks(), isActive: users.isActive, resources });
+  registerJwtBearer(provider, { issuer: config.issuer, isActive: users.isActive, resources, jtis: assertionJtis, audit, fetch: providerFetch });
   // Client secrets are stored as SHA-256 digests: hash what is presented, compare in constant time.
   provider.Client.prototype.compareClientSecret = function compare(this: { clientSecret?: string }, actual: string) {
     return typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual);

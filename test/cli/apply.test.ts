@@ -250,6 +250,22 @@ describe.each(DATABASES)('ostiary apply and export (%s)', (kind) => {
     expect(await json(['clients', 'show', 'self-registered'])).toMatchObject({ registered: true });
   });
 
+  it('carries the trusted assertion issuer of a jwt_bearer client through apply and export, and refuses private keys', async () => {
+    const key = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'idp-1' };
+    const partner = (keys: object) =>
+      `apis:\n  - audience: https://billing.example.com\n    name: Billing API\n    scopes: [invoices:read, invoices:write]\nclients:\n  - client_id: partner\n    name: Partner\n    grant_types: [jwt_bearer]\n    scopes: [invoices:read]\n    assertion_issuer: https://idp.example.com\n    assertion_jwks: { keys: [${JSON.stringify(keys)}] }\n    secret: { env: BILLING_WORKER_SECRET }\n`;
+    const refused = await run(['apply', '-f', await file('private.yaml', partner({ ...key, d: 'private' }))]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/clients\[0\] \(partner\).*public RSA, EC or OKP key/);
+    await json(['apply', '-f', await file('partner.yaml', partner(key))]);
+    expect(await json(['clients', 'show', 'partner'])).toMatchObject({ assertion_issuer: 'https://idp.example.com', assertion_jwks: { keys: [key] }, assertion_jwks_uri: null });
+    const out = join(dir, 'partner-export.yaml');
+    await json(['export', '-o', out]);
+    expect(await readFile(out, 'utf8')).toContain('assertion_issuer: https://idp.example.com');
+    expect(await json(['apply', '-f', out, '--prune'])).toMatchObject({ applied: false, changes: [] });
+    await json(['clients', 'delete', 'partner']);
+  });
+
   it('CONFIG_FILE: serve applies the file before it listens, and refuses one whose secrets would be shown to no one', async () => {
     const declared = await file('serve.yaml', `apis:\n  - audience: https://billing.example.com\n    name: Billing\n    scopes: [invoices:read]\n  - audience: https://at-start.example.com\n    name: At start\n`);
     const port = await freePort();

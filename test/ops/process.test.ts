@@ -149,7 +149,7 @@ describe('cleanup job', () => {
       const links = createLinks(handle.db, () => new Date());
 
       const result = await createCleanup(store, audit, { batchSize: 2, auditRetentionDays: 90 }, links).run();
-      expect(result).toEqual({ expiredRows: 5, auditEvents: 1, expiredLinks: 3, expiredChallenges: 0 });
+      expect(result).toEqual({ expiredRows: 5, auditEvents: 1, expiredLinks: 3, expiredChallenges: 0, expiredAssertions: 0 });
       expect((await handle.db.oneTimeToken.findMany({ orderBy: { id: 'asc' } })).map((row) => row.id)).toEqual(['live', 'live-used']);
       expect(await handle.db.oidcPayload.count()).toBe(1);
       expect((await handle.db.auditEvent.findMany()).map((e) => e.type)).toEqual(['login.success']);

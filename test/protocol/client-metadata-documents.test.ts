@@ -161,6 +161,7 @@ describe.each(DATABASES)('client ID metadata documents (%s)', (kind) => {
     serve('/secret.json', { token_endpoint_auth_method: 'client_secret_basic' });
     serve('/first-party.json', { first_party: true });
     serve('/introspector.json', { introspection_audiences: [audience] });
+    serve('/machine.json', { grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [] } });
     const cases: [string, string, string | RegExp][] = [
       ['/moved.json', 'invalid_client', 'redirect'],
       ['/large.json', 'invalid_client', 'too_large'],
@@ -171,6 +172,7 @@ describe.each(DATABASES)('client ID metadata documents (%s)', (kind) => {
       ['/secret.json', 'invalid_client_metadata', /shared-secret/],
       ['/first-party.json', 'invalid_client_metadata', /first_party cannot be set by a client ID metadata document/],
       ['/introspector.json', 'invalid_client_metadata', /introspection_audiences cannot be set/],
+      ['/machine.json', 'invalid_client', /grant_type client_credentials is not for a client known by its document/],
     ];
     for (const [path, error, reason] of cases) {
       const clientId = documentUrl(path);

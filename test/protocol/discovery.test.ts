@@ -49,7 +49,7 @@ describe.each(DATABASES)('discovery and JWKS (%s)', (kind) => {
       backchannel_logout_supported: true,
       backchannel_logout_session_supported: true,
     });
-    expect(meta.grant_types_supported?.sort()).toEqual(['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange']);
+    expect(meta.grant_types_supported?.sort()).toEqual(['authorization_code', 'client_credentials', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'urn:ietf:params:oauth:grant-type:token-exchange']);
     // Client ID metadata documents are off unless CIMD says otherwise (test/protocol/client-metadata-documents.test.ts).
     expect(meta).not.toHaveProperty('client_id_metadata_document_supported');
     expect(meta.token_endpoint_auth_methods_supported?.sort()).toEqual(['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt']);

@@ -1,4 +1,5 @@
 import { TEST_ACTOR } from '../support/actor.ts';
+import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SECRET_PARAMS } from '../../src/observability/index.ts';
 import { admin, issueKey } from '../admin/support.ts';
@@ -10,7 +11,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument', 'RegistrationToken'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'AssertionJti', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument', 'RegistrationToken'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -29,6 +30,7 @@ interface Hostile {
 const form = { 'content-type': 'application/x-www-form-urlencoded' };
 const RESET = '/account/password/reset';
 const big = (n: number) => 'a'.repeat(n);
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 /** Dynamic client registration: malformed requests, tokens that are not ours, metadata the policy refuses. */
 function registrationCorpus(initialAccessToken: string): Hostile[] {
@@ -72,7 +74,7 @@ function registrationCorpus(initialAccessToken: string): Hostile[] {
   return inputs;
 }
 
-function corpus(client: { id: string; secret: string }): Hostile[] {
+function corpus(client: { id: string; secret: string }, partner: { id: string; secret: string }): Hostile[] {
   const basic = { authorization: basicAuth(client.id, client.secret) };
   const authParams = (extra: Record<string, string>) =>
     `/auth?${new URLSearchParams({ client_id: client.id, response_type: 'code', scope: 'openid', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', redirect_uri: REDIRECT, ...extra })}`;
@@ -100,9 +102,20 @@ function corpus(client: { id: string; secret: string }): Hostile[] {
   for (const id of ['x', big(3000), '..%2f..%2fjwks', '%00', '%3Cscript%3E']) {
     inputs.push({ name: `protected resource metadata ${id.slice(0, 20)}`, path: `/.well-known/oauth-protected-resource/${id}` });
   }
-  for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange', big(300)]) {
+  for (const grant of ['authorization_code', 'refresh_token', 'password', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange', JWT_BEARER, big(300)]) {
     inputs.push({ name: `grant ${grant.slice(0, 40)}`, path: '/token', method: 'POST', headers: { ...form, ...basic }, body: `grant_type=${encodeURIComponent(grant)}&code=x&refresh_token=y&username=a&password=b` });
   }
+  // The JWT bearer grant, as a client that holds it: assertions that are no assertions, or unsigned, or not alone.
+  const asPartner = { ...form, authorization: basicAuth(partner.id, partner.secret) };
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const unsigned = `${b64({ alg: 'none' })}.${b64({ iss: 'https://idp.example.com', sub: 'x', aud: 'x', jti: 'x', exp: 9999999999 })}.`;
+  for (const [what, assertion] of [['none', ''], ['garbage', 'a.b.c'], ['huge', big(60_000)], ['unsigned', unsigned], ['null bytes', 'eyJ%00.eyJ.%00'], ['JSON', '{"alg":"RS256"}'], ['two', 'a&assertion=b']] as const) {
+    inputs.push({ name: `jwt bearer ${what}`, path: '/token', method: 'POST', headers: asPartner, body: `grant_type=${encodeURIComponent(JWT_BEARER)}&resource=${encodeURIComponent(BILLING)}&assertion=${assertion}` });
+  }
+  inputs.push(
+    { name: 'jwt bearer two resources', path: '/token', method: 'POST', headers: asPartner, body: `grant_type=${encodeURIComponent(JWT_BEARER)}&resource=${encodeURIComponent(BILLING)}&resource=https%3A%2F%2Fx.example.com&assertion=${unsigned}` },
+    { name: 'jwt bearer as a public client', path: '/token', method: 'POST', headers: form, body: `grant_type=${encodeURIComponent(JWT_BEARER)}&client_id=${encodeURIComponent(partner.id)}&assertion=${unsigned}` },
+  );
   const redirects = [
     'https://evil.example.com/cb',
     'https://app.example.com.evil.example.com/cb',
@@ -260,18 +273,22 @@ async function snapshot(server: TestServer): Promise<string> {
 describe.each(DATABASES)('hostile input (%s)', (kind) => {
   let server: TestServer;
   let web: { id: string; secret: string };
+  let partner: { id: string; secret: string };
 
   beforeAll(async () => {
     server = await startTestServer(kind, { SIGNUP: 'open', REQUIRE_VERIFIED_EMAIL: 'false', CIMD: 'allowlist', CIMD_ALLOWED_HOSTS: 'tools.example.net', RATE_LIMIT_AUTHORIZE_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_IP: '10000', RATE_LIMIT_TOKEN_PER_CLIENT: '10000', DYNAMIC_REGISTRATION: 'token', RATE_LIMIT_REGISTRATION_PER_IP: '10000' });
     await setUpWorker(server);
     await server.services.users.create(ADA, TEST_ACTOR);
     web = await createWebClient(server, { postLogoutRedirectUris: ['https://app.example.com/bye'] });
+    const idpKey = await exportJWK((await generateKeyPair('ES256')).publicKey);
+    const made = await server.services.clients.create({ name: 'partner', grantTypes: ['jwt_bearer'], scopes: ['invoices:read'], assertionIssuer: 'https://idp.example.com', assertionJwks: { keys: [idpKey] } }, TEST_ACTOR);
+    partner = { id: made.client.clientId, secret: made.clientSecret! };
   });
   afterAll(() => server?.stop());
 
   it('answers every malformed request with a generic 4xx and changes nothing', async () => {
     const { token: initialAccessToken } = await server.services.registrationTokens.create({}, TEST_ACTOR);
-    const inputs = [...corpus(web), ...registrationCorpus(initialAccessToken)];
+    const inputs = [...corpus(web, partner), ...registrationCorpus(initialAccessToken)];
     // A live sign-in page whose cookies the interaction inputs carry; opening it wrote its rows already.
     const agent = new UserAgent();
     const page = await agent.follow((await startFlow(await discover(server.issuer, web.id, web.secret))).url, REDIRECT);

@@ -28,6 +28,9 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       firstParty: b.first_party,
       requireMfa: b.require_mfa,
       backchannelLogoutUri: b.backchannel_logout_uri,
+      assertionIssuer: b.assertion_issuer,
+      assertionJwksUri: b.assertion_jwks_uri,
+      assertionJwks: b.assertion_jwks,
       roles: b.roles,
       introspectionAudiences: b.introspection_audiences,
       accessTokenTtl: b.access_token_ttl,
@@ -53,6 +56,9 @@ export async function clientRoutes(fastify: FastifyInstance, { services }: Admin
       firstParty: b.first_party,
       requireMfa: b.require_mfa,
       backchannelLogoutUri: b.backchannel_logout_uri,
+      assertionIssuer: b.assertion_issuer,
+      assertionJwksUri: b.assertion_jwks_uri,
+      assertionJwks: b.assertion_jwks,
       roles: b.roles,
     }, actorOf(request));
     return clientJson(client);

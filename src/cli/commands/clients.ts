@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { clientJson, metadataDocumentJson, registrationTokenJson, type RegistrationTokenView } from '../../clients/index.ts';
 import type { ClientView, MetadataDocumentView } from '../../clients/index.ts';
 import { invalidInput } from '../../errors.ts';
@@ -48,6 +49,9 @@ const CREATE_OPTIONS = {
   'first-party': { type: 'boolean' },
   'require-mfa': { type: 'boolean' },
   'backchannel-logout-uri': { type: 'string' },
+  'assertion-issuer': { type: 'string' },
+  'assertion-jwks-uri': { type: 'string' },
+  'assertion-jwks-file': { type: 'string' },
   role: { type: 'string', multiple: true },
   introspect: { type: 'string', multiple: true },
   'access-token-ttl': { type: 'string' },
@@ -78,6 +82,16 @@ function seconds(value: string | undefined, flag: string): number | undefined {
   return Number(value);
 }
 
+/** The text of the file a flag names, or undefined when the flag is absent. */
+async function fileText(path: string | undefined, flag: string): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    throw invalidInput(`${flag}: cannot read ${path}`);
+  }
+}
+
 export async function clientsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
   if (verb === 'registration-token') return registrationTokenCommand(args, ctx, out);
   const { clients } = await ctx.services();
@@ -93,6 +107,9 @@ export async function clientsCommand(verb: string | undefined, args: string[], c
       firstParty: values['first-party'],
       requireMfa: values['require-mfa'],
       backchannelLogoutUri: values['backchannel-logout-uri'],
+      assertionIssuer: values['assertion-issuer'],
+      assertionJwksUri: values['assertion-jwks-uri'],
+      assertionJwks: await fileText(values['assertion-jwks-file'], '--assertion-jwks-file'),
       roles: values.role,
       introspectionAudiences: values.introspect,
       accessTokenTtl: seconds(values['access-token-ttl'], '--access-token-ttl'),
