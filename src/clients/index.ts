@@ -312,8 +312,20 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
       grantTypes,
       redirectUris,
       postLogoutRedirectUris: checkRegisteredRedirectUris(metadata.post_logout_redirect_uris ?? [], applicationType, 'post_logout_redirect_uris'),
-      scope: await resolveScopes(askedScopes(metadata), grantTypes as GrantType[]),
+      scope: await resolveScopes(await checkInvitedScopes(askedScopes(metadata)), grantTypes as GrantType[]),
     };
+  }
+
+  /**
+   * A client that registered itself may hold only the scopes of APIs that invite such clients by
+   * publishing their metadata (RFC 9728), as a client known by its metadata document may.
+   */
+  async function checkInvitedScopes(asked: string[]): Promise<string[]> {
+    const invited = new Set((await apis.list()).filter((api) => api.publishMetadata).flatMap((api) => api.scopes));
+    const known = await apis.knownScopes();
+    const refused = asked.find((scope) => !isOidcScope(scope) && known.has(scope) && !invited.has(scope));
+    if (refused) throw fail('client.registration_refused', `scope ${refused} belongs to an API that does not publish its metadata: only those invite clients that register themselves`, { field: 'scope' });
+    return asked;
   }
 
   /** Stores a client that registered itself; with an initial access token, within the token's maximum. */

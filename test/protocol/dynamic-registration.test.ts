@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_ACTOR } from '../support/actor.ts';
 import { DATABASES } from '../support/databases.ts';
-import { ADA, BILLING, createBillingApi, createWebClient, type Credentials } from '../support/fixtures.ts';
+import { ADA, BILLING, createWebClient, type Credentials } from '../support/fixtures.ts';
 import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc } from '../support/relying-party.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
@@ -32,7 +32,9 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
   beforeAll(async () => {
     server = await startTestServer(kind, { DYNAMIC_REGISTRATION: 'token', RATE_LIMIT_REGISTRATION_PER_IP: '1000' });
     await server.services.users.create(ADA, TEST_ACTOR);
-    await createBillingApi(server);
+    // Billing invites clients that register themselves (it publishes its metadata); Payroll does not.
+    await server.services.apis.create({ name: 'Billing', audience: BILLING, scopes: ['invoices:read'], publishMetadata: true }, TEST_ACTOR);
+    await server.services.apis.create({ name: 'Payroll', audience: 'https://payroll.example.com', scopes: ['payroll:read'] }, TEST_ACTOR);
   });
   afterAll(() => server?.stop());
 
@@ -151,6 +153,7 @@ describe.each(DATABASES)('dynamic client registration with an initial access tok
       [{ ...WEB_APP, jwks_uri: 'https://app.example.com/jwks' }, 'invalid_client_metadata'],
       [{ ...WEB_APP, token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata'],
       [{ ...WEB_APP, scope: 'openid unknown:scope' }, 'invalid_client_metadata'],
+      [{ ...WEB_APP, scope: 'openid payroll:read' }, 'invalid_client_metadata'],
     ];
     for (const [metadata, error] of refused) {
       const answer = await send(server, 'POST', '/reg', token, metadata);
