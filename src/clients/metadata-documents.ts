@@ -47,8 +47,10 @@ export function isMetadataDocumentUrl(value: string): boolean {
 }
 
 /** A client known only by its metadata document (metadata as stored, or the provider's Client). */
+// Fails closed: an operator's or a registered client's id never holds ':', so any id that does is
+// treated as a document's, whether or not it is a URL this module would accept.
 export const isDocumentClient = (client: { readonly [key: string]: unknown } | undefined): boolean =>
-  isMetadataDocumentUrl(String(client?.client_id ?? client?.clientId ?? ''));
+  String(client?.client_id ?? client?.clientId ?? '').includes(':');
 
 /**
  * The shared record of client ID metadata documents (table ClientMetadataDocument): the last

@@ -1,6 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
-import type { MetadataDocuments } from '../clients/index.ts';
+import { isMetadataDocumentUrl, type MetadataDocuments } from '../clients/index.ts';
 import type { CimdConfig } from '../config/index.ts';
 import { OutboundError, type GuardedFetch, type OutboundInit } from '../outbound/index.ts';
 
@@ -100,6 +100,7 @@ export function clientIdMetadataDocuments({ config, documents, fetchDocument }: 
     enabled: config.mode !== 'off',
     cacheDuration: { ...DOCUMENT_CACHE_SECONDS },
     async allowFetch(ctx: KoaContextWithOIDC, url: string): Promise<boolean> {
+      if (!isMetadataDocumentUrl(url)) return refuse(url.slice(0, 2048), 'url_not_accepted', ctx);
       const host = new URL(url).hostname.toLowerCase();
       if (config.mode === 'allowlist' && !config.allowedHosts.includes(host)) return refuse(url, 'host_not_allowed', ctx);
       if (await documents.isBlocked(url)) return refuse(url, 'blocked', ctx);

@@ -190,6 +190,12 @@ describe.each(DATABASES)('client ID metadata documents (%s)', (kind) => {
     expect(await tokenAnswer(server, documentUrl('/first-party.json'))).toEqual({ status: 400, error: 'invalid_grant' });
   });
 
+  it('refuses client ids the library would take as documents but Ostiary does not (root path, query on the root, odd spaces)', async () => {
+    for (const clientId of [`${origin.origin}`, `${origin.origin}/`, `${origin.origin}?x=1`, `${origin.origin}/a\u00a0b.json`]) {
+      expect((await tokenAnswer(server, clientId)).error, clientId).toBe('invalid_client');
+    }
+  });
+
   it('fetches only from the allowed hosts', async () => {
     const elsewhere = `https://127.0.0.1:${origin.port}/agent.json`;
     const before = origin.hits.get('/agent.json');
