@@ -4,7 +4,7 @@
  * Type-only imports count.
  */
 const FRONTS = '(admin|cli|demo|interactions|oidc|observability|http|security)';
-const SERVICES = '(api-keys|apis|assertions|audit|backup|check|clients|config-file|grants|jobs|keys|mail|mfa|outbound|roles|secrets|users)';
+const SERVICES = '(api-keys|apis|assertions|audit|backup|check|clients|config-file|grants|jobs|keys|mail|mfa|outbound|roles|secrets|upstreams|users)';
 const BELOW = '(provider-store|db|config|scopes|metrics|i18n)';
 
 module.exports = {

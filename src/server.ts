@@ -6,7 +6,7 @@ import { loggerOptions, measureRequests, observability, registerTracing } from '
 import { createCsrf, registerRateLimits, registerSecurityHeaders, requestId, SharedCounters } from './security/index.ts';
 import { adminApi, ADMIN_PREFIX, sendProblem, titleOf, type AdminRoute } from './admin/index.ts';
 import { auditProviderEvents } from './audit/index.ts';
-import { accountLinkRoutes, accountRoutes, interactionRoutes, passwordResetRoutes } from './interactions/index.ts';
+import { accountLinkRoutes, accountRoutes, interactionRoutes, passwordResetRoutes, upstreamCallbackRoutes } from './interactions/index.ts';
 import { createBranding, createViews, registerAssets, VIEWS_DIR } from './views/index.ts';
 import { startCleanup } from './jobs/index.ts';
 import { MAIL_POLL_SECONDS, startMailSender } from './mail/index.ts';
@@ -120,7 +120,11 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     mfa: services.mfa,
     stepKey: services.secrets.derive('second sign-in step'),
     mfaRequired: config.mfaRequired,
+    upstreams: services.upstreams,
+    upstreamDomains: config.upstreamDomains,
+    secure: config.issuer.startsWith('https:'),
   });
+  await app.register(upstreamCallbackRoutes, { stepKey: services.secrets.derive('second sign-in step'), audit: services.audit, i18n, pageCsp: views.csp });
   const secure = config.issuer.startsWith('https:');
   await app.register(accountRoutes, {
     accounts: services.accounts,
@@ -132,6 +136,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     issuer: config.issuer,
     cookieKey: services.secrets.derive('account page cookies'),
     secure,
+    upstreams: services.upstreams,
   });
   if (passwordReset) {
     await app.register(passwordResetRoutes, { passwordResets, i18n, pageCsp: views.csp, csrf, limits, secure });

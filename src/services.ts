@@ -21,6 +21,7 @@ import { createSigningKeys, keyPolicy } from './keys/index.ts';
 import { createSecrets, loadKeyEncryptionKeys } from './secrets/index.ts';
 import { createAccounts, createLinks, createPasswordResets, createSignups, createUsers } from './users/index.ts';
 import { createProviderStore } from './provider-store/index.ts';
+import { createUpstreams } from './upstreams/index.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -139,9 +140,11 @@ export async function createServices(config: Config, logger: Logger, options: Se
       mfa,
       mfaRequired: config.mfaRequired,
     });
+    const upstreams = createUpstreams({ db, secrets, audit, roles, users, issuer: config.issuer, production: config.production, passkeyCount: (userId) => mfa.passkeys.count(userId) });
     return {
       config,
       database,
+      upstreams,
       db,
       secrets,
       apis,

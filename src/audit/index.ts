@@ -72,6 +72,12 @@ export const AUDIT_EVENTS = [
   'registration_token.created',
   'registration_token.revoked',
   'jwt_bearer.refused',
+  'upstream.created',
+  'upstream.updated',
+  'upstream.deleted',
+  'upstream.linked',
+  'upstream.unlinked',
+  'upstream.refused',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

@@ -9,7 +9,7 @@ export const VERSION = 1;
  * that serialize work, recreated on first use; `PasskeyChallenge` and `AssertionJti` too: their
  * rows live minutes (a ceremony, an assertion's lifetime). `OidcPayload` only with --include-sessions.
  */
-export const TABLES = ['Api', 'ApiScope', 'Role', 'RolePermission', 'RegistrationToken', 'Client', 'ClientRole', 'ClientMetadataDocument', 'User', 'UserRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'OneTimeToken', 'MailMessage', 'SigningKey', 'ApiKey', 'AuditEvent', 'OidcPayload'] as const;
+export const TABLES = ['Api', 'ApiScope', 'Role', 'RolePermission', 'RegistrationToken', 'Client', 'ClientRole', 'ClientMetadataDocument', 'User', 'UserRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'Upstream', 'UpstreamIdentity', 'OneTimeToken', 'MailMessage', 'SigningKey', 'ApiKey', 'AuditEvent', 'OidcPayload'] as const;
 export type Table = (typeof TABLES)[number];
 export const SESSIONS_TABLE: Table = 'OidcPayload';
 export const LEFT_OUT = ['Lock', 'PasskeyChallenge', 'AssertionJti'];

@@ -88,6 +88,7 @@ const EnvSchema = z.object({
   CIMD: z.enum(['off', 'allowlist', 'open']).default('off'),
   CIMD_ALLOWED_HOSTS: z.string().optional(),
   CIMD_ALLOW_LOOPBACK: flag,
+  UPSTREAM_DOMAINS: z.string().optional(),
 });
 
 /** Every environment variable read, for the README's table (a test compares them). */
@@ -168,6 +169,8 @@ export interface Config {
   readonly mfaLockout: LockoutPolicy;
   /** Client ID metadata documents: an https URL as client_id, fetched from the hosts allowed. */
   readonly cimd: CimdConfig;
+  /** UPSTREAM_DOMAINS: email domain -> the slug of the upstream its people sign in through. */
+  readonly upstreamDomains: ReadonlyMap<string, string>;
   readonly auditRetentionDays: number;
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   readonly metricsToken: string | undefined;
@@ -351,6 +354,20 @@ function cimdConfig(e: z.infer<typeof EnvSchema>, production: boolean): CimdConf
 }
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
+const UPSTREAM_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+/** `corp.example=corp,example.org=okta`: which upstream the people of each email domain sign in through. */
+function upstreamDomains(value: string | undefined): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of (value ?? '').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [domain = '', slug = '', ...rest] = entry.split('=').map((part) => part.trim());
+    if (rest.length || !DOMAIN.test(domain.toLowerCase()) || !UPSTREAM_SLUG.test(slug)) {
+      throw new ConfigError(`UPSTREAM_DOMAINS: ${JSON.stringify(entry)} is not DOMAIN=SLUG (comma-separated, e.g. corp.example=corp,example.org=okta)`);
+    }
+    map.set(domain.toLowerCase(), slug);
+  }
+  return map;
+}
 
 function signupConfig(e: z.infer<typeof EnvSchema>, mail: MailConfig): SignupConfig {
   const allowedDomains = (e.SIGNUP_ALLOWED_DOMAINS ?? '').split(',').map((d) => d.trim().toLowerCase()).filter(Boolean);
@@ -467,6 +484,7 @@ export function loadConfig(env: Env = process.env): Config {
     mfaLockout: Object.freeze({ threshold: e.MFA_LOCKOUT_THRESHOLD ?? e.LOGIN_LOCKOUT_THRESHOLD, baseSeconds: e.LOGIN_LOCKOUT_BASE_SECONDS, maxSeconds: e.LOGIN_LOCKOUT_MAX_SECONDS }),
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     cimd: cimdConfig(e, production),
+    upstreamDomains: upstreamDomains(e.UPSTREAM_DOMAINS),
   });
 }
 

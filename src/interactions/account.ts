@@ -7,6 +7,7 @@ import type { LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
 import type { SessionView } from '../grants/index.ts';
 import type { AccountOverview, Accounts } from '../users/index.ts';
+import type { Upstreams } from '../upstreams/index.ts';
 import { accountCsrf } from './account-csrf.ts';
 import { accountSessions, type AccountSession } from './account-session.ts';
 import { allowPasskeyScripts, formText, pageLocale, pageText, registerPageDefaults } from './page-defaults.ts';
@@ -16,7 +17,7 @@ import { visitorOf } from './visitor.ts';
 export const ACCOUNT_PATH = '/account';
 
 /** What a finished change says above the page (`/account?done=...`). */
-const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off', 'passkey_added', 'passkey_removed']);
+const NOTICES = new Set(['name', 'password', 'email', 'app', 'mfa_off', 'passkey_added', 'passkey_removed', 'upstream_unlinked']);
 
 /** Refusals each form shows beside its fields, by form. */
 const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
@@ -27,8 +28,9 @@ const FORM_PROBLEMS: Record<Section, ReadonlySet<ErrorCode>> = {
   delete: new Set(['user.password_wrong', 'user.deletion_off']),
   mfa: new Set(['user.password_wrong', 'mfa.totp_exists', 'mfa.totp_not_started', 'mfa.required']),
   passkeys: new Set(['user.password_wrong', 'mfa.required', 'mfa.passkey_name_missing', 'mfa.passkey_refused', 'mfa.passkey_exists', 'mfa.passkeys_too_many', 'mfa.passkey_not_found', 'mfa.passkeys_unavailable']),
+  upstreams: new Set(['user.password_wrong', 'upstream.not_linked', 'upstream.last_way_in']),
 };
-type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa' | 'passkeys';
+type Section = 'none' | 'name' | 'password' | 'email' | 'delete' | 'mfa' | 'passkeys' | 'upstreams';
 const GONE: ReadonlySet<ErrorCode> = new Set(['user.not_found']);
 
 interface Deps {
@@ -44,6 +46,7 @@ interface Deps {
   cookieKey: Buffer;
   /** The issuer is https: the cookies are Secure. */
   secure: boolean;
+  upstreams: Upstreams;
 }
 
 type Form = { Body: Record<string, unknown> };
@@ -55,7 +58,7 @@ type WithToken = { Params: { token: string } };
  * The account page: a person signed in through the provider sees and changes their name,
  * password and address, the apps they let in and their sessions, and may delete the account.
  */
-export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n, pageCsp, csrf, limits, issuer, cookieKey, secure }: Deps): Promise<void> {
+export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n, pageCsp, csrf, limits, issuer, cookieKey, secure, upstreams }: Deps): Promise<void> {
   await registerPageDefaults(app, i18n, pageCsp);
   const forms = accountCsrf(csrf, secure);
   forms.guard(app);
@@ -84,8 +87,15 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
   async function render(request: FastifyRequest, reply: FastifyReply, session: SignedIn, extra: { errors?: Partial<Record<Section, string>>; values?: Record<string, string>; notice?: string } = {}, status = 200) {
     let overview: AccountOverview;
     let secondFactor;
+    let linked;
+    let hasPassword;
     try {
-      [overview, secondFactor] = await Promise.all([accounts.overview(session.userId, ACCOUNT_CLIENT_ID), accounts.secondFactor(session.userId)]);
+      [overview, secondFactor, linked, hasPassword] = await Promise.all([
+        accounts.overview(session.userId, ACCOUNT_CLIENT_ID),
+        accounts.secondFactor(session.userId),
+        upstreams.identities.linkedTo(session.userId),
+        upstreams.identities.hasPassword(session.userId),
+      ]);
     } catch (error) {
       if (!isProblem(error, GONE)) throw error;
       return signedOut(reply);
@@ -100,6 +110,8 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
       secondFactor,
       passkeys: accounts.passkeys && secondFactor.passkeys.map((p) => ({ id: p.id, name: p.name, added: dates.format(p.createdAt), used: p.lastUsedAt && dates.format(p.lastUsedAt), synced: p.synced })),
       mfaRequired: accounts.mfaRequired,
+      upstreams: linked.map((u) => ({ slug: u.slug, name: u.name, email: u.email, since: dates.format(u.linkedAt) })),
+      hasPassword,
       deletion: accounts.deletion,
       emailChanges: accounts.emailChanges,
       signOut: `/session/end?client_id=${ACCOUNT_CLIENT_ID}`,
@@ -276,6 +288,17 @@ export async function accountRoutes(app: FastifyInstance, { accounts, live, i18n
     change('passkeys', true, async (request, reply, session) => {
       await accounts.removePasskey(session.userId, formText(request.body.current_password), formText(request.body.passkey, 2048), actorOf(request, session));
       return reply.redirect(`${ACCOUNT_PATH}?done=passkey_removed`, 303);
+    }),
+  );
+
+  // Unlinking an upstream: the person's password first where they have one; another way in stays.
+  app.post<Form>(
+    `${ACCOUNT_PATH}/upstreams/unlink`,
+    change('upstreams', true, async (request, reply, session) => {
+      const actor = actorOf(request, session);
+      const confirm = () => accounts.confirmPassword(session.userId, formText(request.body.current_password), actor);
+      await upstreams.identities.unlink(session.userId, formText(request.body.upstream, 40), confirm, actor);
+      return reply.redirect(`${ACCOUNT_PATH}?done=upstream_unlinked`, 303);
     }),
   );
 

@@ -56,14 +56,14 @@ export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passk
     if (second === null) return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
     const result = await passkeys.signIn(kit.interactionOf(request).uid, request.body?.response, second?.userId);
     if (result.ok) {
-      await kit.loggedIn(request, result.userId, { factor: 'passkey' });
-      const amr = second ? [...AMR_PASSWORD, ...result.amr] : result.amr;
+      await kit.loggedIn(request, result.userId, { factor: 'passkey', ...(second?.first?.idp ? { upstream: second.first.idp } : {}) });
+      const amr = second ? [...new Set([...(second.first?.amr ?? AMR_PASSWORD), ...result.amr])] : result.amr;
       return kit.finish(request, reply, { login: { accountId: result.userId, amr, acr: ACR_MFA } });
     }
     // The reason is for the audit trail; the person sees one message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: result.userId ?? null, details: { reason: result.reason, factor: 'passkey' } });
     const message = pageText(reply)(REFUSED);
     if (!second) return kit.loginPage(request, reply, message, 401);
-    return secondStep.ask(request, reply, second.userId, await secondStep.factorsOf(second.userId), { error: message, status: 401, seconds: secondStep.secondsLeft(second.exp) });
+    return secondStep.ask(request, reply, second.userId, await secondStep.factorsOf(second.userId), { error: message, status: 401, seconds: secondStep.secondsLeft(second.exp), first: second.first });
   });
 }

@@ -15,6 +15,8 @@ import { AMR_PASSWORD, secondFactorStep } from './second-factor.ts';
 import { passkeySignIn } from './passkey-sign-in.ts';
 import { createSigner } from './signed.ts';
 import type { Mfa } from '../mfa/index.ts';
+import type { Upstreams } from '../upstreams/index.ts';
+import { upstreamSignIn } from './upstreams.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -45,12 +47,17 @@ interface Deps {
   stepKey: Buffer;
   /** MFA=required. */
   mfaRequired: boolean;
+  upstreams: Upstreams;
+  /** UPSTREAM_DOMAINS: the upstream the people of an email domain sign in through. */
+  upstreamDomains: ReadonlyMap<string, string>;
+  /** Cookies are Secure (an https issuer). */
+  secure: boolean;
 }
 
 type Form = { Body: { email?: unknown; password?: unknown; csrf?: unknown } };
 
 /** Login and consent pages for the provider's interactions (prompt "login", then "consent"). */
-export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp, mfa, stepKey, mfaRequired }: Deps): Promise<void> {
+export async function interactionRoutes(app: FastifyInstance, { live, users, audit, csrf, limits, passwordReset, signups, i18n, pageCsp, mfa, stepKey, mfaRequired, upstreams, upstreamDomains, secure }: Deps): Promise<void> {
   // Read on each use: the provider is replaced when the signing keys change.
   const provider = (): Provider => live.provider;
   await registerPageDefaults(app, i18n, pageCsp);
@@ -133,7 +140,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function loginPage(request: FastifyRequest, reply: FastifyReply, { clientName, email = '', error = null, status = 200 }: { clientName?: string; email?: unknown; error?: string | null; status?: number }) {
     const name = clientName ?? (await clientOf(request.interaction)).name;
     if (mfa.passkeys.available) allowPasskeyScripts(reply);
-    return reply.code(status).view('login', page(request.interaction, { clientName: name, email, error, passkeys: mfa.passkeys.available }));
+    const providers = await upstreams.enabled();
+    return reply.code(status).view('login', page(request.interaction, { clientName: name, email, error, passkeys: mfa.passkeys.available, upstreams: providers, homeRealm: upstreamDomains.size > 0 }));
   }
 
   app.get('/interaction/:uid', async (request, reply) => {
@@ -161,6 +169,9 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     if (interaction.prompt.name !== 'login') return wrongPrompt(reply);
     const email = typeof request.body?.email === 'string' ? request.body.email : '';
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
+    // Home-realm discovery: the people of a company's domain sign in at the company's provider.
+    const realm = upstreamDomains.get(email.trim().toLowerCase().split('@').at(-1) ?? '');
+    if (realm && email.includes('@')) return federated.startAt(request, reply, realm, email.trim());
     const result = await users.authenticate(email, password);
     if (result.ok) return passwordAccepted(request, reply, result.user.id);
     // The reason is for the audit trail; the person sees the same message whatever it was.
@@ -224,4 +235,15 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     record,
   });
   passkeySignIn(app, kit, { passkeys: mfa.passkeys, secondStep, limits, record });
+  const federated = upstreamSignIn(app, kit, {
+    upstreams,
+    users,
+    signer: createSigner(stepKey),
+    limits,
+    record,
+    secondStep,
+    secure,
+    mfaRequired,
+    requireMfa: async (request) => (await clientOf(request.interaction)).requireMfa,
+  });
 }

@@ -25,6 +25,19 @@ const EXPIRED = 'errors:interaction.expired';
 /** RFC 8176: a password, then a one-time code (from the app, or a recovery code): two factors. */
 export const AMR_PASSWORD = ['pwd'];
 export const AMR_PASSWORD_AND_CODE = ['pwd', 'otp', 'mfa'];
+/** An upstream provider's sign-in (`fed`), with a password where the person also gave theirs. */
+export const AMR_FEDERATED = ['fed'];
+export const AMR_FEDERATED_AND_PASSWORD = ['fed', 'pwd'];
+
+/** What the first step was: the password, or an upstream's sign-in (its slug), and the methods it used. */
+export interface FirstStep {
+  idp?: string;
+  amr?: readonly string[];
+}
+
+/** The methods of a sign-in that went on to a one-time code: the first step's, then the code's. */
+const withCode = (first: FirstStep | undefined) => (first?.idp ? [...new Set([...(first.amr ?? AMR_FEDERATED), 'otp', 'mfa'])] : AMR_PASSWORD_AND_CODE);
+const firstDetails = (first: FirstStep | undefined) => (first?.idp ? { upstream: first.idp } : undefined);
 
 /** What a person's second step may be: a code of their app, a passkey, or both. */
 export interface SecondFactors {
@@ -46,7 +59,7 @@ interface Deps {
 }
 
 type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown; recovery?: unknown } };
-type PageOptions = { error?: string | null; status?: number; seconds?: number; recovery?: boolean };
+type PageOptions = { error?: string | null; status?: number; seconds?: number; recovery?: boolean; first?: FirstStep };
 
 /**
  * The second step of a sign-in for people with an authenticator app: after the right password,
@@ -61,18 +74,19 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
   }
 
   /** The second step's page; asked again, it keeps the first asking's expiry (a wrong code buys no time). */
-  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, { error = null, status = 200, seconds = STEP_SECONDS, recovery = false }: PageOptions = {}) => {
+  const ask = (request: FastifyRequest, reply: FastifyReply, userId: string, factors: SecondFactors, { error = null, status = 200, seconds = STEP_SECONDS, recovery = false, first }: PageOptions = {}) => {
     if (factors.passkey) allowPasskeyScripts(reply);
-    return reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId }, seconds), error, ...factors, recovery: recovery && factors.totp }));
+    return reply.code(status).view('second-factor', kit.page(request, { pending: signer.sign(PURPOSE, { uid: kit.interactionOf(request).uid, sub: userId, ...first }, seconds), error, ...factors, recovery: recovery && factors.totp }));
   };
 
   const secondsLeft = (exp: number) => Math.max(1, Math.floor(exp - Date.now() / 1000));
 
   /** The signed field of `purpose` this form carries, if it is for this sign-in request: whose, until when, and whether they may still sign in. */
-  async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<{ userId: string; exp: number; active: boolean } | undefined> {
-    const pending = signer.open<{ uid: string; sub: string; exp: number }>(purpose, request.body?.pending);
+  async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<{ userId: string; exp: number; active: boolean; first?: FirstStep } | undefined> {
+    const pending = signer.open<{ uid: string; sub: string; exp: number; idp: string; amr: string[] }>(purpose, request.body?.pending);
     if (!pending || pending.uid !== kit.interactionOf(request).uid || typeof pending.sub !== 'string' || typeof pending.exp !== 'number') return undefined;
-    return { userId: pending.sub, exp: pending.exp, active: await isActive(pending.sub) };
+    const first = typeof pending.idp === 'string' ? { idp: pending.idp, amr: Array.isArray(pending.amr) ? pending.amr.map(String) : AMR_FEDERATED } : undefined;
+    return { userId: pending.sub, exp: pending.exp, active: await isActive(pending.sub), ...(first ? { first } : {}) };
   }
 
   const expired = (reply: FastifyReply) => reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
@@ -89,14 +103,14 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     }
     const result = await mfa.verify(userId, codeOf(request), { ...visitorOf(request), id: `user:${userId}` });
     if (result.ok) {
-      await kit.loggedIn(request, userId);
-      return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
+      await kit.loggedIn(request, userId, firstDetails(pending.first));
+      return kit.finish(request, reply, { login: { accountId: userId, amr: withCode(pending.first), acr: ACR_MFA } });
     }
     // The reason is for the audit trail; the person sees one message whatever it was.
     await record(request, { type: 'login.failure', outcome: 'failure', subject: userId, details: { reason: result.reason, factor: 'otp' } });
     if (result.lockedUntil) await record(request, { type: 'login.lockout', outcome: 'failure', subject: userId, details: { lockedUntil: result.lockedUntil.toISOString(), factor: 'otp' } });
     const recovery = request.body?.recovery === 'true';
-    return ask(request, reply, userId, await factorsOf(userId), { error: pageText(reply)(WRONG), status: 401, seconds: secondsLeft(pending.exp), recovery });
+    return ask(request, reply, userId, await factorsOf(userId), { error: pageText(reply)(WRONG), status: 401, seconds: secondsLeft(pending.exp), recovery, first: pending.first });
   });
 
   // The same step with a recovery code instead of the app's (the person lost their phone).
@@ -104,15 +118,15 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
     const pending = await openPending(request, PURPOSE);
     if (!pending?.active) return expired(reply);
-    return ask(request, reply, pending.userId, await factorsOf(pending.userId), { seconds: secondsLeft(pending.exp), recovery: true });
+    return ask(request, reply, pending.userId, await factorsOf(pending.userId), { seconds: secondsLeft(pending.exp), recovery: true, first: pending.first });
   });
-  const setupPage = (request: FastifyRequest, reply: FastifyReply, userId: string, setup: TotpSetup, error: string | null, status = 200) =>
+  const setupPage = (request: FastifyRequest, reply: FastifyReply, userId: string, setup: TotpSetup, error: string | null, status = 200, first?: FirstStep) =>
     reply.code(status).view('account-totp', kit.page(request, {
       setup,
       error,
       required: true,
       action: `/interaction/${kit.interactionOf(request).uid}/second-factor/setup`,
-      pending: signer.sign(SETUP, { uid: kit.interactionOf(request).uid, sub: userId }, SETUP_SECONDS),
+      pending: signer.sign(SETUP, { uid: kit.interactionOf(request).uid, sub: userId, ...first }, SETUP_SECONDS),
     }));
 
   // MFA=required, for someone without a second factor: set up an app inside the sign-in.
@@ -124,12 +138,12 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     try {
       const codes = await mfa.confirmTotp(userId, codeOf(request), { ...visitorOf(request), id: `user:${userId}` });
       const uid = kit.interactionOf(request).uid;
-      return reply.view('account-recovery-codes', kit.page(request, { codes, continueAction: `/interaction/${uid}/second-factor/continue`, pending: signer.sign(ENROLLED, { uid, sub: userId }, SETUP_SECONDS) }));
+      return reply.view('account-recovery-codes', kit.page(request, { codes, continueAction: `/interaction/${uid}/second-factor/continue`, pending: signer.sign(ENROLLED, { uid, sub: userId, ...pending.first }, SETUP_SECONDS) }));
     } catch (error) {
       if (isProblem(error, SETUP_GONE)) return expired(reply);
       if (!isProblem(error, MFA_CONFIRM)) throw error;
       const setup = await mfa.pendingTotp(userId, (await emailOf(userId)) ?? '');
-      return setupPage(request, reply, userId, setup, pageText(reply)(`errors:${error.code}`), 400);
+      return setupPage(request, reply, userId, setup, pageText(reply)(`errors:${error.code}`), 400, pending.first);
     }
   });
 
@@ -138,8 +152,8 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     const pending = await openPending(request, ENROLLED);
     if (!pending?.active) return expired(reply);
     const { userId } = pending;
-    await kit.loggedIn(request, userId);
-    return kit.finish(request, reply, { login: { accountId: userId, amr: AMR_PASSWORD_AND_CODE, acr: ACR_MFA } });
+    await kit.loggedIn(request, userId, firstDetails(pending.first));
+    return kit.finish(request, reply, { login: { accountId: userId, amr: withCode(pending.first), acr: ACR_MFA } });
   });
 
   return {
@@ -153,9 +167,9 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     pendingOf: (request: FastifyRequest<Form>) => openPending(request, PURPOSE),
     secondsLeft,
     /** The page that sets up an app inside the sign-in. */
-    async enrol(request: FastifyRequest, reply: FastifyReply, userId: string) {
+    async enrol(request: FastifyRequest, reply: FastifyReply, userId: string, first?: FirstStep) {
       const setup = await mfa.beginTotp(userId, (await emailOf(userId)) ?? '');
-      return setupPage(request, reply, userId, setup, null);
+      return setupPage(request, reply, userId, setup, null, 200, first);
     },
   };
 }

@@ -11,6 +11,7 @@ import type { Roles } from '../roles/index.ts';
 import type { Secrets } from '../secrets/index.ts';
 import type { Users } from '../users/index.ts';
 import { createFindAccount } from './account.ts';
+import type { Upstreams } from '../upstreams/index.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { deviceFlow, prefillUserCode } from './device.ts';
 import { providerPageLocals } from './page-locale.ts';
@@ -48,6 +49,7 @@ export interface ProviderDeps {
   /** Where the registration endpoints store clients and find initial access tokens (DYNAMIC_REGISTRATION). */
   registrations?: Registrations;
   assertionJtis: AssertionJtis;
+  upstreams: Upstreams;
 }
 
 /**
@@ -105,7 +107,7 @@ function databaseUnavailable(renderError: (ctx: KoaContextWithOIDC, out: { error
  * reference is docs/README.md in the oidc-provider repository.
  */
 export async function createProvider(deps: ProviderDeps): Promise<Provider> {
-  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound, registrations, assertionJtis } = deps;
+  const { config, providerStore, secrets, signingKeys, clients, users, apis, roles, views, i18n, audit, metadataDocuments, outbound, registrations, assertionJtis, upstreams } = deps;
   const { renderError, logoutSource, postLogoutSuccessSource } = pages(views, i18n);
 
   const introspectable = introspectionPolicy(users.isActive);
@@ -121,7 +123,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     adapter: createAdapterFactory(providerStore, clients, registrations),
     // The account page's own client (src/interactions/account.ts), the same on every instance.
     clients: [accountClientMetadata(config.issuer, config.brand.name)],
-    findAccount: createFindAccount(users),
+    findAccount: createFindAccount(users, (userId) => upstreams.identities.lastUsed(userId)),
     jwks: await signingKeys.privateJwks(),
     // Derived from the key-encryption keys: the same on every instance, no extra secret to share,
     // and rotated with them (the first signs, all verify).
@@ -134,7 +136,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     allowOmittingSingleRegisteredRedirectUri: false,
     scopes: OIDC_SCOPES,
     // amr (RFC 8176) in every ID token, with sub: how the person signed in (pwd; pwd, otp and mfa with a code).
-    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr', 'acr'] },
+    claims: { ...OIDC_CLAIMS, openid: [...OIDC_CLAIMS.openid, 'amr', 'acr', 'idp'] },
     acrValues: ACR_VALUES,
     // Secrets are stored hashed, so no method may use them as key material (client_secret_jwt).
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],

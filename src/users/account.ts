@@ -101,6 +101,11 @@ export function createAccounts({ db, users, links, mail, grants, audit, issuer, 
     /** The person's live sessions with the provider. */
     sessions: (userId: string): Promise<SessionView[]> => grants.sessionsOf(userId),
 
+    /** Checks the current password of a change that another service makes (unlinking an upstream). */
+    async confirmPassword(userId: string, password: string, actor: Actor): Promise<void> {
+      await confirmed(userId, password, actor);
+    },
+
     /** Whether sign-ins ask for a code, and how many recovery codes are left. */
     secondFactor: (userId: string) => mfa.status(userId),
 

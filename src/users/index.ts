@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createTtlCache, pageOf, pageQuery, unstorable, type Database, type Page, type PageRequest } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
@@ -117,6 +117,31 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
     return view(row);
   }
 
+  async function insert(input: Omit<NewUser, 'password' | 'name'> & { name: string | null }, passwordHash: string, hasPassword: boolean, actor: Actor, alsoIn?: (tx: Transaction, user: UserView) => Promise<unknown>): Promise<UserView> {
+    const roleIds = await roles.idsOf(input.roles ?? []);
+    const data = {
+      id: randomUUID(),
+      email: input.email,
+      name: input.name,
+      locale: input.locale ?? null,
+      emailVerified: input.emailVerified ?? false,
+      passwordHash,
+      hasPassword,
+      roles: { create: roleIds.map((roleId) => ({ roleId })) },
+    };
+    try {
+      return await db.$transaction(async (tx) => {
+        const user = view(await tx.user.create({ data, select: SELECT }));
+        await audit.change(actor, { type: 'user.created', subject: user.id }, tx);
+        await alsoIn?.(tx, user);
+        return user;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw fail('user.email_taken', `a user with email ${input.email} already exists`, { field: 'email' });
+      throw error;
+    }
+  }
+
   return {
     resolve,
 
@@ -125,27 +150,17 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
       const email = normalizeEmail(input.email);
       const name = cleanName(input.name);
       checkPassword(input.password, passwordPolicy, [email, name ?? '']);
-      const roleIds = await roles.idsOf(input.roles ?? []);
-      const data = {
-        id: randomUUID(),
-        email,
-        name,
-        locale: input.locale ?? null,
-        emailVerified: input.emailVerified ?? false,
-        passwordHash: await hashPassword(input.password),
-        roles: { create: roleIds.map((roleId) => ({ roleId })) },
-      };
-      try {
-        return await db.$transaction(async (tx) => {
-          await alsoIn?.(tx);
-          const row = await tx.user.create({ data, select: SELECT });
-          await audit.change(actor, { type: 'user.created', subject: row.id }, tx);
-          return view(row);
-        });
-      } catch (error) {
-        if (isUniqueViolation(error)) throw fail('user.email_taken', `a user with email ${email} already exists`, { field: 'email' });
-        throw error;
-      }
+      return insert({ ...input, email, name }, await hashPassword(input.password), true, actor, alsoIn);
+    },
+
+    /**
+     * A new person without a password (they came through an upstream provider): the stored hash
+     * is of a random value nobody knows, so no password signs in until they set one.
+     */
+    async createWithoutPassword(input: Omit<NewUser, 'password'>, actor: Actor, alsoIn?: (tx: Transaction, user: UserView) => Promise<unknown>): Promise<UserView> {
+      const email = normalizeEmail(input.email);
+      const name = cleanName(input.name);
+      return insert({ ...input, email, name }, await hashPassword(randomBytes(32).toString('base64url')), false, actor, alsoIn);
     },
 
     async page(request: PageRequest & { email?: string }): Promise<Page<UserView>> {
@@ -214,7 +229,7 @@ export function createUsers(db: Database, roles: Roles, { lockout, passwordPolic
       checkPassword(password, passwordPolicy, [user.email, user.name ?? '']);
       const passwordHash = await hashPassword(password);
       await db.$transaction(async (tx) => {
-        await tx.user.update({ where: { id: user.id }, data: { passwordHash } });
+        await tx.user.update({ where: { id: user.id }, data: { passwordHash, hasPassword: true } });
         await audit.change(actor, { type: 'user.password_changed', subject: user.id }, tx);
       });
       return user;

@@ -77,7 +77,7 @@ export function createPasswordResets({ db, links, mail, grants, audit, issuer, t
         await links.consume(row, PURPOSE, tx);
         // An address change asked for with the old password must not survive the new one.
         await links.revokeFor(userId, ['email_change'], tx);
-        const updated = await tx.user.update({ where: { id: userId }, data: { passwordHash, failedLogins: 0, lockedUntil: null }, select: { id: true, email: true, locale: true } });
+        const updated = await tx.user.update({ where: { id: userId }, data: { passwordHash, hasPassword: true, failedLogins: 0, lockedUntil: null }, select: { id: true, email: true, locale: true } });
         await audit.change(actor, { type: 'user.password_reset', subject: userId }, tx);
         return updated;
       });

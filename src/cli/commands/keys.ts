@@ -45,10 +45,10 @@ export async function keysCommand(verb: string | undefined, args: string[], ctx:
 export async function secretsCommand(verb: string | undefined, args: string[], ctx: CommandContext, out: Output) {
   if (verb !== 'rewrap') throw invalidInput('usage: ostiary secrets rewrap');
   parse(args, {});
-  const { signingKeys, mfa } = await ctx.services();
+  const { signingKeys, mfa, upstreams } = await ctx.services();
   const bar = progressBar(out, 're-encrypting');
   const keys = await signingKeys.rewrap(bar.update).finally(() => bar.stop());
-  // Authenticator app secrets are sealed under the same keys.
-  const rewrapped = keys + (await mfa.rewrap());
+  // Authenticator app secrets and upstream providers' client secrets are sealed under the same keys.
+  const rewrapped = keys + (await mfa.rewrap()) + (await upstreams.rewrap());
   return out.result({ rewrapped }, () => `re-encrypted ${rewrapped} secrets under the first KEY_ENCRYPTION_KEY`);
 }
