@@ -161,7 +161,7 @@ describe.each(DATABASES)('backup and restore (%s)', (kind: TestDatabaseKind) => 
     const forced = await ostiary(['backup', '--out', existing, '--force', '--json'], envOf(server.database));
     expect(forced.code, forced.stderr).toBe(0);
     expect(JSON.parse((await lines(existing))[0]!).format).toBe('ostiary-backup');
-  });
+  }, 90_000); // Several CLI runs, each opening the database: slow on a loaded machine.
 
   it('--replace deletes the rows there and restores the backup in one transaction', async () => {
     await openDatabase(target.url).then(async (handle) => {

@@ -236,7 +236,7 @@ describe.each(DATABASES)('two-step sign-in with an authenticator app (%s)', (kin
 
   it('steps up: acr_values asking for a second factor in a password-only session asks for the code alone', async () => {
     const discovery = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as { acr_values_supported: string[] };
-    expect(discovery.acr_values_supported).toEqual(['urn:ostiary:acr:password', 'urn:ostiary:acr:mfa']);
+    expect(discovery.acr_values_supported).toEqual(['urn:ostiary:acr:password', 'urn:ostiary:acr:mfa', 'urn:ostiary:acr:federated']);
     const mary = await person('mary.mfa@example.com');
     // Signed in with the password (no app yet), then an app set up in the same browser.
     const { app, agent } = await enrol(mary);
