@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   'client.scope_unknown': { status: 400, summary: 'no API defines the scope' },
   'client.audience_unknown': { status: 400, summary: 'no API has the audience to introspect for' },
   'client.public_has_no_secret': { status: 400, summary: 'a public client has no secret to rotate' },
+  'client.upstream_invalid': { status: 400, summary: 'an upstream a client names is not an upstream slug' },
   'client.id_invalid': { status: 400, summary: 'a chosen client id has characters a client id cannot hold' },
   'client.secret_too_short': { status: 400, summary: 'a given client secret is shorter than 43 characters' },
   'client.id_taken': { status: 409, summary: 'another client has this client id' },

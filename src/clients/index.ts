@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Apis } from '../apis/index.ts';
-import { type Database, type Page, pageOf, pageQuery, type PageRequest, strings } from '../db/index.ts';
+import { type Database, type Page, pageOf, pageQuery, type PageRequest, Prisma, strings } from '../db/index.ts';
 import type { Grants } from '../grants/index.ts';
 import type { Roles } from '../roles/index.ts';
 import { changedFields, type Actor, type Audit } from '../audit/index.ts';
@@ -38,6 +38,10 @@ export interface ClientInput {
   firstParty?: boolean;
   /** Its users sign in with a second factor. */
   requireMfa?: boolean;
+  /** The upstream slugs its users may sign in through; null or absent: every enabled upstream. */
+  upstreams?: readonly string[] | null;
+  /** Its users may sign in with a password (default true). */
+  passwordSignIn?: boolean;
   /** Where a logout token is posted when a session with it ends (Back-Channel Logout). */
   backchannelLogoutUri?: string | null;
   /** JWT bearer grant (RFC 7523): the `iss` of its assertions, and that issuer's keys (a JWKS URL, or a JWKS). */
@@ -56,7 +60,7 @@ export interface ClientInput {
   secret?: string;
 }
 
-export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'backchannelLogoutUri' | 'assertionIssuer' | 'assertionJwksUri' | 'assertionJwks' | 'roles' | 'introspectionAudiences'>> & {
+export type ClientPatch = Partial<Pick<ClientInput, 'name' | 'grantTypes' | 'redirectUris' | 'postLogoutRedirectUris' | 'scopes' | 'firstParty' | 'requireMfa' | 'upstreams' | 'passwordSignIn' | 'backchannelLogoutUri' | 'assertionIssuer' | 'assertionJwksUri' | 'assertionJwks' | 'roles' | 'introspectionAudiences'>> & {
   /** `null` goes back to the configured default. */
   accessTokenTtl?: number | null;
   idTokenTtl?: number | null;
@@ -73,6 +77,8 @@ export interface ClientView {
   tokenEndpointAuthMethod: string;
   firstParty: boolean;
   requireMfa: boolean;
+  upstreams: string[] | null;
+  passwordSignIn: boolean;
   backchannelLogoutUri: string | null;
   assertionIssuer: string | null;
   assertionJwksUri: string | null;
@@ -99,6 +105,18 @@ export interface Registration {
   actor: Actor;
 }
 
+const UPSTREAM_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+/** Which ways in a client's users may take: only the upstreams named (when named), and passwords or not. */
+function signInMethods(input: { upstreams?: readonly string[] | null; passwordSignIn?: boolean }) {
+  const bad = input.upstreams?.find((slug) => !UPSTREAM_SLUG.test(slug));
+  if (bad !== undefined) throw fail('client.upstream_invalid', `${JSON.stringify(bad)} is not an upstream slug`, { field: 'upstreams' });
+  return {
+    ...(input.upstreams !== undefined ? { signInUpstreams: input.upstreams === null ? Prisma.DbNull : [...new Set(input.upstreams)] } : {}),
+    ...(input.passwordSignIn !== undefined ? { passwordSignIn: input.passwordSignIn } : {}),
+  };
+}
+
 const WITH_ROLES = { roles: { select: { role: { select: { name: true } } } } } as const;
 type ClientRow = Awaited<ReturnType<Database['client']['findUniqueOrThrow']>> & { roles: { role: { name: string } }[] };
 
@@ -114,6 +132,8 @@ function view(row: ClientRow): ClientView {
     tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
     firstParty: row.firstParty,
     requireMfa: row.requireMfa,
+    upstreams: row.signInUpstreams === null ? null : strings(row.signInUpstreams),
+    passwordSignIn: row.passwordSignIn,
     backchannelLogoutUri: row.backchannelLogoutUri,
     assertionIssuer: row.assertionIssuer,
     assertionJwksUri: row.assertionJwksUri,
@@ -209,6 +229,7 @@ const PUBLIC_NAMES = {
   scopes: 'scope',
   firstParty: 'first_party',
   requireMfa: 'require_mfa',
+  passwordSignIn: 'password_sign_in',
   backchannelLogoutUri: 'backchannel_logout_uri',
   assertionIssuer: 'assertion_issuer',
   assertionJwksUri: 'assertion_jwks_uri',
@@ -411,6 +432,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         scope: await resolveScopes(input.scopes ?? [], grants),
         firstParty: input.firstParty ?? false,
         requireMfa: input.requireMfa ?? false,
+        ...signInMethods(input),
         backchannelLogoutUri: checkBackchannelUri(input.backchannelLogoutUri),
         ...checkAssertionTrust(input, grants),
         introspectionAudiences,
@@ -458,6 +480,7 @@ export function createClients(db: Database, apis: Apis, roles: Roles, grants: Gr
         ...(patch.scopes || patch.grantTypes ? { scope: await resolveScopes(patch.scopes ?? current.scope.split(' ').filter(Boolean), grants) } : {}),
         ...(patch.firstParty !== undefined ? { firstParty: patch.firstParty } : {}),
         ...(patch.requireMfa !== undefined ? { requireMfa: patch.requireMfa } : {}),
+        ...signInMethods(patch),
         ...(patch.backchannelLogoutUri !== undefined ? { backchannelLogoutUri: checkBackchannelUri(patch.backchannelLogoutUri) } : {}),
         ...(patch.grantTypes || trustChanged(patch) ? checkAssertionTrust(patchedTrust(current, patch), grants) : {}),
         ...(roleIds ? { roles: { deleteMany: {}, create: roleIds.map((roleId) => ({ roleId })) } } : {}),
@@ -525,6 +548,8 @@ export const clientJson = (c: ClientView) => ({
   token_endpoint_auth_method: c.tokenEndpointAuthMethod,
   first_party: c.firstParty,
   require_mfa: c.requireMfa,
+  upstreams: c.upstreams,
+  password_sign_in: c.passwordSignIn,
   backchannel_logout_uri: c.backchannelLogoutUri,
   assertion_issuer: c.assertionIssuer,
   assertion_jwks_uri: c.assertionJwksUri,

@@ -9,6 +9,8 @@ type Metadata = { readonly [key: string]: unknown } | undefined;
 export const EXTRA_METADATA = {
   first_party: (v: unknown) => typeof v === 'boolean',
   require_mfa: (v: unknown) => typeof v === 'boolean',
+  upstreams: (v: unknown) => Array.isArray(v) && v.every((s) => typeof s === 'string'),
+  password_sign_in: (v: unknown) => typeof v === 'boolean',
   api_scopes: (v: unknown) => typeof v === 'string',
   introspection_audiences: (v: unknown) => Array.isArray(v) && v.every((a) => typeof a === 'string'),
   assertion_issuer: (v: unknown) => typeof v === 'string',
@@ -26,6 +28,13 @@ export const isFirstParty = (client: Metadata) => client?.first_party === true;
 
 /** A client whose users sign in with a second factor. */
 export const requiresMfa = (client: Metadata) => client?.require_mfa === true;
+
+/** The upstream slugs the client's users may sign in through; undefined: every enabled upstream. */
+export const allowedUpstreamsOf = (client: Metadata): string[] | undefined =>
+  Array.isArray(client?.upstreams) ? (client.upstreams as unknown[]).filter((s): s is string => typeof s === 'string') : undefined;
+
+/** Whether the client's users may sign in with a password (unless said otherwise, they may). */
+export const allowsPasswordSignIn = (client: Metadata) => client?.password_sign_in !== false;
 
 /** The API scopes a client may hold. */
 export const apiScopesOf = (client: Metadata) => new Set(String(client?.api_scopes ?? '').split(' ').filter(Boolean));

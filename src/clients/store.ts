@@ -39,6 +39,9 @@ async function readMetadata(db: Database, clientId: string): Promise<Record<stri
     api_scopes: scopes.filter((s) => !isOidcScope(s)).join(' '),
     first_party: row.firstParty,
     require_mfa: row.requireMfa,
+    // Which ways in its users may take (src/interactions): the upstreams named, and passwords or not.
+    ...(row.signInUpstreams !== null ? { upstreams: strings(row.signInUpstreams) } : {}),
+    password_sign_in: row.passwordSignIn,
     // Back-Channel Logout 1.0: the logout token names the session (sid) it ends.
     ...(row.backchannelLogoutUri ? { backchannel_logout_uri: row.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     // RFC 7523: whose assertions the jwt_bearer grant accepts (src/oidc/jwt-bearer.ts).

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, type InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Audit, AuditEventInput } from '../audit/index.ts';
-import { isFirstParty, requiresMfa } from '../clients/index.ts';
+import { allowedUpstreamsOf, allowsPasswordSignIn, isFirstParty, requiresMfa } from '../clients/index.ts';
 import { allowPasskeyScripts, pageLocale, pageText, registerPageDefaults, setPageLocale } from './page-defaults.ts';
 import { ACR_PASSWORD, asksForMfa, STEP_UP_REASON, type LiveProvider } from '../oidc/index.ts';
 import type { Csrf, RateLimitHooks } from '../security/index.ts';
@@ -90,7 +90,13 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
   async function clientOf(interaction: Interaction) {
     const client = await provider().Client.find(String(interaction.params.client_id));
     const metadata: Record<string, unknown> = client?.metadata() ?? {};
-    return { name: String(metadata.client_name ?? metadata.client_id), firstParty: isFirstParty(metadata), requireMfa: requiresMfa(metadata) };
+    return {
+      name: String(metadata.client_name ?? metadata.client_id),
+      firstParty: isFirstParty(metadata),
+      requireMfa: requiresMfa(metadata),
+      upstreams: allowedUpstreamsOf(metadata),
+      passwordSignIn: allowsPasswordSignIn(metadata),
+    };
   }
 
   async function finish(request: FastifyRequest, reply: FastifyReply, result: InteractionResults, merge = false) {
@@ -137,11 +143,21 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     record(request, { type: 'login.success', outcome: 'success', actor: `user:${userId}`, subject: userId, ...(details ? { details } : {}) });
 
   /** The login page: email and password, and a passkey button where passkeys work here. */
-  async function loginPage(request: FastifyRequest, reply: FastifyReply, { clientName, email = '', error = null, status = 200 }: { clientName?: string; email?: unknown; error?: string | null; status?: number }) {
-    const name = clientName ?? (await clientOf(request.interaction)).name;
+  async function loginPage(request: FastifyRequest, reply: FastifyReply, { email = '', error = null, status = 200 }: { email?: unknown; error?: string | null; status?: number }) {
+    const client = await clientOf(request.interaction);
     if (mfa.passkeys.available) allowPasskeyScripts(reply);
-    const providers = await upstreams.enabled();
-    return reply.code(status).view('login', page(request.interaction, { clientName: name, email, error, passkeys: mfa.passkeys.available, upstreams: providers, homeRealm: upstreamDomains.size > 0 }));
+    const providers = (await upstreams.enabled()).filter((upstream) => !client.upstreams || client.upstreams.includes(upstream.slug));
+    return reply.code(status).view('login', page(request.interaction, {
+      clientName: client.name,
+      email,
+      error,
+      passkeys: mfa.passkeys.available,
+      upstreams: providers,
+      homeRealm: upstreamDomains.size > 0,
+      passwordSignIn: client.passwordSignIn,
+      // Sign-up and the reset make passwords: not offered where the app takes none.
+      ...(client.passwordSignIn ? {} : { signup: false, passwordReset: false }),
+    }));
   }
 
   app.get('/interaction/:uid', async (request, reply) => {
@@ -154,7 +170,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
       const factors = await secondStep.factorsOf(stepUp);
       if (factors.totp || factors.passkey) return secondStep.ask(request, reply, stepUp, factors);
     }
-    if (interaction.prompt.name === 'login') return loginPage(request, reply, { clientName: client.name, email: interaction.params.login_hint ?? '' });
+    if (interaction.prompt.name === 'login') return loginPage(request, reply, { email: interaction.params.login_hint ?? '' });
     if (interaction.prompt.name === 'consent') {
       if (client.firstParty) return finish(request, reply, { consent: { grantId: await grantMissing(interaction) } }, true);
       const user = await users.findById(String(interaction.session?.accountId));
@@ -172,6 +188,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     // Home-realm discovery: the people of a company's domain sign in at the company's provider.
     const realm = upstreamDomains.get(email.trim().toLowerCase().split('@').at(-1) ?? '');
     if (realm && email.includes('@')) return federated.startAt(request, reply, realm, email.trim());
+    if (!(await clientOf(interaction)).passwordSignIn) return reply.code(403).view('error', { message: pageText(reply)('upstream:password_not_offered'), back: `/interaction/${interaction.uid}`, backText: pageText(reply)('upstream:back') });
     const result = await users.authenticate(email, password);
     if (result.ok) return passwordAccepted(request, reply, result.user.id);
     // The reason is for the audit trail; the person sees the same message whatever it was.
@@ -245,5 +262,9 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     secure,
     mfaRequired,
     requireMfa: async (request) => (await clientOf(request.interaction)).requireMfa,
+    allows: async (request, slug) => {
+      const allowed = (await clientOf(request.interaction)).upstreams;
+      return !allowed || allowed.includes(slug);
+    },
   });
 }

@@ -39,6 +39,8 @@ interface Deps {
   /** MFA=required. */
   mfaRequired: boolean;
   requireMfa(request: FastifyRequest): Promise<boolean>;
+  /** The app lets its users sign in through this upstream. */
+  allows(request: FastifyRequest, slug: string): Promise<boolean>;
 }
 
 type Params = { Params: { uid: string; slug: string } };
@@ -88,7 +90,7 @@ export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, au
  * answer comes back through the redirect URI, and the person is signed in, created just in time,
  * or asked for their password before an existing account is linked.
  */
-export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upstreams, users, signer, limits, record, secondStep, secure, mfaRequired, requireMfa }: Deps) {
+export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upstreams, users, signer, limits, record, secondStep, secure, mfaRequired, requireMfa, allows }: Deps) {
   const uidOf = (request: FastifyRequest) => kit.interactionOf(request).uid;
   const back = (request: FastifyRequest) => `/interaction/${uidOf(request)}`;
   const clearPending = (reply: FastifyReply) => setCookie(reply, COOKIE, '', { path: '/', sameSite: 'Lax', secure, maxAge: 0 });
@@ -131,7 +133,7 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
 
   /** Sends the browser to the upstream; `loginHint` when the address typed led there (UPSTREAM_DOMAINS). */
   async function startAt(request: FastifyRequest, reply: FastifyReply, slug: string, loginHint?: string) {
-    const upstream = await upstreams.runtime(slug);
+    const upstream = (await allows(request, slug)) ? await upstreams.runtime(slug) : undefined;
     if (!upstream) return unknownUpstream(request, reply, slug);
     try {
       const { url, pending } = await upstreams.protocol.begin(upstream, loginHint);
@@ -152,7 +154,7 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
     clearPending(reply);
     const t = pageText(reply);
     if (!pending) return failed(request, reply, formText(slug, 40), 400, t('upstream:no_pending'), { reason: 'invalid', error: 'no_pending_sign_in' });
-    const upstream = await upstreams.runtime(slug);
+    const upstream = (await allows(request, slug)) ? await upstreams.runtime(slug) : undefined;
     if (!upstream) return unknownUpstream(request, reply, slug);
     const callback = new URL(upstream.redirectUri);
     for (const [name, value] of Object.entries(request.query)) if (typeof value === 'string') callback.searchParams.set(name, value);

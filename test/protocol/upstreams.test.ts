@@ -216,6 +216,39 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
     expect(await userCount()).toBe(before);
   });
 
+  it('takes the answer posted to the redirect URI too (response_mode=form_post, as Apple answers)', async () => {
+    corp.setIdentity({ subject: 'corp-1', email: 'grace@corp.example', emailVerified: true });
+    const agent = new UserAgent();
+    const flow = await startFlow(rp);
+    const login = await agent.follow(flow.url, REDIRECT);
+    const callbackUri = `${server.issuer}/upstreams/corp/callback`;
+    const atCallback = await agent.submit(login.url, login.body!, UPSTREAM_FORM('corp'), {}, callbackUri);
+    const answer = new URL(atCallback.url).searchParams;
+    const posted = await agent.follow(callbackUri, REDIRECT, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: answer.toString() });
+    expect((await idTokenOf(flow, posted.url)).idp).toBe('corp');
+  });
+
+  it('lets a client restrict its users to some upstreams, without passwords', async () => {
+    const only = await createWebClient(server, { name: 'Corp Only', firstParty: true, grantTypes: ['authorization_code'], upstreams: ['corp'], passwordSignIn: false });
+    const onlyRp = await discover(server.issuer, only.id, only.secret);
+    const agent = new UserAgent();
+    const login = await agent.follow((await startFlow(onlyRp)).url, REDIRECT);
+    expect(login.body).toContain('Continue with Corp');
+    expect(login.body).not.toContain('Continue with GitHub');
+    expect(login.body).not.toContain('type="password"');
+    const csrf = login.body!.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const post = (path: string, form: Record<string, string>) =>
+      agent.follow(new URL(path, login.url), REDIRECT, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, ...form }).toString() });
+    const uidPath = login.body!.match(UPSTREAM_FORM('corp'))![1]!.replace(/\/upstreams\/corp$/, '');
+    const password = await post(`${uidPath}/login`, { email: ADA.email, password: ADA.password });
+    expect(password.response?.status).toBe(403);
+    expect(password.body).toContain('does not take passwords');
+    const github = await post(`${uidPath}/upstreams/github`, {});
+    expect(github.response?.status).toBe(404);
+    const shown = await server.services.clients.show(only.id);
+    expect(shown).toMatchObject({ upstreams: ['corp'], passwordSignIn: false });
+  });
+
   it('never lets an unknown or disabled upstream start a sign-in', async () => {
     await server.services.upstreams.update('github', { enabled: false }, TEST_ACTOR);
     const agent = new UserAgent();
