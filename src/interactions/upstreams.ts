@@ -61,7 +61,7 @@ function pendingOf(request: FastifyRequest, signer: Signer, uid: string | undefi
  * the sign-in request this browser started. GET, or POST for response_mode=form_post (the
  * redirect makes it a GET, which carries the SameSite=Lax cookie).
  */
-export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, audit, i18n, pageCsp }: { stepKey: Buffer; audit: Audit; i18n: I18n; pageCsp: string }) {
+export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, audit, i18n, pageCsp, upstreams }: { stepKey: Buffer; audit: Audit; i18n: I18n; pageCsp: string; upstreams: Upstreams }) {
   await registerPageDefaults(app, i18n, pageCsp);
   const signer = createSigner(stepKey);
   const record = (request: FastifyRequest, event: Omit<AuditEventInput, 'ip' | 'userAgent' | 'requestId'>) =>
@@ -83,6 +83,13 @@ export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, au
   };
   app.get('/upstreams/:slug/callback', handler);
   app.post('/upstreams/:slug/callback', handler);
+
+  // The public key of Ostiary's client assertions at an upstream (private_key_jwt), for it to fetch.
+  app.get<{ Params: { slug: string } }>('/upstreams/:slug/jwks.json', async (request, reply) => {
+    const jwks = await upstreams.jwksOf(request.params.slug);
+    if (!jwks) return reply.code(404).type('application/json').send({ error: 'not_found', error_description: 'No such key set.' });
+    return reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks);
+  });
 }
 
 /**

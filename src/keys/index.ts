@@ -36,3 +36,4 @@ export function createSigningKeys(
 
 export type SigningKeys = ReturnType<typeof createSigningKeys>;
 export { startKeyScheduler, type KeyScheduler } from './scheduler.ts';
+export { generateKeyMaterial, type KeyMaterial } from './material.ts';

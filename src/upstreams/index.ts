@@ -8,7 +8,7 @@ import { createUpstreamProtocol } from './protocol.ts';
 import { createUpstreamStore } from './store.ts';
 
 export { PRESET_NAMES, PRESETS, type ClaimMapping, type PresetName } from './presets.ts';
-export { KINDS, type UpstreamInput, type UpstreamKind, type UpstreamPatch, type UpstreamRuntime, type UpstreamView } from './store.ts';
+export { CLIENT_AUTH, KINDS, type ClientAuth, type UpstreamInput, type UpstreamKind, type UpstreamPatch, type UpstreamRuntime, type UpstreamView } from './store.ts';
 export { isSignInError, type PendingSignIn, type SignInFailure, UpstreamSignInError } from './protocol.ts';
 export type { UpstreamIdentityClaims } from './claims.ts';
 export type { LinkedUpstream, SignInOutcome } from './identities.ts';
@@ -51,6 +51,8 @@ export const upstreamJson = (u: import('./store.ts').UpstreamView) => ({
   userinfo_url: u.userinfoUrl,
   emails_url: u.emailsUrl,
   client_id: u.clientId,
+  client_auth: u.clientAuth,
+  ...(u.publicJwks ? { jwks: u.publicJwks, jwks_uri: u.jwksUri } : {}),
   scope: u.scope,
   claim_mapping: { subject: u.mapping.subject, email: u.mapping.email, email_verified: u.mapping.emailVerified, name: u.mapping.name },
   jit: u.jit,

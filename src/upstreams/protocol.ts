@@ -1,3 +1,4 @@
+import { importJWK } from 'jose';
 import * as oauth from 'openid-client';
 import { PRESETS } from './presets.ts';
 import type { UpstreamRuntime } from './store.ts';
@@ -62,6 +63,16 @@ const short = (value: unknown) => String(value).replace(/[^\w.:-]/g, '_').slice(
 
 const loopbackHttp = (url: string) => url.startsWith('http:');
 
+/** Client assertions signed with the upstream's own key, or its secret (Basic where the upstream takes it). */
+async function clientAuthOf(upstream: UpstreamRuntime, methods: string[] | undefined): Promise<oauth.ClientAuth> {
+  if (upstream.clientAuth === 'private_key_jwt' && upstream.privateJwk) {
+    const key = (await importJWK(upstream.privateJwk, 'RS256')) as oauth.CryptoKey;
+    return oauth.PrivateKeyJwt({ key, kid: upstream.privateJwk.kid });
+  }
+  const secret = upstream.clientSecret ?? '';
+  return !methods || methods.includes('client_secret_basic') ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
+}
+
 /**
  * The relying-party side of a sign-in through an upstream, with openid-client: the authorization
  * request (code flow, PKCE S256, state, and nonce for OpenID Connect) and the callback (state,
@@ -84,9 +95,8 @@ export function createUpstreamProtocol() {
     const http = loopbackHttp(issuer);
     const config = oauth
       .discovery(new URL(issuer), upstream.clientId, undefined, undefined, { timeout: TIMEOUT_SECONDS, ...(http ? { execute: [oauth.allowInsecureRequests] } : {}) })
-      .then((found) => {
-        const methods = found.serverMetadata().token_endpoint_auth_methods_supported;
-        const auth = !methods || methods.includes('client_secret_basic') ? oauth.ClientSecretBasic(upstream.clientSecret) : oauth.ClientSecretPost(upstream.clientSecret);
+      .then(async (found) => {
+        const auth = await clientAuthOf(upstream, found.serverMetadata().token_endpoint_auth_methods_supported);
         const settled = settle(new oauth.Configuration(found.serverMetadata(), upstream.clientId, undefined, auth), http);
         // The ID token's signature is checked too, not only trusted for coming over TLS from the token endpoint.
         oauth.enableNonRepudiationChecks(settled);
@@ -101,7 +111,7 @@ export function createUpstreamProtocol() {
 
   function plain(upstream: UpstreamRuntime): oauth.Configuration {
     const metadata = { issuer: new URL(upstream.authorizationUrl!).origin, authorization_endpoint: upstream.authorizationUrl!, token_endpoint: upstream.tokenUrl! };
-    return settle(new oauth.Configuration(metadata, upstream.clientId, undefined, oauth.ClientSecretPost(upstream.clientSecret)), loopbackHttp(upstream.tokenUrl!));
+    return settle(new oauth.Configuration(metadata, upstream.clientId, undefined, oauth.ClientSecretPost(upstream.clientSecret ?? '')), loopbackHttp(upstream.tokenUrl!));
   }
 
   async function configuration(upstream: UpstreamRuntime): Promise<oauth.Configuration> {

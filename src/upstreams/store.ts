@@ -4,9 +4,14 @@ import type { Database } from '../db/index.ts';
 import { fail, isUniqueViolation } from '../errors.ts';
 import type { Roles } from '../roles/index.ts';
 import type { Secrets } from '../secrets/index.ts';
+import { generateKeyMaterial } from '../keys/index.ts';
+import type { JWK } from 'jose';
 import { OIDC_MAPPING, PRESET_NAMES, PRESETS, type ClaimMapping, type PresetName } from './presets.ts';
 
 export const KINDS = ['oidc', 'oauth2'] as const;
+/** How Ostiary authenticates at an upstream's token endpoint: a shared secret, or assertions signed with a key of its own (RFC 7523). */
+export const CLIENT_AUTH = ['client_secret', 'private_key_jwt'] as const;
+export type ClientAuth = (typeof CLIENT_AUTH)[number];
 export type UpstreamKind = (typeof KINDS)[number];
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
@@ -27,7 +32,9 @@ export interface UpstreamInput {
   userinfoUrl?: string;
   emailsUrl?: string;
   clientId: string;
-  clientSecret: string;
+  /** Required for client_secret; with private_key_jwt, Ostiary makes a key pair and publishes its public half. */
+  clientSecret?: string;
+  clientAuth?: ClientAuth;
   scope?: string;
   mapping?: Partial<ClaimMapping>;
   jit?: boolean;
@@ -35,7 +42,7 @@ export interface UpstreamInput {
   enabled?: boolean;
 }
 
-export type UpstreamPatch = Partial<Omit<UpstreamInput, 'slug' | 'preset'>>;
+export type UpstreamPatch = Partial<Omit<UpstreamInput, 'slug' | 'preset' | 'clientAuth'>>;
 
 export interface UpstreamView {
   slug: string;
@@ -48,6 +55,10 @@ export interface UpstreamView {
   userinfoUrl: string | null;
   emailsUrl: string | null;
   clientId: string;
+  clientAuth: ClientAuth;
+  /** private_key_jwt: the public key to register at the upstream (also served at `jwksUri`). */
+  publicJwks: { keys: JWK[] } | null;
+  jwksUri: string | null;
   scope: string;
   mapping: ClaimMapping;
   jit: boolean;
@@ -61,7 +72,8 @@ export interface UpstreamView {
 
 /** An upstream as the sign-in uses it: the view and its client secret. */
 export interface UpstreamRuntime extends UpstreamView {
-  clientSecret: string;
+  clientSecret?: string;
+  privateJwk?: JWK;
 }
 
 type Row = Awaited<ReturnType<Database['upstream']['findUniqueOrThrow']>>;
@@ -118,10 +130,14 @@ function checkName(name: unknown): string {
   return trimmed;
 }
 
-function checkClient(clientId: unknown, clientSecret: unknown): { clientId: string; clientSecret: string } {
+function checkClientId(clientId: unknown): string {
   if (typeof clientId !== 'string' || !clientId || clientId.length > 500 || /\s/.test(clientId)) throw fail('upstream.client_invalid', 'the client id must be a non-empty value without spaces', { field: 'clientId' });
+  return clientId;
+}
+
+function checkSecret(clientSecret: unknown): string {
   if (typeof clientSecret !== 'string' || !clientSecret || clientSecret.length > 4000) throw fail('upstream.client_invalid', 'the client secret must be given (at most 4000 characters)', { field: 'clientSecret' });
-  return { clientId, clientSecret };
+  return clientSecret;
 }
 
 /** The endpoints a kind needs: an issuer for `oidc`; authorization, token and userinfo URLs for `oauth2`. */
@@ -138,6 +154,15 @@ function checkEndpoints(kind: UpstreamKind, urls: { issuer?: string | null; auth
  */
 export function createUpstreamStore({ db, secrets, audit, roles, issuer, production }: { db: Database; secrets: Secrets; audit: Audit; roles: Roles; issuer: string; production: boolean }) {
   const redirectUri = (slug: string) => `${issuer}/upstreams/${slug}/callback`;
+  const jwksUri = (slug: string) => `${issuer}/upstreams/${slug}/jwks.json`;
+  const keyContext = (slug: string) => `upstream-key:${slug}`;
+
+  /** The public half of the upstream's client key, as a JWKS. */
+  function publicJwks(row: Row): { keys: JWK[] } | null {
+    if (!row.privateKeySealed) return null;
+    const { kty, n, e, kid, alg, use } = JSON.parse(secrets.open(row.privateKeySealed, keyContext(row.id))) as JWK;
+    return { keys: [{ kty, n, e, kid, alg, use }] };
+  }
 
   const view = (row: Row): UpstreamView => ({
     slug: row.id,
@@ -150,6 +175,9 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
     userinfoUrl: row.userinfoUrl,
     emailsUrl: row.emailsUrl,
     clientId: row.clientId,
+    clientAuth: row.clientAuth === 'private_key_jwt' ? 'private_key_jwt' : 'client_secret',
+    publicJwks: publicJwks(row),
+    jwksUri: row.privateKeySealed ? jwksUri(row.id) : null,
     scope: row.scope,
     mapping: mappingOf(row.claimMapping),
     jit: row.jit,
@@ -199,7 +227,13 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
         emailsUrl: input.emailsUrl ?? preset?.emailsUrl,
       });
       checkEndpoints(kind, endpoints);
-      const client = checkClient(input.clientId, input.clientSecret);
+      const clientAuth = input.clientAuth ?? 'client_secret';
+      if (!CLIENT_AUTH.includes(clientAuth)) throw fail('upstream.client_invalid', 'the client authentication is client_secret or private_key_jwt', { field: 'clientAuth' });
+      if (clientAuth === 'private_key_jwt' && kind !== 'oidc') throw fail('upstream.client_invalid', 'private_key_jwt is for oidc upstreams', { field: 'clientAuth' });
+      const credential =
+        clientAuth === 'client_secret'
+          ? { clientSecretSealed: secrets.seal(checkSecret(input.clientSecret), sealContext(input.slug)) }
+          : { privateKeySealed: secrets.seal(JSON.stringify((await generateKeyMaterial()).privateJwk), keyContext(input.slug)) };
       const defaultMapping = preset?.mapping ?? (kind === 'oidc' ? OIDC_MAPPING : { subject: ['id'], email: ['email'], emailVerified: [], name: ['name'] });
       const data = {
         id: input.slug,
@@ -207,8 +241,9 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
         kind,
         preset: input.preset ?? null,
         ...endpoints,
-        clientId: client.clientId,
-        clientSecretSealed: secrets.seal(client.clientSecret, sealContext(input.slug)),
+        clientId: checkClientId(input.clientId),
+        clientAuth,
+        ...credential,
         scope: checkScope(input.scope ?? preset?.scope ?? (kind === 'oidc' ? 'openid email profile' : 'email')),
         claimMapping: { ...checkMapping(input.mapping, defaultMapping) },
         jit: input.jit ?? false,
@@ -234,7 +269,11 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
       if (!KINDS.includes(kind)) throw fail('upstream.kind_invalid', 'the kind is oidc or oauth2', { field: 'kind' });
       const endpoints = Object.fromEntries(Object.entries(urls(patch)).filter(([, v]) => v !== undefined));
       checkEndpoints(kind, { ...current, ...endpoints });
-      if (patch.clientId !== undefined || patch.clientSecret !== undefined) checkClient(patch.clientId ?? current.clientId, patch.clientSecret ?? 'unchanged');
+      if (patch.clientId !== undefined) checkClientId(patch.clientId);
+      if (patch.clientSecret !== undefined) {
+        checkSecret(patch.clientSecret);
+        if (current.clientAuth !== 'client_secret') throw fail('upstream.client_invalid', 'this upstream authenticates with private_key_jwt, not a secret', { field: 'clientSecret' });
+      }
       const data = {
         ...(patch.name !== undefined ? { name: checkName(patch.name) } : {}),
         ...(patch.kind !== undefined ? { kind } : {}),
@@ -277,11 +316,14 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
     /** Seals every client secret under the first key-encryption key; returns how many changed. */
     async rewrap(): Promise<number> {
       let count = 0;
-      for (const found of await db.upstream.findMany({ select: { id: true, clientSecretSealed: true } })) {
-        if (secrets.isCurrent(found.clientSecretSealed)) continue;
-        const resealed = secrets.seal(secrets.open(found.clientSecretSealed, sealContext(found.id)), sealContext(found.id));
-        // Conditional on the value read: one another instance rewrapped meanwhile is left alone.
-        count += (await db.upstream.updateMany({ where: { id: found.id, clientSecretSealed: found.clientSecretSealed }, data: { clientSecretSealed: resealed } })).count;
+      for (const found of await db.upstream.findMany({ select: { id: true, clientSecretSealed: true, privateKeySealed: true } })) {
+        for (const [column, context] of [['clientSecretSealed', sealContext(found.id)], ['privateKeySealed', keyContext(found.id)]] as const) {
+          const sealed = found[column];
+          if (!sealed || secrets.isCurrent(sealed)) continue;
+          const resealed = secrets.seal(secrets.open(sealed, context), context);
+          // Conditional on the value read: one another instance rewrapped meanwhile is left alone.
+          count += (await db.upstream.updateMany({ where: { id: found.id, [column]: sealed }, data: { [column]: resealed } })).count;
+        }
       }
       return count;
     },
@@ -290,7 +332,17 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
     async runtime(slug: string): Promise<UpstreamRuntime | undefined> {
       const found = typeof slug === 'string' && SLUG.test(slug) ? await db.upstream.findUnique({ where: { id: slug } }) : null;
       if (!found?.enabled) return undefined;
-      return { ...view(found), clientSecret: secrets.open(found.clientSecretSealed, sealContext(found.id)) };
+      return {
+        ...view(found),
+        ...(found.clientSecretSealed ? { clientSecret: secrets.open(found.clientSecretSealed, sealContext(found.id)) } : {}),
+        ...(found.privateKeySealed ? { privateJwk: JSON.parse(secrets.open(found.privateKeySealed, keyContext(found.id))) as JWK } : {}),
+      };
+    },
+
+    /** The public keys of an upstream's client assertions (served at its jwks_uri); undefined when it has none. */
+    async jwksOf(slug: string): Promise<{ keys: JWK[] } | undefined> {
+      const found = typeof slug === 'string' && SLUG.test(slug) ? await db.upstream.findUnique({ where: { id: slug } }) : null;
+      return (found && publicJwks(found)) ?? undefined;
     },
   };
 }

@@ -228,6 +228,29 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
     expect((await idTokenOf(flow, posted.url)).idp).toBe('corp');
   });
 
+  it('authenticates at the upstream with private_key_jwt: a key of its own, sealed, whose public half it publishes', async () => {
+    const keyed = await startForgingOidcUpstream({ redirectUri: server.services.upstreams.redirectUri('keyed'), subject: 'keyed-1', email: 'keyed@example.org', emailVerified: true });
+    try {
+      const created = await server.services.upstreams.create({ slug: 'keyed', name: 'Keyed', kind: 'oidc', issuer: keyed.issuer, clientId: keyed.clientId, clientAuth: 'private_key_jwt', jit: true }, TEST_ACTOR);
+      expect(created.clientAuth).toBe('private_key_jwt');
+      expect(created.jwksUri).toBe(`${server.issuer}/upstreams/keyed/jwks.json`);
+      const published = await (await fetch(created.jwksUri!)).json();
+      expect(published).toEqual(created.publicJwks);
+      expect(JSON.stringify(published)).not.toMatch(/"d"|"p"|"q"/);
+      const row = await server.services.db.upstream.findUniqueOrThrow({ where: { id: 'keyed' } });
+      expect(row.clientSecretSealed).toBeNull();
+      expect(row.privateKeySealed).not.toContain('"d"');
+      keyed.trustClientKeys(published);
+      const { flow, step } = await viaUpstream('keyed');
+      expect((await idTokenOf(flow, step.url)).idp).toBe('keyed');
+      expect(keyed.lastClientAuth).toBe('private_key_jwt');
+      expect((await fetch(`${server.issuer}/upstreams/corp/jwks.json`)).status).toBe(404);
+    } finally {
+      await server.services.upstreams.delete('keyed', TEST_ACTOR);
+      await keyed.stop();
+    }
+  });
+
   it('lets a client restrict its users to some upstreams, without passwords', async () => {
     const only = await createWebClient(server, { name: 'Corp Only', firstParty: true, grantTypes: ['authorization_code'], upstreams: ['corp'], passwordSignIn: false });
     const onlyRp = await discover(server.issuer, only.id, only.secret);

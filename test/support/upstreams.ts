@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
 
@@ -261,6 +261,10 @@ export interface ForgingOidcUpstream {
   readonly codesRedeemed: number;
   /** The query of the last authorization request. */
   readonly lastAuthorization: URLSearchParams | undefined;
+  /** From now on the client authenticates with assertions signed by one of these keys (private_key_jwt) instead of its secret. */
+  trustClientKeys(jwks: { keys: JWK[] }): void;
+  /** How the client authenticated at the last token request. */
+  readonly lastClientAuth: 'secret' | 'private_key_jwt' | undefined;
   stop(): Promise<void>;
 }
 
@@ -286,6 +290,19 @@ export async function startForgingOidcUpstream(options: ForgingOidcUpstreamOptio
   let spoiled: Spoil = 'none';
   let codesRedeemed = 0;
   let lastAuthorization: URLSearchParams | undefined;
+  let clientKeys: ReturnType<typeof createLocalJWKSet> | undefined;
+  let lastClientAuth: 'secret' | 'private_key_jwt' | undefined;
+
+  /** RFC 7523 client authentication: an assertion by the client, for this token endpoint, signed with a trusted key. */
+  async function assertionValid(body: URLSearchParams): Promise<boolean> {
+    if (!clientKeys || body.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return false;
+    try {
+      await jwtVerify(body.get('client_assertion') ?? '', clientKeys, { issuer: clientId, subject: clientId, audience: [issuer, `${issuer}/token`], requiredClaims: ['exp', 'jti'] });
+      return true;
+    } catch {
+      return false;
+    }
+  }
 
   const { server, url: issuer } = await listen(async (req, res) => {
     const { pathname, searchParams } = new URL(req.url ?? '/', issuer);
@@ -301,7 +318,8 @@ export async function startForgingOidcUpstream(options: ForgingOidcUpstreamOptio
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: ['RS256'],
         code_challenge_methods_supported: ['S256'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: clientKeys ? ['private_key_jwt'] : ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_signing_alg_values_supported: ['RS256', 'ES256'],
         scopes_supported: ['openid', 'email', 'profile'],
         claims_supported: ['sub', 'email', 'email_verified', 'name'],
         authorization_response_iss_parameter_supported: true,
@@ -332,9 +350,11 @@ export async function startForgingOidcUpstream(options: ForgingOidcUpstreamOptio
     if (req.method === 'POST' && pathname === '/token') {
       const body = await formBody(req);
       const client = clientCredentials(req, body);
-      if (client.id !== clientId || client.secret !== clientSecret) {
+      const byAssertion = await assertionValid(body);
+      if (!byAssertion && (clientKeys || client.id !== clientId || client.secret !== clientSecret)) {
         return sendJson(res, 401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="token"' });
       }
+      lastClientAuth = byAssertion ? 'private_key_jwt' : 'secret';
       if (body.get('grant_type') !== 'authorization_code') return sendJson(res, 400, { error: 'unsupported_grant_type' });
       const code = body.get('code') ?? '';
       const issued = codes.get(code);
@@ -389,6 +409,12 @@ export async function startForgingOidcUpstream(options: ForgingOidcUpstreamOptio
     },
     get lastAuthorization() {
       return lastAuthorization;
+    },
+    trustClientKeys(jwks) {
+      clientKeys = createLocalJWKSet(jwks);
+    },
+    get lastClientAuth() {
+      return lastClientAuth;
     },
     stop: () => close(server),
   };
