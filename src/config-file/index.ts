@@ -223,6 +223,8 @@ function clientChanges(entry: ClientEntry, current: ClientView, secretMatches: b
   differs('scopes', sameSet([...new Set([...impliedScopes(entry.grant_types), ...entry.scopes])], current.scope.split(' ').filter(Boolean)));
   differs('first_party', entry.first_party === current.firstParty);
   differs('require_mfa', entry.require_mfa === current.requireMfa);
+  differs('upstreams', entry.upstreams === null ? current.upstreams === null : current.upstreams !== null && sameSet(entry.upstreams, current.upstreams));
+  differs('password_sign_in', entry.password_sign_in === current.passwordSignIn);
   differs('backchannel_logout_uri', entry.backchannel_logout_uri === current.backchannelLogoutUri);
   differs('assertion_issuer', entry.assertion_issuer === current.assertionIssuer);
   differs('assertion_jwks_uri', entry.assertion_jwks_uri === current.assertionJwksUri);
@@ -334,6 +336,8 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
         scopes: entry!.scopes,
         firstParty: entry!.first_party,
         requireMfa: entry!.require_mfa,
+        upstreams: entry!.upstreams,
+        passwordSignIn: entry!.password_sign_in,
         backchannelLogoutUri: entry!.backchannel_logout_uri,
         assertionIssuer: entry!.assertion_issuer,
         assertionJwksUri: entry!.assertion_jwks_uri,
@@ -434,6 +438,8 @@ export function createConfigFiles(db: Database, audit: Audit, live: Catalog, bui
             public: c.tokenEndpointAuthMethod === 'none',
             first_party: c.firstParty,
             require_mfa: c.requireMfa,
+            upstreams: c.upstreams,
+            password_sign_in: c.passwordSignIn,
             backchannel_logout_uri: c.backchannelLogoutUri,
             assertion_issuer: c.assertionIssuer,
             assertion_jwks_uri: c.assertionJwksUri,

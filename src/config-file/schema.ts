@@ -34,6 +34,8 @@ const ClientEntry = z.strictObject({
   public: z.boolean().default(false),
   first_party: z.boolean().default(false),
   require_mfa: z.boolean().default(false).describe('its users sign in with a second factor'),
+  upstreams: z.array(z.string().min(1)).nullable().default(null).describe('the upstream slugs its users may sign in through; null: every enabled upstream'),
+  password_sign_in: z.boolean().default(true).describe('its users may sign in with a password'),
   backchannel_logout_uri: z.string().min(1).nullable().default(null).describe('where a logout token is posted when a session with it ends'),
   assertion_issuer: z.string().min(1).nullable().default(null).describe('jwt_bearer grant: the iss of the assertions it presents'),
   assertion_jwks_uri: z.string().min(1).nullable().default(null).describe("jwt_bearer grant: the JWKS URL of the assertion issuer's public keys"),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JWK } from 'jose';
 import { TEST_ACTOR } from '../support/actor.ts';
 import { DATABASES } from '../support/databases.ts';
 import { ADA, createWebClient, type Credentials } from '../support/fixtures.ts';
@@ -234,7 +235,7 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
       const created = await server.services.upstreams.create({ slug: 'keyed', name: 'Keyed', kind: 'oidc', issuer: keyed.issuer, clientId: keyed.clientId, clientAuth: 'private_key_jwt', jit: true }, TEST_ACTOR);
       expect(created.clientAuth).toBe('private_key_jwt');
       expect(created.jwksUri).toBe(`${server.issuer}/upstreams/keyed/jwks.json`);
-      const published = await (await fetch(created.jwksUri!)).json();
+      const published = (await (await fetch(created.jwksUri!)).json()) as { keys: JWK[] };
       expect(published).toEqual(created.publicJwks);
       expect(JSON.stringify(published)).not.toMatch(/"d"|"p"|"q"/);
       const row = await server.services.db.upstream.findUniqueOrThrow({ where: { id: 'keyed' } });
