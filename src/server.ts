@@ -124,7 +124,7 @@ export async function buildServer(services: Services, { logger, jobs = true }: S
     upstreamDomains: config.upstreamDomains,
     secure: config.issuer.startsWith('https:'),
   });
-  await app.register(upstreamCallbackRoutes, { stepKey: services.secrets.derive('second sign-in step'), audit: services.audit, i18n, pageCsp: views.csp, upstreams: services.upstreams });
+  await app.register(upstreamCallbackRoutes, { stepKey: services.secrets.derive('second sign-in step'), audit: services.audit, i18n, pageCsp: views.csp, upstreams: services.upstreams, limits });
   const secure = config.issuer.startsWith('https:');
   await app.register(accountRoutes, {
     accounts: services.accounts,

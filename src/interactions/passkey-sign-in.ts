@@ -56,7 +56,8 @@ export function passkeySignIn(app: FastifyInstance, kit: InteractionKit, { passk
     if (second === null) return reply.code(400).view('error', { message: pageText(reply)(EXPIRED) });
     const result = await passkeys.signIn(kit.interactionOf(request).uid, request.body?.response, second?.userId);
     if (result.ok) {
-      await kit.loggedIn(request, result.userId, { factor: 'passkey', ...(second?.first?.idp ? { upstream: second.first.idp } : {}) });
+      if (second) await secondStep.completed(request, result.userId, second.first, { factor: 'passkey' });
+      else await kit.loggedIn(request, result.userId, { factor: 'passkey' });
       const amr = second ? [...new Set([...(second.first?.amr ?? AMR_PASSWORD), ...result.amr])] : result.amr;
       return kit.finish(request, reply, { login: { accountId: result.userId, amr, acr: ACR_MFA } });
     }

@@ -168,7 +168,10 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     const stepUp = interaction.prompt.name === 'login' && interaction.prompt.reasons.includes(STEP_UP_REASON) ? interaction.session?.accountId : undefined;
     if (stepUp) {
       const factors = await secondStep.factorsOf(stepUp);
-      if (factors.totp || factors.passkey) return secondStep.ask(request, reply, stepUp, factors);
+      // A session signed in through an upstream keeps saying so after the code.
+      const earlier = interaction.session?.amr;
+      const first = Array.isArray(earlier) && earlier.includes('fed') ? { amr: earlier.map(String) } : undefined;
+      if (factors.totp || factors.passkey) return secondStep.ask(request, reply, stepUp, factors, { first });
     }
     if (interaction.prompt.name === 'login') return loginPage(request, reply, { email: interaction.params.login_hint ?? '' });
     if (interaction.prompt.name === 'consent') {
@@ -187,7 +190,8 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     const password = typeof request.body?.password === 'string' ? request.body.password : '';
     // Home-realm discovery: the people of a company's domain sign in at the company's provider.
     const realm = upstreamDomains.get(email.trim().toLowerCase().split('@').at(-1) ?? '');
-    if (realm && email.includes('@')) return federated.startAt(request, reply, realm, email.trim());
+    // An upstream this app does not offer (or one switched off) leaves the password as the way in.
+    if (realm && email.includes('@') && (await federated.offers(request, realm))) return federated.startAt(request, reply, realm, email.trim());
     if (!(await clientOf(interaction)).passwordSignIn) return reply.code(403).view('error', { message: pageText(reply)('upstream:password_not_offered'), back: `/interaction/${interaction.uid}`, backText: pageText(reply)('upstream:back') });
     const result = await users.authenticate(email, password);
     if (result.ok) return passwordAccepted(request, reply, result.user.id);
@@ -250,6 +254,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     signer: createSigner(stepKey),
     limits,
     record,
+    completeFirst: (request, userId, first) => federated.complete(request, userId, first),
   });
   passkeySignIn(app, kit, { passkeys: mfa.passkeys, secondStep, limits, record });
   const federated = upstreamSignIn(app, kit, {

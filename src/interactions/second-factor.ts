@@ -29,15 +29,34 @@ export const AMR_PASSWORD_AND_CODE = ['pwd', 'otp', 'mfa'];
 export const AMR_FEDERATED = ['fed'];
 export const AMR_FEDERATED_AND_PASSWORD = ['fed', 'pwd'];
 
-/** What the first step was: the password, or an upstream's sign-in (its slug), and the methods it used. */
+/**
+ * What the first step was when it was not the password: an upstream's sign-in (its slug, the
+ * identity it vouched for, and whether that identity is to be linked once the second step is
+ * done), or a session's earlier sign-in being stepped up (its methods).
+ */
 export interface FirstStep {
   idp?: string;
   amr?: readonly string[];
+  identity?: { subject: string; email?: string; emailVerified: boolean; name?: string };
+  link?: boolean;
 }
 
 /** The methods of a sign-in that went on to a one-time code: the first step's, then the code's. */
-const withCode = (first: FirstStep | undefined) => (first?.idp ? [...new Set([...(first.amr ?? AMR_FEDERATED), 'otp', 'mfa'])] : AMR_PASSWORD_AND_CODE);
+const withCode = (first: FirstStep | undefined) => (first?.amr ? [...new Set([...first.amr, 'otp', 'mfa'])] : AMR_PASSWORD_AND_CODE);
 const firstDetails = (first: FirstStep | undefined) => (first?.idp ? { upstream: first.idp } : undefined);
+
+function identityOf(value: unknown): FirstStep['identity'] {
+  const v = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
+  if (typeof v.subject !== 'string') return undefined;
+  return { subject: v.subject, emailVerified: v.emailVerified === true, ...(typeof v.email === 'string' ? { email: v.email } : {}), ...(typeof v.name === 'string' ? { name: v.name } : {}) };
+}
+
+function firstOf(pending: { idp?: unknown; amr?: unknown; identity?: unknown; link?: unknown }): FirstStep | undefined {
+  const amr = Array.isArray(pending.amr) ? pending.amr.map(String) : undefined;
+  if (typeof pending.idp !== 'string') return amr ? { amr } : undefined;
+  const identity = identityOf(pending.identity);
+  return { idp: pending.idp, amr: amr ?? AMR_FEDERATED, ...(identity ? { identity } : {}), link: pending.link === true };
+}
 
 /** What a person's second step may be: a code of their app, a passkey, or both. */
 export interface SecondFactors {
@@ -56,6 +75,8 @@ interface Deps {
   signer: Signer;
   limits: RateLimitHooks;
   record(request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>): Promise<void>;
+  /** What an upstream's first step leaves for after the second (the link it asked for, the sign-in's record). */
+  completeFirst(request: FastifyRequest, userId: string, first: FirstStep): Promise<void>;
 }
 
 type Form = { Body: { pending?: unknown; code?: unknown; csrf?: unknown; recovery?: unknown } };
@@ -66,7 +87,14 @@ type PageOptions = { error?: string | null; status?: number; seconds?: number; r
  * a page asks for a code (`code`); the password's success travels to it in a signed field bound
  * to the sign-in request, valid for five minutes.
  */
-export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mfa, isActive, emailOf, required, signer, limits, record }: Deps) {
+export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mfa, isActive, emailOf, required, signer, limits, record, completeFirst }: Deps) {
+  /** The sign-in is done: what the first step left is done too, then the person is signed in. */
+  async function completed(request: FastifyRequest, userId: string, first: FirstStep | undefined, details?: Record<string, string>) {
+    if (first?.idp) await completeFirst(request, userId, first);
+    const all = { ...details, ...firstDetails(first) };
+    await kit.loggedIn(request, userId, Object.keys(all).length ? all : undefined);
+  }
+
   /** The person's second steps: their app, and their passkeys where passkeys work here. */
   async function factorsOf(userId: string): Promise<SecondFactors> {
     const [totp, passkey] = await Promise.all([mfa.enrolled(userId), mfa.passkeys.available ? mfa.passkeys.has(userId) : false]);
@@ -83,9 +111,9 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
 
   /** The signed field of `purpose` this form carries, if it is for this sign-in request: whose, until when, and whether they may still sign in. */
   async function openPending(request: FastifyRequest<Form>, purpose: string): Promise<{ userId: string; exp: number; active: boolean; first?: FirstStep } | undefined> {
-    const pending = signer.open<{ uid: string; sub: string; exp: number; idp: string; amr: string[] }>(purpose, request.body?.pending);
+    const pending = signer.open<{ uid: string; sub: string; exp: number; idp: string; amr: string[]; identity: unknown; link: boolean }>(purpose, request.body?.pending);
     if (!pending || pending.uid !== kit.interactionOf(request).uid || typeof pending.sub !== 'string' || typeof pending.exp !== 'number') return undefined;
-    const first = typeof pending.idp === 'string' ? { idp: pending.idp, amr: Array.isArray(pending.amr) ? pending.amr.map(String) : AMR_FEDERATED } : undefined;
+    const first = firstOf(pending);
     return { userId: pending.sub, exp: pending.exp, active: await isActive(pending.sub), ...(first ? { first } : {}) };
   }
 
@@ -103,7 +131,7 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     }
     const result = await mfa.verify(userId, codeOf(request), { ...visitorOf(request), id: `user:${userId}` });
     if (result.ok) {
-      await kit.loggedIn(request, userId, firstDetails(pending.first));
+      await completed(request, userId, pending.first);
       return kit.finish(request, reply, { login: { accountId: userId, amr: withCode(pending.first), acr: ACR_MFA } });
     }
     // The reason is for the audit trail; the person sees one message whatever it was.
@@ -152,13 +180,15 @@ export function secondFactorStep(app: FastifyInstance, kit: InteractionKit, { mf
     const pending = await openPending(request, ENROLLED);
     if (!pending?.active) return expired(reply);
     const { userId } = pending;
-    await kit.loggedIn(request, userId, firstDetails(pending.first));
+    await completed(request, userId, pending.first);
     return kit.finish(request, reply, { login: { accountId: userId, amr: withCode(pending.first), acr: ACR_MFA } });
   });
 
   return {
     /** The second steps this person has. */
     factorsOf,
+    /** Ends a sign-in whose second step another page took (a passkey). */
+    completed,
     /** Whoever has no second factor sets one up before the sign-in continues (MFA=required). */
     required,
     /** The page of the second step. */

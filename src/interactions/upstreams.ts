@@ -22,7 +22,8 @@ const PENDING_SECONDS = 600;
 /** The callback parameters passed on (RFC 6749 4.1.2, RFC 9207); nothing else of the upstream's answer. */
 const CALLBACK_PARAMS = ['code', 'state', 'iss', 'error', 'error_description'] as const;
 /** Refusals the person sees in words of their own (the catalogue's `errors:<code>`). */
-const PERSON_PROBLEMS: ReadonlySet<ErrorCode> = new Set(['upstream.no_account', 'upstream.email_missing', 'upstream.link_unverified', 'upstream.account_disabled', 'upstream.already_linked']);
+// user.email_taken: another first sign-in with the same address created the account a moment before.
+const PERSON_PROBLEMS: ReadonlySet<ErrorCode> = new Set(['upstream.no_account', 'upstream.email_missing', 'upstream.email_unverified', 'upstream.account_disabled', 'upstream.already_linked', 'user.email_taken']);
 const WRONG_PASSWORD = 'upstream:link_wrong_password';
 
 type Record_ = (request: FastifyRequest, event: Omit<AuditEventInput, 'clientId' | 'ip' | 'userAgent' | 'requestId'>) => Promise<void>;
@@ -61,31 +62,39 @@ function pendingOf(request: FastifyRequest, signer: Signer, uid: string | undefi
  * the sign-in request this browser started. GET, or POST for response_mode=form_post (the
  * redirect makes it a GET, which carries the SameSite=Lax cookie).
  */
-export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, audit, i18n, pageCsp, upstreams }: { stepKey: Buffer; audit: Audit; i18n: I18n; pageCsp: string; upstreams: Upstreams }) {
+export async function upstreamCallbackRoutes(app: FastifyInstance, { stepKey, audit, i18n, pageCsp, upstreams, limits }: { stepKey: Buffer; audit: Audit; i18n: I18n; pageCsp: string; upstreams: Upstreams; limits: RateLimitHooks }) {
   await registerPageDefaults(app, i18n, pageCsp);
   const signer = createSigner(stepKey);
   const record = (request: FastifyRequest, event: Omit<AuditEventInput, 'ip' | 'userAgent' | 'requestId'>) =>
     audit.record({ ...event, ip: request.ip, userAgent: request.headers['user-agent'] ?? null, requestId: request.id });
-  const handler = async (request: FastifyRequest<{ Params: { slug: string }; Querystring: Record<string, unknown>; Body: Record<string, unknown> }>, reply: FastifyReply) => {
-    const { slug } = request.params;
-    const source = request.method === 'POST' && request.body && typeof request.body === 'object' ? request.body : request.query;
-    const pending = pendingOf(request, signer, undefined, slug);
-    if (!pending) {
-      await record(request, { type: 'upstream.refused', outcome: 'failure', details: { upstream: formText(slug, 40), reason: 'invalid', error: 'no_pending_sign_in' } });
-      return reply.code(400).view('error', { message: pageText(reply)('upstream:no_pending') });
-    }
+  /** The answer's parameters we pass on, from the query or a form_post body. */
+  const answerOf = (source: Record<string, unknown>) => {
     const forwarded = new URLSearchParams();
     for (const name of CALLBACK_PARAMS) {
       const value = formText(source[name], 2048);
       if (value) forwarded.set(name, value);
     }
-    return reply.redirect(`/interaction/${encodeURIComponent(pending.uid)}/upstreams/${encodeURIComponent(slug)}/return?${forwarded}`, 303);
+    return forwarded;
   };
-  app.get('/upstreams/:slug/callback', handler);
-  app.post('/upstreams/:slug/callback', handler);
+  type Callback = { Params: { slug: string }; Querystring: Record<string, unknown>; Body: Record<string, unknown> };
+  const handler = async (request: FastifyRequest<Callback>, reply: FastifyReply) => {
+    const { slug } = request.params;
+    const pending = pendingOf(request, signer, undefined, slug);
+    if (!pending) {
+      await record(request, { type: 'upstream.refused', outcome: 'failure', details: { upstream: formText(slug, 40), reason: 'invalid', error: 'no_pending_sign_in' } });
+      return reply.code(400).view('error', { message: pageText(reply)('upstream:no_pending') });
+    }
+    return reply.redirect(`/interaction/${encodeURIComponent(pending.uid)}/upstreams/${encodeURIComponent(slug)}/return?${answerOf(request.query)}`, 303);
+  };
+  app.get<Callback>('/upstreams/:slug/callback', { preHandler: [limits.authorizePerIp] }, handler);
+  // A cross-site POST carries no SameSite=Lax cookie: its answer is turned into the same page's GET, a top-level navigation that does.
+  app.post<Callback>('/upstreams/:slug/callback', { preHandler: [limits.authorizePerIp] }, async (request, reply) => {
+    const body = request.body && typeof request.body === 'object' ? request.body : {};
+    return reply.redirect(`/upstreams/${encodeURIComponent(request.params.slug)}/callback?${answerOf(body)}`, 303);
+  });
 
   // The public key of Ostiary's client assertions at an upstream (private_key_jwt), for it to fetch.
-  app.get<{ Params: { slug: string } }>('/upstreams/:slug/jwks.json', async (request, reply) => {
+  app.get<{ Params: { slug: string } }>('/upstreams/:slug/jwks.json', { preHandler: [limits.authorizePerIp] }, async (request, reply) => {
     const jwks = await upstreams.jwksOf(request.params.slug);
     if (!jwks) return reply.code(404).type('application/json').send({ error: 'not_found', error_description: 'No such key set.' });
     return reply.header('cache-control', 'public, max-age=300').type('application/jwk-set+json').send(jwks);
@@ -111,15 +120,27 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
   const unknownUpstream = (request: FastifyRequest, reply: FastifyReply, slug: string) =>
     failed(request, reply, formText(slug, 40), 404, pageText(reply)('upstream:unknown'), { reason: 'invalid', error: 'unknown_upstream' });
 
-  /** The person is who the upstream says: the second step where they have one or it is asked for, else signed in. */
-  async function accepted(request: FastifyRequest, reply: FastifyReply, userId: string, slug: string, withPassword: boolean) {
-    const first: FirstStep = { idp: slug, amr: withPassword ? AMR_FEDERATED_AND_PASSWORD : AMR_FEDERATED };
+  /**
+   * The person is who the upstream says: the second step where they have one or it is asked for,
+   * else signed in. A link asked for (`link`) is made only once every step is done.
+   */
+  async function accepted(request: FastifyRequest, reply: FastifyReply, userId: string, slug: string, identity: UpstreamIdentityClaims, link: boolean) {
+    const first: FirstStep = { idp: slug, amr: link ? AMR_FEDERATED_AND_PASSWORD : AMR_FEDERATED, identity, link };
     const factors = await secondStep.factorsOf(userId);
     const wanted = mfaRequired || asksForMfa(kit.interactionOf(request).params.acr_values) || (await requireMfa(request));
     if (factors.totp || (wanted && factors.passkey)) return secondStep.ask(request, reply, userId, factors, { first });
     if (wanted) return secondStep.enrol(request, reply, userId, first);
+    await complete(request, userId, first);
     await kit.loggedIn(request, userId, { upstream: slug });
     return kit.finish(request, reply, { login: { accountId: userId, amr: [...first.amr!], acr: ACR_FEDERATED } });
+  }
+
+  /** Every step of a sign-in through an upstream is done: the link it asked for is made, and the sign-in is recorded on the identity. */
+  async function complete(request: FastifyRequest, userId: string, first: FirstStep): Promise<void> {
+    const upstream = first.idp ? await upstreams.runtime(first.idp) : undefined;
+    if (!upstream || !first.identity) return;
+    if (first.link) await upstreams.identities.link(upstream, first.identity, userId, { ...visitorOf(request), id: `user:${userId}` });
+    else await upstreams.identities.signedIn(upstream.slug, first.identity.subject, first.identity.email);
   }
 
   const linkPage = (request: FastifyRequest, reply: FastifyReply, upstream: UpstreamRuntime, link: Link, error: string | null, status = 200) =>
@@ -175,7 +196,7 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
     }
     try {
       const outcome = await upstreams.identities.signIn(upstream, identity, visitorOf(request));
-      if (outcome.outcome === 'signed_in') return await accepted(request, reply, outcome.userId, slug, false);
+      if (outcome.outcome === 'signed_in') return await accepted(request, reply, outcome.userId, slug, identity, false);
       return linkPage(request, reply, upstream, { uid: uidOf(request), slug, sub: outcome.userId, identity }, null);
     } catch (error) {
       if (!(error instanceof OstiaryError) || !PERSON_PROBLEMS.has(error.code)) throw error;
@@ -184,7 +205,8 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
   });
 
   // The owner of the account with the same, verified address proves it is theirs before the link.
-  app.post<LinkForm>('/interaction/:uid/upstreams/:slug/link', { preHandler: [limits.loginPerIp, limits.loginPerAccount] }, async (request, reply) => {
+  // (Per account, the password's lockout limits the tries: the form names the account only in its signed field.)
+  app.post<LinkForm>('/interaction/:uid/upstreams/:slug/link', { preHandler: [limits.loginPerIp] }, async (request, reply) => {
     if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
     const { slug } = request.params;
     const link = signer.open<Link>(LINK, request.body?.pending);
@@ -201,13 +223,17 @@ export function upstreamSignIn(app: FastifyInstance, kit: InteractionKit, { upst
       return linkPage(request, reply, upstream, link as Link, pageText(reply)(WRONG_PASSWORD), 401);
     }
     try {
-      await upstreams.identities.link(upstream, link.identity as UpstreamIdentityClaims, user.id, { ...visitorOf(request), id: `user:${user.id}` });
+      return await accepted(request, reply, user.id, slug, link.identity as UpstreamIdentityClaims, true);
     } catch (error) {
       if (!(error instanceof OstiaryError) || !PERSON_PROBLEMS.has(error.code)) throw error;
       return failed(request, reply, slug, error.status, pageText(reply)(`errors:${error.code}`, { name: upstream.name }), { reason: error.code, subject: user.id });
     }
-    return accepted(request, reply, user.id, slug, true);
   });
 
-  return { startAt };
+  return {
+    startAt,
+    complete,
+    /** Whether this sign-in request may go to that upstream (enabled, and offered by the app). */
+    offers: async (request: FastifyRequest, slug: string) => (await allows(request, slug)) && (await upstreams.runtime(slug)) !== undefined,
+  };
 }

@@ -58,23 +58,24 @@ export function createUpstreamIdentities({ db, audit, users, roles, passkeyCount
   return {
     /**
      * The person behind `identity`. Refusals are typed: `upstream.no_account` (no account and no
-     * sign-up through this upstream), `upstream.email_missing`, `upstream.link_unverified` (an
-     * account has the address but the upstream did not verify it), `upstream.account_disabled`.
+     * sign-up through this upstream), `upstream.email_missing`, `upstream.email_unverified` (the
+     * upstream does not vouch for the address: it neither links nor creates an account, whether or
+     * not one has the address), `upstream.account_disabled`. Nothing is changed for a person
+     * found or to be linked until the sign-in completes (`signedIn`, `link`).
      */
     async signIn(upstream: UpstreamRuntime, identity: UpstreamIdentityClaims, visitor: Omit<Actor, 'id'>): Promise<SignInOutcome> {
       const actor = (userId: string): Actor => ({ ...visitor, id: `user:${userId}` });
       const linked = await db.upstreamIdentity.findUnique({ where: { upstreamId_subject: { upstreamId: upstream.slug, subject: identity.subject } }, select: { id: true, userId: true } });
       if (linked) {
         if (!(await users.isActive(linked.userId))) throw fail('upstream.account_disabled', 'the account linked to this identity is disabled');
-        await db.upstreamIdentity.update({ where: { id: linked.id }, data: { lastSignInAt: new Date(), email: identity.email ?? null } });
-        await grantDefaultRoles(upstream, linked.userId, actor(linked.userId));
         return { outcome: 'signed_in', userId: linked.userId, created: false };
       }
       if (!identity.email) throw fail('upstream.email_missing', 'the upstream gave no email address for the person');
+      // Said before looking the address up: the answer tells nobody whether it has an account.
+      if (!identity.emailVerified) throw fail('upstream.email_unverified', 'the upstream does not say the address is verified');
       const existing = await db.user.findUnique({ where: { email: identity.email }, select: { id: true, disabled: true } });
       if (existing) {
         if (existing.disabled) throw fail('upstream.account_disabled', 'the account with this address is disabled');
-        if (!identity.emailVerified) throw fail('upstream.link_unverified', 'an account has this address, and the upstream does not say the address is verified');
         return { outcome: 'confirm_link', userId: existing.id, email: identity.email };
       }
       if (!upstream.jit) throw fail('upstream.no_account', 'no account has this address, and this upstream does not create accounts');
@@ -90,7 +91,12 @@ export function createUpstreamIdentities({ db, audit, users, roles, passkeyCount
       return { outcome: 'signed_in', userId: created.id, created: true };
     },
 
-    /** Links `identity` to `userId`, whose owner has just proved the account is theirs. */
+    /** A completed sign-in through a linked identity: when, and the address the upstream gave this time. */
+    async signedIn(upstreamId: string, subject: string, email: string | undefined): Promise<void> {
+      await db.upstreamIdentity.updateMany({ where: { upstreamId, subject }, data: { lastSignInAt: new Date(), email: email ?? null } });
+    },
+
+    /** Links `identity` to `userId`, whose owner has just proved the account is theirs (password, and second factor where they have one). */
     async link(upstream: UpstreamRuntime, identity: UpstreamIdentityClaims, userId: string, actor: Actor): Promise<void> {
       try {
         await db.$transaction(async (tx) => {

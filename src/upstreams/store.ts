@@ -267,7 +267,13 @@ export function createUpstreamStore({ db, secrets, audit, roles, issuer, product
       const current = view(await row(slug));
       const kind = patch.kind ?? current.kind;
       if (!KINDS.includes(kind)) throw fail('upstream.kind_invalid', 'the kind is oidc or oauth2', { field: 'kind' });
+      if (kind !== 'oidc' && current.clientAuth === 'private_key_jwt') throw fail('upstream.kind_invalid', 'private_key_jwt is for oidc upstreams', { field: 'kind' });
       const endpoints = Object.fromEntries(Object.entries(urls(patch)).filter(([, v]) => v !== undefined));
+      // The people linked are known by their subject at this provider: another provider's subjects would be taken for theirs.
+      const moved = (patch.kind !== undefined && patch.kind !== current.kind) || Object.entries(endpoints).some(([field, value]) => current[field as keyof UpstreamView] !== value);
+      if (moved && (await db.upstreamIdentity.count({ where: { upstreamId: slug } })) > 0) {
+        throw fail('upstream.in_use', 'people are linked through this upstream: its kind, issuer and endpoints stay (create another upstream for another provider)', { field: 'issuer' });
+      }
       checkEndpoints(kind, { ...current, ...endpoints });
       if (patch.clientId !== undefined) checkClientId(patch.clientId);
       if (patch.clientSecret !== undefined) {

@@ -1,3 +1,4 @@
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JWK } from 'jose';
 import { TEST_ACTOR } from '../support/actor.ts';
@@ -141,14 +142,40 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
     expect((await idTokenOf(again.flow, again.step.url)).sub).toBe(ada.id);
   });
 
-  it('refuses to link when the upstream does not say the address is verified', async () => {
+  it('neither links nor creates an account for an address the upstream does not vouch for, and says the same either way', async () => {
     await server.services.users.create({ email: 'lin@example.com', password: ADA.password, emailVerified: true }, TEST_ACTOR);
-    corp.setIdentity({ subject: 'corp-lin', email: 'lin@example.com', emailVerified: false });
-    const { step } = await viaUpstream('corp');
-    expect(step.response?.status).toBe(409);
-    expect(step.body).toContain('does not confirm the address is yours');
-    expect(step.body).toContain('Back to the sign-in page');
-    expect(await server.services.db.upstreamIdentity.count({ where: { subject: 'corp-lin' } })).toBe(0);
+    const before = await userCount();
+    const pages = [];
+    for (const email of ['lin@example.com', 'nobody-here@example.com']) {
+      corp.setIdentity({ subject: `corp-${email}`, email, emailVerified: false });
+      const { step } = await viaUpstream('corp');
+      expect(step.response?.status).toBe(403);
+      expect(step.body).toContain('does not confirm this address is yours');
+      expect(step.body).toContain('Back to the sign-in page');
+      pages.push(step.body!.match(/role="alert">([^<]*)/)?.[1]);
+    }
+    expect(pages[0]).toBe(pages[1]);
+    expect(await userCount()).toBe(before);
+    expect(await server.services.db.upstreamIdentity.count({ where: { subject: { startsWith: 'corp-' }, email: { in: ['lin@example.com', 'nobody-here@example.com'] } } })).toBe(0);
+  });
+
+  it('asks a person with an authenticator app for its code after the upstream, and links only after it', async () => {
+    const person = await server.services.users.create({ email: 'totp@example.com', password: ADA.password, emailVerified: true }, TEST_ACTOR);
+    const setup = await server.services.mfa.beginTotp(person.id, person.email);
+    const code = (timestamp = Date.now()) => new TOTP({ secret: Secret.fromBase32(setup.secret) }).generate({ timestamp });
+    await server.services.mfa.confirmTotp(person.id, code(), TEST_ACTOR);
+    corp.setIdentity({ subject: 'corp-totp', email: 'totp@example.com', emailVerified: true });
+    const { flow, step, agent } = await viaUpstream('corp');
+    const pendingOf = (body: string) => body.match(/name="pending" value="([^"]+)"/)![1]!;
+    const codePage = await agent.submit(step.url, step.body!, LINK_FORM, { pending: pendingOf(step.body!), password: ADA.password }, REDIRECT);
+    expect(codePage.body).toContain('name="code"');
+    // The password alone links nothing: the code is still to come.
+    expect(await server.services.db.upstreamIdentity.count({ where: { subject: 'corp-totp' } })).toBe(0);
+    const done = await agent.submit(codePage.url, codePage.body!, /<form method="post" action="([^"]+\/second-factor)"/, { pending: pendingOf(codePage.body!), code: code(Date.now() + 30_000) }, REDIRECT);
+    const claims = await idTokenOf(flow, done.url);
+    expect(claims).toMatchObject({ sub: person.id, idp: 'corp', acr: 'urn:ostiary:acr:mfa' });
+    expect(claims.amr).toEqual(['fed', 'pwd', 'otp', 'mfa']);
+    expect(await server.services.db.upstreamIdentity.count({ where: { subject: 'corp-totp', userId: person.id } })).toBe(1);
   });
 
   it.each<Exclude<Spoil, 'none'>>(['wrong-audience', 'expired', 'wrong-nonce', 'bad-signature', 'wrong-issuer', 'wrong-iss-parameter'])(
@@ -250,6 +277,22 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
       await server.services.upstreams.delete('keyed', TEST_ACTOR);
       await keyed.stop();
     }
+  });
+
+  it('has a person coming through an upstream set up a second factor for a client that requires one', async () => {
+    const strict = await createWebClient(server, { name: 'Strict', firstParty: true, grantTypes: ['authorization_code'], requireMfa: true });
+    const strictRp = await discover(server.issuer, strict.id, strict.secret);
+    corp.setIdentity({ subject: 'corp-strict', email: 'strict@corp.example', emailVerified: true });
+    const agent = new UserAgent();
+    const login = await agent.follow((await startFlow(strictRp)).url, REDIRECT);
+    const step = await agent.submit(login.url, login.body!, UPSTREAM_FORM('corp'), {}, REDIRECT);
+    expect(step.response?.status).toBe(200);
+    expect(step.body).toContain('/second-factor/setup');
+    // Not signed in until the app is set up.
+    const identity = await server.services.db.upstreamIdentity.findFirstOrThrow({ where: { subject: 'corp-strict' } });
+    await server.services.audit.flush();
+    const logins = await server.services.audit.page({ type: 'login.success', subject: identity.userId, limit: 10 });
+    expect(logins.items).toHaveLength(0);
   });
 
   it('lets a client restrict its users to some upstreams, without passwords', async () => {
