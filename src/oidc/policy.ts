@@ -1,5 +1,5 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { requiresMfa } from '../clients/index.ts';
+import { allowsPasswordSignIn, requiresMfa } from '../clients/index.ts';
 import { ACR_MFA, asksForMfa } from './acr.ts';
 
 const { Check, base } = interactionPolicy;
@@ -26,6 +26,17 @@ function secondFactorMissing(ctx: KoaContextWithOIDC): boolean {
   return session.acr === ACR_MFA ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
 }
 
+/**
+ * A client that takes no passwords (password_sign_in false) does not take a session signed in
+ * with a password alone either: the person signs in again another way.
+ */
+function passwordRefused(ctx: KoaContextWithOIDC): boolean {
+  const { session, client } = ctx.oidc;
+  if (!session?.accountId || allowsPasswordSignIn(client?.metadata())) return Check.NO_NEED_TO_PROMPT;
+  const amr = Array.isArray(session.amr) ? session.amr : [];
+  return amr.includes('pwd') && !amr.includes('fed') ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+}
+
 /** Why the login prompt asks again inside a session that lacks the second factor asked for. */
 export const STEP_UP_REASON = 'second_factor_requested';
 
@@ -34,6 +45,7 @@ export function interactionPrompts() {
   const policy = base();
   const login = policy.get('login')!;
   login.checks.add(new Check('account_unavailable', 'the signed-in account can no longer be used', 'login_required', endSessionOfUnavailableAccount), 0);
+  login.checks.add(new Check('password_refused', 'the client takes no password sign-ins', 'login_required', passwordRefused));
   login.checks.add(new Check(STEP_UP_REASON, 'a second factor is requested', 'login_required', secondFactorMissing));
   return policy;
 }

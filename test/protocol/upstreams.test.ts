@@ -8,7 +8,7 @@ import { REDIRECT, startFlow } from '../support/flows.ts';
 import { discover, oidc, verifyJwt } from '../support/relying-party.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
 import { startForgingOidcUpstream, startGithubLikeUpstream, type ForgingOidcUpstream, type GithubLikeUpstream, type Spoil } from '../support/upstreams.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { authorize, UserAgent } from '../support/user-agent.ts';
 
 const UPSTREAM_FORM = (slug: string) => new RegExp(`<form method="post" action="([^"]+/upstreams/${slug})"`);
 const LINK_FORM = /<form method="post" action="([^"]+\/link)"/;
@@ -298,7 +298,9 @@ describe.each(DATABASES)('signing in through upstream identity providers (%s)', 
   it('lets a client restrict its users to some upstreams, without passwords', async () => {
     const only = await createWebClient(server, { name: 'Corp Only', firstParty: true, grantTypes: ['authorization_code'], upstreams: ['corp'], passwordSignIn: false });
     const onlyRp = await discover(server.issuer, only.id, only.secret);
+    // Signed in with a password for another app: this one asks again, without a password field.
     const agent = new UserAgent();
+    await authorize(agent, (await startFlow(rp)).url, REDIRECT, ADA);
     const login = await agent.follow((await startFlow(onlyRp)).url, REDIRECT);
     expect(login.body).toContain('Continue with Corp');
     expect(login.body).not.toContain('Continue with GitHub');
