@@ -244,6 +244,7 @@ export async function interactionRoutes(app: FastifyInstance, { live, users, aud
     loggedIn,
     passwordAccepted,
     loginPage: (request, reply, error, status) => loginPage(request, reply, { error, status }),
+    passwordSignIn: async (request) => (await clientOf(request.interaction)).passwordSignIn,
   };
   if (passwordReset) signupRoutes(app, kit, { signups, limits });
   const secondStep = secondFactorStep(app, kit, {

@@ -19,6 +19,8 @@ export interface InteractionKit {
   loginPage(request: FastifyRequest, reply: FastifyReply, error: string, status: number): Promise<unknown>;
   /** The password (or its equal) was right: the second step where the person has one, else the sign-in completes. */
   passwordAccepted(request: FastifyRequest, reply: FastifyReply, userId: string): Promise<unknown>;
+  /** The app takes password sign-ins (sign-up makes a password account: refused where it does not). */
+  passwordSignIn(request: FastifyRequest): Promise<boolean>;
 }
 
 interface Deps {
@@ -47,14 +49,19 @@ export function signupRoutes(app: FastifyInstance, kit: InteractionKit, { signup
     const form = async (request: FastifyRequest, reply: FastifyReply, values: { email: string; name: string }, error: string | null, status = 200) =>
       reply.code(status).view('signup', kit.page(request, { clientName: await kit.clientName(request), passwordMinLength: signups.passwordMinLength, ...values, error }));
 
+    const noPasswords = (request: FastifyRequest, reply: FastifyReply) =>
+      reply.code(403).view('error', { message: pageText(reply)('upstream:password_not_offered'), back: `/interaction/${kit.interactionOf(request).uid}`, backText: pageText(reply)('upstream:back') });
+
     app.get('/interaction/:uid/signup', async (request, reply) => {
       if (kit.interactionOf(request).prompt.name !== 'login') return kit.wrongPrompt(reply);
+      if (!(await kit.passwordSignIn(request))) return noPasswords(request, reply);
       return form(request, reply, { email: formText(kit.interactionOf(request).params.login_hint, 320), name: '' }, null);
     });
 
     app.post<SignupForm>('/interaction/:uid/signup', { preHandler: [limits.signupPerIp, limits.signupPerAccount] }, async (request, reply) => {
       const interaction = kit.interactionOf(request);
       if (interaction.prompt.name !== 'login') return kit.wrongPrompt(reply);
+      if (!(await kit.passwordSignIn(request))) return noPasswords(request, reply);
       const values = { email: formText(request.body?.email, 320).trim(), name: formText(request.body?.name, 1024) };
       let checked;
       try {
