@@ -139,6 +139,10 @@ export function createUpstreamIdentities({ db, audit, users, roles, passkeyCount
       if (user.hasPassword) await confirm();
       await db.$transaction(async (tx) => {
         await tx.upstreamIdentity.delete({ where: { id: target.id } });
+        // Counted again after the delete: two unlinks at once cannot both take the last way in.
+        if (!user.hasPassword && passkeys === 0 && (await tx.upstreamIdentity.count({ where: { userId } })) === 0) {
+          throw fail('upstream.last_way_in', 'this upstream is the only way into the account: set a password or add a passkey first');
+        }
         await audit.change(actor, { type: 'upstream.unlinked', subject: userId, details: { upstream: slug } }, tx);
       });
     },

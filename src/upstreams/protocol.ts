@@ -125,6 +125,7 @@ export function createUpstreamProtocol() {
   async function readJson(config: oauth.Configuration, accessToken: string, url: string): Promise<unknown> {
     const response = await oauth.fetchProtectedResource(config, accessToken, new URL(url), 'GET', undefined, new Headers({ accept: 'application/json' }));
     if (!response.ok) throw new UpstreamSignInError('unavailable', `userinfo_${response.status}`);
+    if (Number(response.headers.get('content-length') ?? 0) > 100_000) throw new UpstreamSignInError('unavailable', 'userinfo_too_large');
     const text = await response.text();
     if (text.length > 100_000) throw new UpstreamSignInError('unavailable', 'userinfo_too_large');
     try {
