@@ -14,6 +14,7 @@ import { accessRoutes } from './routes/access.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { clientRoutes } from './routes/clients.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { upstreamRoutes } from './routes/upstreams.ts';
 import { userRoutes } from './routes/users.ts';
 
 export const ADMIN_PREFIX = '/admin/api/v1';
@@ -68,5 +69,5 @@ export async function adminApi(app: FastifyInstance, deps: AdminDeps & { limits:
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   const routeDeps: AdminDeps = { services: deps.services, config: deps.config };
-  for (const routes of [clientRoutes, userRoutes, accessRoutes, keyRoutes, auditRoutes]) await app.register(routes, routeDeps);
+  for (const routes of [clientRoutes, userRoutes, accessRoutes, keyRoutes, auditRoutes, upstreamRoutes]) await app.register(routes, routeDeps);
 }

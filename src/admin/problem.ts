@@ -18,6 +18,7 @@ const JSON_FIELDS: Record<string, string> = {
   'client.name': 'client_name',
   'client.scopes': 'scope',
   'api_key.expiresAt': 'expires_in_seconds',
+  'upstream.mapping': 'claim_mapping',
 };
 
 const snakeCase = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

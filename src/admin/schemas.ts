@@ -35,6 +35,8 @@ export const client = Type.Object({
   token_endpoint_auth_method: str,
   first_party: Type.Boolean(),
   require_mfa: Type.Boolean(),
+  upstreams: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  password_sign_in: Type.Boolean(),
   backchannel_logout_uri: nullable(str),
   assertion_issuer: nullable(str),
   assertion_jwks_uri: nullable(str),
@@ -59,6 +61,8 @@ const clientFields = {
   scope: Type.Optional(Type.String({ maxLength: 4000 })),
   first_party: Type.Optional(Type.Boolean()),
   require_mfa: Type.Optional(Type.Boolean()),
+  upstreams: Type.Optional(Type.Union([Type.Array(Type.String({ maxLength: 40 }), { maxItems: 50 }), Type.Null()])),
+  password_sign_in: Type.Optional(Type.Boolean()),
   backchannel_logout_uri: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
   // JWT bearer grant: whose assertions the client presents (checked by the clients service).
   assertion_issuer: Type.Optional(Type.Union([Type.String({ maxLength: 2000 }), Type.Null()])),
@@ -239,3 +243,75 @@ export const metadataDocument = Type.Object({
 });
 
 export const metadataDocumentUrl = Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }) }, closed);
+
+// Upstream identity providers people sign in through. Kind and preset are plain strings here so
+// that the service answers an unknown one with its own code (upstream.kind_invalid, upstream.preset_unknown).
+const claimMembers = list(64, 5);
+const upstreamUrl = Type.String({ maxLength: 2000 });
+// The service's mappings are read-only lists.
+const mapped = Type.Unsafe<readonly string[]>(Type.Array(str));
+
+export const slugParams = Type.Object({ slug: Type.String({ maxLength: 256, pattern: '^[^\\u0000]*$' }) });
+
+export const upstream = Type.Object({
+  slug: str,
+  name: str,
+  kind: str,
+  preset: nullable(str),
+  issuer: nullable(str),
+  authorization_url: nullable(str),
+  token_url: nullable(str),
+  userinfo_url: nullable(str),
+  emails_url: nullable(str),
+  client_id: str,
+  /** client_secret, or private_key_jwt with the public key to register at the upstream. */
+  client_auth: str,
+  jwks: Type.Optional(Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) })),
+  jwks_uri: Type.Optional(nullable(str)),
+  scope: str,
+  claim_mapping: Type.Object({ subject: mapped, email: mapped, email_verified: mapped, name: mapped }),
+  jit: Type.Boolean(),
+  default_roles: strs,
+  enabled: Type.Boolean(),
+  /** The redirect URI to register at the upstream: ISSUER/upstreams/SLUG/callback. */
+  redirect_uri: str,
+  created_at: date,
+  updated_at: date,
+});
+
+export const upstreams = Type.Array(upstream);
+
+const upstreamFields = {
+  name: Type.String({ maxLength: 200 }),
+  kind: Type.String({ maxLength: 20, description: 'oidc or oauth2; a preset gives it' }),
+  issuer: upstreamUrl,
+  authorization_url: upstreamUrl,
+  token_url: upstreamUrl,
+  userinfo_url: upstreamUrl,
+  emails_url: upstreamUrl,
+  client_id: Type.String({ maxLength: 500 }),
+  /** Write-only: sealed under the key-encryption keys, never answered. */
+  client_secret: Type.String({ maxLength: 4000 }),
+  scope: Type.String({ maxLength: 4000 }),
+  claim_mapping: Type.Partial(Type.Object({ subject: claimMembers, email: claimMembers, email_verified: claimMembers, name: claimMembers }), closed),
+  jit: Type.Boolean(),
+  default_roles: list(64, 100),
+  enabled: Type.Boolean(),
+};
+
+const optional = <T extends Record<string, TSchema>>(fields: T) =>
+  Object.fromEntries(Object.entries(fields).map(([name, schema]) => [name, Type.Optional(schema)])) as { [K in keyof T]: ReturnType<typeof Type.Optional<T[K]>> };
+
+export const upstreamCreate = Type.Object(
+  {
+    ...optional(upstreamFields),
+    slug: Type.String({ maxLength: 100 }),
+    name: upstreamFields.name,
+    preset: Type.Optional(Type.String({ maxLength: 40, description: 'google, microsoft, github, gitlab or apple' })),
+    client_id: upstreamFields.client_id,
+    client_auth: Type.Optional(Type.String({ maxLength: 40, description: 'client_secret (the default: client_secret is required) or private_key_jwt (Ostiary makes a key pair; no secret)' })),
+  },
+  closed,
+);
+
+export const upstreamUpdate = Type.Partial(Type.Object(upstreamFields), { ...closed, minProperties: 1 });

@@ -20,6 +20,8 @@ export const API_KEY_SCOPES = [
   'api-keys:read',
   'api-keys:write',
   'audit:read',
+  'upstreams:read',
+  'upstreams:write',
 ] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 

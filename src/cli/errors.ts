@@ -19,6 +19,20 @@ const FLAGS: Record<string, string> = {
   refreshTokenTtl: '--refresh-token-ttl',
   allowedIps: '--allow-ip',
   expiresAt: '--expires-in',
+  slug: '--slug',
+  kind: '--kind',
+  preset: '--preset',
+  issuer: '--issuer',
+  authorizationUrl: '--authorization-url',
+  tokenUrl: '--token-url',
+  userinfoUrl: '--userinfo-url',
+  emailsUrl: '--emails-url',
+  clientId: '--client-id',
+  clientSecret: '--client-secret-stdin',
+  clientAuth: '--client-auth',
+  scope: '--scope',
+  mapping: '--map',
+  upstreams: '--upstream',
 };
 
 /** Where the command line says it differently from the service, in its own flags and commands. */

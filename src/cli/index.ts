@@ -14,6 +14,7 @@ import { mailCommand } from './commands/mail.ts';
 import { rolesCommand } from './commands/roles.ts';
 import { migrate } from './commands/migrate.ts';
 import { serve } from './commands/serve.ts';
+import { upstreamsCommand } from './commands/upstreams.ts';
 import { usersCommand } from './commands/users.ts';
 import type { CommandContext } from './context.ts';
 import { cliMessage, exitCode } from './errors.ts';
@@ -30,6 +31,7 @@ const USAGE = `usage: ostiary <command> [options] [--json]
   clients registration-token create|list|revoke   initial access tokens for dynamic client registration
   users create|list|set-password|disable|grants|revoke-grants|check-emails|mfa list|mfa reset   manage users, their grants and second factors
   roles create|list|delete|grant|revoke                 manage roles and permissions
+  upstreams create|list|show|update|delete   manage upstream identity providers people sign in through
   keys list|rotate|revoke KID --yes   manage signing keys
   secrets rewrap                      re-encrypt secrets under the first KEY_ENCRYPTION_KEY
   audit [--since 1h] [--type T]       read the audit trail
@@ -50,6 +52,7 @@ const NOUNS: Record<string, NounCommand> = {
   clients: clientsCommand,
   users: usersCommand,
   roles: rolesCommand,
+  upstreams: upstreamsCommand,
   keys: keysCommand,
   secrets: secretsCommand,
   audit: auditCommand,

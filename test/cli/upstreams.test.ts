@@ -41,7 +41,7 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
   afterAll(() => server?.stop());
 
   it('creates upstreams from the Google and GitHub presets and by issuer, printing the redirect URI to register and never the secret', async () => {
-    const [google, github, corp] = await Promise.all([
+    const [google, github, corp, keyed] = await Promise.all([
       run(['upstreams', 'create', '--slug', 'google', '--name', 'Google', '--preset', 'google', '--client-id', 'google-client.apps.example', '--client-secret-stdin'], `${GOOGLE_SECRET}\n`),
       json(['upstreams', 'create', '--slug', 'github', '--name', 'GitHub', '--preset', 'github', '--client-id', 'Iv1.github-client', '--client-secret-stdin', '--jit'], GITHUB_SECRET),
       json([
@@ -49,6 +49,8 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
         '--client-id', 'ostiary', '--client-secret-stdin', '--scope', 'openid email', '--scope', 'profile', '--jit',
         '--map', 'name=preferred_username,name', '--map', 'email_verified=', '--default-role', 'staff', '--disabled',
       ], `${CORP_SECRET}\n`),
+      // No secret: Ostiary authenticates with a key of its own; plain http to loopback outside production.
+      run(['upstreams', 'create', '--slug', 'dev', '--name', 'Dev IdP', '--issuer', 'http://127.0.0.1:9/', '--client-id', 'ostiary-dev', '--client-auth', 'private_key_jwt']),
     ]);
 
     // Human output: what was made and the redirect URI to register at Google.
@@ -69,6 +71,7 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
       userinfo_url: 'https://api.github.com/user',
       emails_url: 'https://api.github.com/user/emails',
       client_id: 'Iv1.github-client',
+      client_auth: 'client_secret',
       scope: 'read:user user:email',
       claim_mapping: { subject: ['id'], email: [], email_verified: [], name: ['name', 'login'] },
       jit: true,
@@ -95,16 +98,24 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
     });
     expect(corp).not.toHaveProperty('client_secret');
 
+    // private_key_jwt: the JWKS URI to register is printed beside the redirect URI; its key is public.
+    expect(keyed.code, keyed.stderr).toBe(0);
+    expect(keyed.stdout).toContain(`redirect URI: ${callback('dev')}\n`);
+    expect(keyed.stdout).toContain(`jwks URI: ${server.issuer}/upstreams/dev/jwks.json\n`);
+    const dev = await json(['upstreams', 'show', 'dev']);
+    expect(dev).toMatchObject({ client_auth: 'private_key_jwt', jwks_uri: `${server.issuer}/upstreams/dev/jwks.json`, jwks: { keys: [expect.objectContaining({ kty: 'RSA' })] } });
+    expect(dev.jwks.keys[0]).not.toHaveProperty('d');
+
     // Sealed in the database: the column never holds the secret, and it opens to it again.
     const rows = await sealedColumn();
-    expect(rows.map((r) => r.id)).toEqual(['corp', 'github', 'google']);
-    for (const row of rows) for (const secret of SECRETS) expect(row.clientSecretSealed).not.toContain(secret);
+    expect(rows.map((r) => r.id)).toEqual(['corp', 'dev', 'github', 'google']);
+    for (const row of rows.filter((r) => r.id !== 'dev')) for (const secret of SECRETS) expect(row.clientSecretSealed).not.toContain(secret);
     expect((await server.services.upstreams.runtime('google'))?.clientSecret).toBe(GOOGLE_SECRET);
     expect((await server.services.upstreams.runtime('github'))?.clientSecret).toBe(GITHUB_SECRET);
     expect(await server.services.upstreams.runtime('corp')).toBeUndefined();
 
     const created = await server.services.audit.list({ type: 'upstream.created' });
-    expect(created.map((e) => [e.actor, (e.details as { upstream: string }).upstream]).sort()).toEqual([['cli', 'corp'], ['cli', 'github'], ['cli', 'google']]);
+    expect(created.map((e) => [e.actor, (e.details as { upstream: string }).upstream]).sort()).toEqual([['cli', 'corp'], ['cli', 'dev'], ['cli', 'github'], ['cli', 'google']]);
   }, SLOW);
 
   it('lists, shows, updates and deletes upstreams', async () => {
@@ -114,9 +125,10 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
       json(['upstreams', 'show', 'github']),
       run(['upstreams', 'show', 'corp']),
     ]);
-    expect(listed.map((u: { slug: string; redirect_uri: string }) => [u.slug, u.redirect_uri])).toEqual([['corp', callback('corp')], ['github', callback('github')], ['google', callback('google')]]);
+    expect(listed.map((u: { slug: string; redirect_uri: string }) => [u.slug, u.redirect_uri])).toEqual([['corp', callback('corp')], ['dev', callback('dev')], ['github', callback('github')], ['google', callback('google')]]);
     expect(listText.stdout.trim().split('\n')).toEqual([
       'corp  Corp SSO  oidc  https://sso.corp.example/realms/corp  client ostiary  jit  (disabled)',
+      'dev  Dev IdP  oidc  http://127.0.0.1:9/  client ostiary-dev',
       'github  GitHub  oauth2 (github)  https://github.com/login/oauth/authorize  client Iv1.github-client  jit',
       'google  Google  oidc (google)  https://accounts.google.com  client google-client.apps.example',
     ]);
@@ -125,9 +137,9 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
     expect(showText.stdout).toContain('mapping: subject=sub email=email email_verified=- name=preferred_username,name');
     expect(showText.stdout).toContain('default roles: staff');
 
-    // A new secret, the upstream on, just-in-time accounts off, one mapping member changed.
-    const updated = await json(['upstreams', 'update', 'corp', '--client-secret-stdin', '--enabled', '--no-jit', '--map', 'email_verified=email_verified', '--name', 'Corp'], ROTATED_SECRET);
-    expect(updated).toMatchObject({ slug: 'corp', name: 'Corp', enabled: true, jit: false, claim_mapping: { subject: ['sub'], email_verified: ['email_verified'], name: ['preferred_username', 'name'] }, redirect_uri: callback('corp') });
+    // A new secret, the upstream on, just-in-time accounts off, one mapping member changed, no default roles.
+    const updated = await json(['upstreams', 'update', 'corp', '--client-secret-stdin', '--enabled', '--no-jit', '--map', 'email_verified=email_verified', '--name', 'Corp', '--default-role', ''], ROTATED_SECRET);
+    expect(updated).toMatchObject({ slug: 'corp', name: 'Corp', enabled: true, jit: false, default_roles: [], claim_mapping: { subject: ['sub'], email_verified: ['email_verified'], name: ['preferred_username', 'name'] }, redirect_uri: callback('corp') });
     expect((await server.services.upstreams.runtime('corp'))?.clientSecret).toBe(ROTATED_SECRET);
     const [audited] = await server.services.audit.list({ type: 'upstream.updated' });
     expect(audited).toMatchObject({ actor: 'cli', details: { upstream: 'corp', fields: expect.stringContaining('client_secret') } });
@@ -141,7 +153,7 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
     const [gone, deleteAgain] = await Promise.all([run(['upstreams', 'show', 'github']), run(['upstreams', 'delete', 'github'])]);
     expect(gone).toMatchObject({ code: 3, stdout: '', stderr: expect.stringMatching(/no upstream github/) });
     expect(deleteAgain.code).toBe(3);
-    expect((await server.services.upstreams.list()).map((u) => u.slug)).toEqual(['corp', 'google']);
+    expect((await server.services.upstreams.list()).map((u) => u.slug)).toEqual(['corp', 'dev', 'google']);
   }, SLOW);
 
   it('refuses bad input with a clear message and its exit code, printing nothing on stdout and changing nothing', async () => {
@@ -158,6 +170,10 @@ describe.each(DATABASES)('ostiary upstreams (%s)', (kind) => {
       [create('--slug', 'corp2', '--name', 'X', '--issuer', 'https://idp.example.com', '--map', 'subject=<script>'), 2, /the mapping of subject must be up to five member names/],
       [create('--slug', 'corp2', '--name', 'X', '--issuer', 'https://idp.example.com', '--default-role', 'nope'), 3, /no role nope/],
       [['upstreams', 'create', '--slug', 'corp2', '--name', 'X', '--issuer', 'https://idp.example.com', '--client-id', 'x'], 2, /--client-secret-stdin is required/],
+      [create('--slug', 'corp2', '--name', 'X', '--issuer', 'https://idp.example.com', '--client-auth', 'private_key_jwt'), 2, /--client-auth private_key_jwt takes no client secret/],
+      [create('--slug', 'corp2', '--name', 'X', '--issuer', 'https://idp.example.com', '--client-auth', 'mtls'), 2, /the client authentication is client_secret or private_key_jwt/],
+      [['upstreams', 'create', '--slug', 'gh2', '--name', 'X', '--preset', 'github', '--client-id', 'x', '--client-auth', 'private_key_jwt'], 2, /private_key_jwt is for oidc upstreams/],
+      [['upstreams', 'update', 'dev', '--client-secret-stdin'], 2, /authenticates with private_key_jwt, not a secret/],
       [['upstreams', 'create', '--name', 'X', '--issuer', 'https://idp.example.com', '--client-id', 'x', '--client-secret-stdin'], 2, /--slug is required/],
       [['upstreams', 'update', 'corp', '--jit', '--no-jit'], 2, /--jit or --no-jit, not both/],
       [['upstreams', 'update', 'corp', '--enabled', '--disabled'], 2, /--enabled or --disabled, not both/],

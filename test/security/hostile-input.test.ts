@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from '../support/server.ts';
 import { authorize, UserAgent } from '../support/user-agent.ts';
 
 /** Tables whose contents hostile input must leave exactly as they were. AuditEvent is left out: refusals are audited. */
-const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'AssertionJti', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument', 'RegistrationToken'];
+const TABLES = ['Client', 'User', 'Api', 'ApiScope', 'Role', 'RolePermission', 'UserRole', 'ClientRole', 'TotpFactor', 'RecoveryCode', 'Passkey', 'PasskeyChallenge', 'AssertionJti', 'SigningKey', 'OidcPayload', 'Lock', 'OneTimeToken', 'MailMessage', 'ClientMetadataDocument', 'RegistrationToken', 'Upstream', 'UpstreamIdentity'];
 /** What must never reach a client: stack frames, paths, library and database names. */
 const LEAKS = /\bat \S+ \(|node_modules|\/work\/|\/tmp\/|prisma|sqlite|postgres|libsql|TypeError|ReferenceError|SyntaxError: |stack|koa|fastify/i;
 
@@ -386,6 +386,86 @@ describe.each(DATABASES)('hostile input (%s)', (kind) => {
       const response = await admin(server, clientsKey, method, path, body);
       expect(response.status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}`).toBe(status);
       expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    }
+    expect(await snapshot(server)).toBe(before);
+  });
+
+  it('refuses upstream requests that are not what they should be on the admin API, changing nothing', async () => {
+    const upstreamsKey = await issueKey(server, ['upstreams:write', 'upstreams:read']);
+    // One upstream already there, for the taken slug and the changes to it.
+    await server.services.upstreams.create({ slug: 'corp', name: 'Corp', issuer: 'https://sso.corp.example', clientId: 'ostiary', clientSecret: 'corp-secret-never-answered' }, TEST_ACTOR);
+    const before = await snapshot(server);
+    const base = { name: 'X', issuer: 'https://idp.example.com', client_id: 'x', client_secret: 'a-client-secret' };
+    const raw = (body: string): [string, string, string, number] => ['POST', '/upstreams', body, 400];
+    const cases: ([string, string, unknown, number] | [string, string, string, number])[] = [
+      ['POST', '/upstreams', { ...base, slug: '../jwks' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'Corp' }, 400],
+      ['POST', '/upstreams', { ...base, slug: big(300) }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'a\u0000b' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'corp' }, 409],
+      ['POST', '/upstreams', { ...base, slug: 'x', name: '<script>alert(1)</script>' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', name: '\u001b[31mred' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', name: 'Ev\u202eil' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', name: big(5000) }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: 'javascript:alert(1)' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: 'http://169.254.169.254/latest/meta-data' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: 'file:///etc/passwd' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: 'https://user:pw@idp.example.com' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: 'https://idp.example.com/#frag' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: `https://idp.example.com/${big(3000)}` }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: undefined, kind: 'oauth2', authorization_url: 'https://idp.example.com/a', token_url: 'https://idp.example.com/t' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', issuer: undefined, preset: 'github', userinfo_url: 'http://10.0.0.1/user' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', preset: '__proto__' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', preset: 'okta' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', kind: 'constructor' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', preset: 'github', kind: 'oidc' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', client_secret: big(5000) }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', client_secret: '' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', client_id: 'a b' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', client_auth: 'none' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', scope: 'openid\r\nX-Injected: 1' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', scope: big(5000) }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', claim_mapping: { subject: [] } }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', claim_mapping: { subject: ['<script>'] } }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', claim_mapping: { subject: ['a', 'b', 'c', 'd', 'e', 'f'] } }, 400],
+      raw(JSON.stringify({ ...base, slug: 'x' }).replace('}', ',"claim_mapping":{"__proto__":["x"]}}')),
+      raw(JSON.stringify({ ...base, slug: 'x' }).replace('}', ',"__proto__":{"jit":true}}')),
+      ['POST', '/upstreams', { ...base, slug: 'x', claim_mapping: 'sub' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', default_roles: ['nope'] }, 403],
+      ['POST', '/upstreams', { ...base, slug: 'x', jit: 'yes' }, 400],
+      ['POST', '/upstreams', { ...base, slug: 'x', client_secret_sealed: 'x' }, 400],
+      ['POST', '/upstreams', [], 400],
+      raw('{"slug":'),
+      raw(''),
+      ['PATCH', '/upstreams/corp', {}, 400],
+      ['PATCH', '/upstreams/corp', { slug: 'other' }, 400],
+      ['PATCH', '/upstreams/corp', { preset: 'github' }, 400],
+      ['PATCH', '/upstreams/corp', { client_auth: 'private_key_jwt' }, 400],
+      ['PATCH', '/upstreams/corp', { issuer: 'http://evil.example.com' }, 400],
+      ['PATCH', '/upstreams/corp', { kind: 'oauth2' }, 400],
+      ['PATCH', '/upstreams/corp', { name: '' }, 400],
+      ['PATCH', '/upstreams/corp', { client_secret: '' }, 400],
+      ['PATCH', '/upstreams/corp', { default_roles: ['staff'] }, 403],
+      ['PATCH', '/upstreams/nope', { name: 'X' }, 404],
+      ['PATCH', '/upstreams/%00', { name: 'X' }, 400],
+      ['GET', '/upstreams/..%2f..%2fjwks', undefined, 404],
+      ['GET', '/upstreams/%3Cscript%3E', undefined, 404],
+      ['GET', `/upstreams/${big(300)}`, undefined, 414],
+      ['DELETE', '/upstreams/nope', undefined, 404],
+      ['DELETE', '/upstreams/%00', undefined, 400],
+      ['DELETE', `/upstreams/${big(300)}`, undefined, 414],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const response = typeof body === 'string'
+        ? await fetch(`${server.issuer}/admin/api/v1${path}`, { method, headers: { authorization: `Bearer ${upstreamsKey}`, 'content-type': 'application/json' }, body })
+            .then(async (r) => ({ status: r.status, headers: r.headers, body: await r.json() as unknown }))
+        : await admin(server, upstreamsKey, method, path, body);
+      expect(response.status, `${method} ${path} ${JSON.stringify(body)?.slice(0, 80)}`).toBe(status);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const text = JSON.stringify(response.body);
+      expect(text).not.toMatch(LEAKS);
+      expect(text).not.toContain('a-client-secret');
+      expect(response.headers.get('x-injected')).toBeNull();
     }
     expect(await snapshot(server)).toBe(before);
   });
